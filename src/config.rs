@@ -1,0 +1,164 @@
+//! Runtime configuration: the embedded defaults (`src/default-config.json`)
+//! with an optional user JSON file laid over them key by key.
+//!
+//! One source of truth for defaults: the embedded file lists every key, so a
+//! user file only names what it changes, and an unknown key is an error that
+//! names it (serde's `deny_unknown_fields`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+const DEFAULT_CONFIG: &str = include_str!("default-config.json");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`--listen` overrides).
+    pub listen: SocketAddr,
+    /// How often the latest frame is sent again when nothing changed, so
+    /// proxies with idle timeouts keep the stream and dead peers surface.
+    pub resend_interval_ms: u64,
+    /// Renders of one channel are at least this far apart: bursts of
+    /// connects coalesce into a handful of frames.
+    pub min_frame_interval_ms: u64,
+    /// A viewer whose socket accepts no byte for this long is dropped.
+    pub write_stall_timeout_ms: u64,
+    pub tcp_keepalive_idle_ms: u64,
+    pub tcp_keepalive_interval_ms: u64,
+    pub tcp_keepalive_retries: u32,
+    /// Unacknowledged data older than this closes the socket (Linux
+    /// `TCP_USER_TIMEOUT`): how vanished peers leave the count.
+    pub tcp_user_timeout_ms: u64,
+    pub header_read_timeout_ms: u64,
+    /// Open connections at most; beyond it new ones get a 503.
+    pub max_connections: usize,
+    /// Distinct live rooms at most, so invented names cannot grow memory.
+    pub max_rooms: usize,
+    /// Origins (`https://forum.example.org`) whose pages may embed images;
+    /// empty means any.
+    pub allowed_referers: Vec<String>,
+    /// With `allowed_referers` set, also refuse requests carrying no Referer.
+    pub require_referer: bool,
+    /// User-Agent substrings of fetchers that cannot hold a stream (image
+    /// proxies, link previewers): they get one plain image.
+    pub single_image_user_agents: Vec<String>,
+    /// User-Agent substrings of non-browser readers (ffmpeg, OpenCV, ...):
+    /// they get the framing where each part is complete by its own length.
+    pub reader_user_agents: Vec<String>,
+}
+
+impl Config {
+    /// The embedded defaults alone.
+    pub fn embedded() -> Config {
+        Self::from_overrides(Value::Object(Default::default()))
+            .expect("embedded default config is valid")
+    }
+
+    /// Defaults overlaid with the JSON file at `path`.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Defaults overlaid with a JSON document.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let overrides: Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        Self::from_overrides(overrides)
+    }
+
+    fn from_overrides(overrides: Value) -> Result<Config, String> {
+        let Value::Object(overrides) = overrides else {
+            return Err("the config must be a JSON object".into());
+        };
+        let mut merged: Value = serde_json::from_str(DEFAULT_CONFIG).expect("embedded JSON parses");
+        let map = merged
+            .as_object_mut()
+            .expect("embedded config is an object");
+        map.extend(overrides);
+        let config: Config = serde_json::from_value(merged).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("resend_interval_ms", self.resend_interval_ms),
+            ("write_stall_timeout_ms", self.write_stall_timeout_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("max_connections", self.max_connections as u64),
+            ("max_rooms", self.max_rooms as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(format!(
+                    "{key}: {value} is invalid: it must be greater than 0"
+                ));
+            }
+        }
+        for origin in &self.allowed_referers {
+            if crate::http::referer::origin_of(origin).is_none() {
+                return Err(format!(
+                    "allowed_referers: {origin:?} is invalid: expected an origin like \"https://forum.example.org\""
+                ));
+            }
+        }
+        if self.require_referer && self.allowed_referers.is_empty() {
+            return Err("require_referer: true is invalid without allowed_referers".into());
+        }
+        Ok(())
+    }
+
+    pub fn resend_interval(&self) -> Duration {
+        Duration::from_millis(self.resend_interval_ms)
+    }
+    pub fn min_frame_interval(&self) -> Duration {
+        Duration::from_millis(self.min_frame_interval_ms)
+    }
+    pub fn write_stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_stall_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load() {
+        let c = Config::embedded();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.resend_interval(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn overrides_replace_only_named_keys() {
+        let c = Config::parse(r#"{"resend_interval_ms": 1500}"#).unwrap();
+        assert_eq!(c.resend_interval_ms, 1500);
+        assert_eq!(c.max_rooms, Config::embedded().max_rooms);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse(r#"{"resend_intervall_ms": 1}"#).unwrap_err();
+        assert!(err.contains("resend_intervall_ms"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_reason() {
+        let err = Config::parse(r#"{"resend_interval_ms": 0}"#).unwrap_err();
+        assert!(
+            err.contains("resend_interval_ms") && err.contains("greater than 0"),
+            "{err}"
+        );
+        let err = Config::parse(r#"{"allowed_referers": ["forum"]}"#).unwrap_err();
+        assert!(err.contains("allowed_referers"), "{err}");
+        let err = Config::parse(r#"{"listen": "nope"}"#).unwrap_err();
+        assert!(err.contains("invalid"), "{err}");
+    }
+}

@@ -1,0 +1,112 @@
+//! What a client can take, from its query and User-Agent: a stream in which
+//! framing, or one plain image.
+
+use hyper::HeaderMap;
+use hyper::header::USER_AGENT;
+
+use crate::config::Config;
+use crate::push::part::Framing;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Stream(Framing),
+    /// One image: asked for with `?once`, or a fetcher that cannot stream.
+    Once,
+}
+
+/// Decides from `?once`, `?framing=browser|reader` and the User-Agent.
+pub fn delivery(
+    config: &Config,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Delivery, String> {
+    let mut framing = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "once" => return Ok(Delivery::Once),
+            "framing" => {
+                framing = Some(match &*value {
+                    "browser" => Framing::Browser,
+                    "reader" => Framing::Reader,
+                    other => {
+                        return Err(format!(
+                            "framing={other:?} is invalid: use browser or reader"
+                        ));
+                    }
+                })
+            }
+            _ => {} // cache-busters and the like are common in embeds
+        }
+    }
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let matches = |list: &[String]| list.iter().any(|s| contains_ignore_case(agent, s));
+    if matches(&config.single_image_user_agents) {
+        return Ok(Delivery::Once);
+    }
+    Ok(Delivery::Stream(framing.unwrap_or({
+        // Unknown clients get the framing that is correct for everyone;
+        // browsers get theirs, which shows each frame without delay.
+        if !matches(&config.reader_user_agents) && agent.contains("Mozilla/") {
+            Framing::Browser
+        } else {
+            Framing::Reader
+        }
+    })))
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .to_ascii_lowercase()
+        .contains(&needle.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn ua(agent: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(USER_AGENT, HeaderValue::from_str(agent).unwrap());
+        h
+    }
+
+    #[test]
+    fn choices() {
+        let c = Config::embedded();
+        let chrome = ua("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0");
+        assert_eq!(
+            delivery(&c, &chrome, None),
+            Ok(Delivery::Stream(Framing::Browser))
+        );
+        assert_eq!(
+            delivery(&c, &ua("Lavf/59.27.100"), None),
+            Ok(Delivery::Stream(Framing::Reader))
+        );
+        assert_eq!(
+            delivery(&c, &HeaderMap::new(), None),
+            Ok(Delivery::Stream(Framing::Reader))
+        );
+        assert_eq!(
+            delivery(&c, &chrome, Some("framing=reader")),
+            Ok(Delivery::Stream(Framing::Reader))
+        );
+        assert_eq!(
+            delivery(&c, &ua("curl/8"), Some("framing=browser")),
+            Ok(Delivery::Stream(Framing::Browser))
+        );
+        assert_eq!(delivery(&c, &chrome, Some("once")), Ok(Delivery::Once));
+        assert_eq!(
+            delivery(&c, &ua("github-camo (876de43e)"), None),
+            Ok(Delivery::Once)
+        );
+        assert!(delivery(&c, &chrome, Some("framing=fast")).is_err());
+        assert_eq!(
+            delivery(&c, &chrome, Some("v=3")),
+            Ok(Delivery::Stream(Framing::Browser))
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP: routing requests to handlers and shaping responses. Handlers join
+//! channels; the push path itself lives in `push`.
+
+pub mod api;
+pub mod client;
+pub mod demo;
+pub mod online;
+pub mod referer;
+pub mod response;
+pub mod routes;

@@ -1,0 +1,71 @@
+//! The response body of a live image: yields the channel's latest part
+//! whenever it changes. It owns the viewer's presence, so the viewer leaves
+//! the count exactly when hyper drops the body (the connection ended).
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame as BodyFrame, SizeHint};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::WatchStream;
+
+use super::part::{Frame, Framing};
+use super::viewer::ViewerGuard;
+
+pub struct PushBody {
+    frames: WatchStream<Arc<Frame>>,
+    framing: Framing,
+    last_seq: u64,
+    viewer: ViewerGuard,
+}
+
+impl PushBody {
+    /// The first poll yields the current frame at once, then every change.
+    pub fn new(viewer: ViewerGuard, framing: Framing) -> PushBody {
+        let frames = WatchStream::new(viewer.channel().subscribe());
+        PushBody {
+            frames,
+            framing,
+            last_seq: 0,
+            viewer,
+        }
+    }
+}
+
+impl Body for PushBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        let Some(frame) = ready!(Pin::new(&mut this.frames).poll_next(cx)) else {
+            return Poll::Ready(None);
+        };
+        let stats = &this.viewer.channel().stats;
+        if this.last_seq != 0 && frame.seq > this.last_seq + 1 {
+            stats
+                .frames_skipped
+                .fetch_add(frame.seq - this.last_seq - 1, Relaxed);
+        }
+        this.last_seq = frame.seq;
+        let part = frame.part(this.framing);
+        stats.parts_sent.fetch_add(1, Relaxed);
+        stats.bytes_sent.fetch_add(part.len() as u64, Relaxed);
+        Poll::Ready(Some(Ok(BodyFrame::data(part))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}

@@ -1,0 +1,127 @@
+//! A channel: the latest frame of one live image plus the viewers watching it.
+//!
+//! The latest frame sits in a watch slot, never a queue: a viewer that falls
+//! behind skips to the newest frame and holds at most one reference to it, so
+//! a slow viewer costs neither memory nor time to the others.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+
+use super::part::Frame;
+
+pub struct Channel {
+    name: String,
+    latest: watch::Sender<Arc<Frame>>,
+    viewers: AtomicU64,
+    /// Woken when a viewer joins or leaves, for producers that draw the count.
+    pub(crate) presence_changed: Notify,
+    pub(crate) stats: ChannelStats,
+}
+
+#[derive(Default)]
+pub(crate) struct ChannelStats {
+    pub frames_rendered: AtomicU64,
+    pub resends: AtomicU64,
+    pub parts_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Frames a viewer never got because a newer one replaced them first.
+    pub frames_skipped: AtomicU64,
+    pub connects: AtomicU64,
+    pub disconnects: AtomicU64,
+}
+
+/// What the channels API reports.
+#[derive(Debug, Serialize)]
+pub struct ChannelInfo {
+    pub name: String,
+    pub viewers: u64,
+    pub frame_seq: u64,
+    pub frame_bytes: usize,
+    pub frames_rendered: u64,
+    pub resends: u64,
+    pub parts_sent: u64,
+    pub bytes_sent: u64,
+    pub frames_skipped: u64,
+    pub connects: u64,
+    pub disconnects: u64,
+}
+
+impl Channel {
+    /// A channel showing `first` until its producer publishes.
+    pub fn new(name: String, first_image: &[u8], content_type: &'static str) -> Arc<Channel> {
+        let (latest, _) = watch::channel(Arc::new(Frame::new(1, content_type, first_image)));
+        let channel = Channel {
+            name,
+            latest,
+            viewers: AtomicU64::new(0),
+            presence_changed: Notify::new(),
+            stats: ChannelStats::default(),
+        };
+        channel.stats.frames_rendered.store(1, Relaxed);
+        Arc::new(channel)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn viewers(&self) -> u64 {
+        self.viewers.load(Relaxed)
+    }
+
+    pub fn latest(&self) -> Arc<Frame> {
+        self.latest.borrow().clone()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Frame>> {
+        self.latest.subscribe()
+    }
+
+    /// Makes `image` the latest frame, serialized once for all viewers.
+    pub fn publish(&self, image: &[u8], content_type: &'static str) {
+        let seq = self.latest.borrow().seq + 1;
+        self.latest
+            .send_replace(Arc::new(Frame::new(seq, content_type, image)));
+        self.stats.frames_rendered.fetch_add(1, Relaxed);
+    }
+
+    /// Sends the latest frame again to every viewer (keeps proxies from
+    /// timing out idle streams; surfaces dead peers as write errors).
+    pub fn resend(&self) {
+        self.latest.send_modify(|_| {});
+        self.stats.resends.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn viewer_joined(&self) {
+        self.viewers.fetch_add(1, Relaxed);
+        self.stats.connects.fetch_add(1, Relaxed);
+        self.presence_changed.notify_one();
+    }
+
+    pub(crate) fn viewer_left(&self) {
+        self.viewers.fetch_sub(1, Relaxed);
+        self.stats.disconnects.fetch_add(1, Relaxed);
+        self.presence_changed.notify_one();
+    }
+
+    pub fn info(&self) -> ChannelInfo {
+        let frame = self.latest();
+        let s = &self.stats;
+        ChannelInfo {
+            name: self.name.clone(),
+            viewers: self.viewers(),
+            frame_seq: frame.seq,
+            frame_bytes: frame.image().len(),
+            frames_rendered: s.frames_rendered.load(Relaxed),
+            resends: s.resends.load(Relaxed),
+            parts_sent: s.parts_sent.load(Relaxed),
+            bytes_sent: s.bytes_sent.load(Relaxed),
+            frames_skipped: s.frames_skipped.load(Relaxed),
+            connects: s.connects.load(Relaxed),
+            disconnects: s.disconnects.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! All live channels by name, bounded in number. Joining and forgetting a
+//! channel happen under one lock, so "last viewer left, forget the channel"
+//! cannot race with "a new viewer arrived".
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::channel::Channel;
+use super::viewer::ViewerGuard;
+
+pub struct Registry {
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    max_channels: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum JoinError {
+    /// `max_channels` distinct channels are live already.
+    TooManyChannels,
+}
+
+impl Registry {
+    pub fn new(max_channels: usize) -> Registry {
+        Registry {
+            channels: Mutex::new(HashMap::new()),
+            max_channels,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
+        // A panic elsewhere cannot leave the map half-updated: every change is one insert or remove.
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Joins `name` as a viewer, creating the channel with `create` (which
+    /// also starts its producer) if it is not live.
+    pub fn join(
+        &self,
+        name: &str,
+        create: impl FnOnce() -> Arc<Channel>,
+    ) -> Result<ViewerGuard, JoinError> {
+        let mut channels = self.lock();
+        let channel = match channels.get(name) {
+            Some(channel) => channel.clone(),
+            None => {
+                if channels.len() >= self.max_channels {
+                    return Err(JoinError::TooManyChannels);
+                }
+                let channel = create();
+                channels.insert(name.to_string(), channel.clone());
+                channel
+            }
+        };
+        Ok(ViewerGuard::join(channel))
+    }
+
+    /// Forgets `channel` if it is still the live one and nobody watches it.
+    /// Returns whether it was forgotten; its producer should then stop.
+    pub fn forget_if_idle(&self, channel: &Arc<Channel>) -> bool {
+        let mut channels = self.lock();
+        let is_live = channels
+            .get(channel.name())
+            .is_some_and(|c| Arc::ptr_eq(c, channel));
+        if is_live && channel.viewers() == 0 {
+            channels.remove(channel.name());
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Channel>> {
+        self.lock().get(name).cloned()
+    }
+
+    /// Live channels sorted by name.
+    pub fn list(&self) -> Vec<Arc<Channel>> {
+        let mut all: Vec<_> = self.lock().values().cloned().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(name: &str) -> impl FnOnce() -> Arc<Channel> + '_ {
+        move || Channel::new(name.to_string(), b"x", "image/png")
+    }
+
+    #[test]
+    fn join_counts_and_drop_uncounts_exactly_once() {
+        let r = Registry::new(10);
+        let a = r.join("online/a", make("online/a")).unwrap();
+        let b = r.join("online/a", make("online/a")).unwrap();
+        let ch = r.get("online/a").unwrap();
+        assert_eq!(ch.viewers(), 2);
+        drop(a);
+        assert_eq!(ch.viewers(), 1);
+        assert!(!r.forget_if_idle(&ch), "still watched");
+        drop(b);
+        assert_eq!(ch.viewers(), 0);
+        assert!(r.forget_if_idle(&ch));
+        assert!(r.get("online/a").is_none());
+        assert!(!r.forget_if_idle(&ch), "already forgotten");
+    }
+
+    #[test]
+    fn channel_cap_refuses_new_names_but_serves_existing() {
+        let r = Registry::new(1);
+        let _a = r.join("online/a", make("online/a")).unwrap();
+        assert_eq!(
+            r.join("online/b", make("online/b")).err(),
+            Some(JoinError::TooManyChannels)
+        );
+        assert!(r.join("online/a", make("online/a")).is_ok());
+    }
+
+    #[test]
+    fn a_forgotten_channel_is_replaced_not_revived() {
+        let r = Registry::new(10);
+        let g = r.join("online/a", make("online/a")).unwrap();
+        let old = g.channel().clone();
+        drop(g);
+        assert!(r.forget_if_idle(&old));
+        let g2 = r.join("online/a", make("online/a")).unwrap();
+        assert!(!Arc::ptr_eq(&old, g2.channel()));
+        assert_eq!(old.viewers(), 0);
+        assert_eq!(g2.channel().viewers(), 1);
+    }
+}

@@ -1,0 +1,31 @@
+//! A viewer's presence, tied to a value's lifetime: created when a stream
+//! starts, dropped with the response body however the stream ends (FIN, RST,
+//! write error, stall, limit, panic). Drop runs exactly once, so no path can
+//! leak a viewer or remove one twice.
+
+use std::sync::Arc;
+
+use super::channel::Channel;
+
+pub struct ViewerGuard {
+    channel: Arc<Channel>,
+}
+
+impl ViewerGuard {
+    /// Counts a viewer in. Only the registry calls this, under its lock, so a
+    /// channel being forgotten can never gain a viewer.
+    pub(super) fn join(channel: Arc<Channel>) -> ViewerGuard {
+        channel.viewer_joined();
+        ViewerGuard { channel }
+    }
+
+    pub fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        self.channel.viewer_left();
+    }
+}

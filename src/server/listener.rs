@@ -1,0 +1,49 @@
+//! The accept loop: socket options, a cap on open connections, and a quick
+//! 503 beyond it instead of an unbounded pile of sockets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use super::{connection, socket};
+use crate::app::App;
+
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nConnection: close\r\n\r\nserver full, try later\n";
+
+pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
+    let slots = Arc::new(Semaphore::new(app.config.max_connections));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(error) = socket::configure(&stream, &app.config) {
+            tracing::debug!(%error, "socket options");
+            continue;
+        }
+        match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    connection::serve(stream, app).await;
+                    drop(slot);
+                });
+            }
+            Err(_) => {
+                tokio::spawn(refuse(stream));
+            }
+        }
+    }
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(BUSY)).await;
+}

@@ -1,0 +1,137 @@
+//! Drops a connection whose writes make no progress for a set time (a client
+//! that stopped reading, or a dead one). Partial progress resets the clock,
+//! so a slow but live client is never cut. The timer exists only while a
+//! write is blocked: idle streams cost no wakeups.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Sleep, sleep};
+
+pub struct StallGuard<T> {
+    inner: T,
+    timeout: Duration,
+    blocked: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> StallGuard<T> {
+    pub fn new(inner: T, timeout: Duration) -> StallGuard<T> {
+        StallGuard {
+            inner,
+            timeout,
+            blocked: None,
+        }
+    }
+
+    fn track(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let timer = self.blocked.get_or_insert_with(|| Box::pin(sleep(timeout)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "write made no progress",
+                    )));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.blocked = None;
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.track(cx, result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.track(cx, result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_blocked_past_the_timeout_fails() {
+        // A tiny duplex pipe whose reader never reads: writes block once full.
+        let (writer, _reader) = tokio::io::duplex(64);
+        let mut guarded = StallGuard::new(writer, Duration::from_secs(5));
+        let err = guarded.write_all(&[0u8; 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_making_progress_is_kept() {
+        let (writer, mut reader) = tokio::io::duplex(64);
+        let mut guarded = StallGuard::new(writer, Duration::from_secs(5));
+        let drain = tokio::spawn(async move {
+            let mut buf = [0u8; 16];
+            // 16 bytes every 3 s: always inside the 5 s stall timeout.
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                if tokio::io::AsyncReadExt::read(&mut reader, &mut buf)
+                    .await
+                    .unwrap()
+                    == 0
+                {
+                    break;
+                }
+            }
+        });
+        guarded
+            .write_all(&[0u8; 256])
+            .await
+            .expect("progressing writes are not cut");
+        drop(guarded);
+        drain.await.unwrap();
+    }
+}

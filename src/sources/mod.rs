@@ -1,0 +1,4 @@
+//! Frame producers: what each kind of channel shows and when it changes.
+//! They publish into channels and know nothing of HTTP.
+
+pub mod online;

@@ -1,0 +1,112 @@
+//! Users-online rooms: one channel per room whose picture is its own viewer
+//! count. A producer task per live room redraws when the count changed,
+//! at most once per `min_frame_interval` (a burst of 10,000 connects renders a
+//! handful of frames), resends the latest frame every `resend_interval`, and
+//! forgets the room when its last viewer leaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::{Instant, sleep_until};
+
+use crate::push::channel::Channel;
+use crate::push::registry::{JoinError, Registry};
+use crate::push::viewer::ViewerGuard;
+use crate::render::badge::BadgeLayout;
+use crate::render::online::render_online_png;
+
+const PNG: &str = "image/png";
+
+pub struct OnlineRooms {
+    registry: Arc<Registry>,
+    layout: Arc<BadgeLayout>,
+    timing: Timing,
+    /// What an empty room shows, rendered once.
+    idle_png: Bytes,
+}
+
+#[derive(Clone, Copy)]
+pub struct Timing {
+    pub min_frame_interval: Duration,
+    pub resend_interval: Duration,
+}
+
+impl OnlineRooms {
+    pub fn new(registry: Arc<Registry>, layout: BadgeLayout, timing: Timing) -> OnlineRooms {
+        let idle_png = Bytes::from(render_online_png(&layout, 0));
+        OnlineRooms {
+            registry,
+            layout: Arc::new(layout),
+            timing,
+            idle_png,
+        }
+    }
+
+    /// The channel name of a room.
+    pub fn channel_name(room: &str) -> String {
+        format!("online/{room}")
+    }
+
+    /// Counts a viewer into `room`, starting the room if it is not live.
+    pub fn join(&self, room: &str) -> Result<ViewerGuard, JoinError> {
+        let name = Self::channel_name(room);
+        self.registry.join(&name, || {
+            // Created for the viewer joining right now: draw it counted.
+            let channel = Channel::new(name.clone(), &render_online_png(&self.layout, 1), PNG);
+            let producer = Producer {
+                channel: channel.clone(),
+                registry: self.registry.clone(),
+                layout: self.layout.clone(),
+                timing: self.timing,
+            };
+            tokio::spawn(producer.run(1));
+            channel
+        })
+    }
+
+    /// The room's current picture as one PNG (for `?once` and image proxies).
+    pub fn snapshot(&self, room: &str) -> Bytes {
+        match self.registry.get(&Self::channel_name(room)) {
+            Some(channel) => channel.latest().image(),
+            None => self.idle_png.clone(),
+        }
+    }
+}
+
+struct Producer {
+    channel: Arc<Channel>,
+    registry: Arc<Registry>,
+    layout: Arc<BadgeLayout>,
+    timing: Timing,
+}
+
+impl Producer {
+    async fn run(self, mut shown: u64) {
+        let mut last_render = Instant::now();
+        let mut last_send = last_render;
+        loop {
+            tokio::select! {
+                _ = self.channel.presence_changed.notified() => {}
+                _ = sleep_until(last_send + self.timing.resend_interval) => {
+                    self.channel.resend();
+                    last_send = Instant::now();
+                    continue;
+                }
+            }
+            // Coalesce: changes that arrive while we wait are drawn together.
+            sleep_until(last_render + self.timing.min_frame_interval).await;
+            let count = self.channel.viewers();
+            if count == 0 && self.registry.forget_if_idle(&self.channel) {
+                return;
+            }
+            if count != shown {
+                self.channel
+                    .publish(&render_online_png(&self.layout, count), PNG);
+                shown = count;
+                last_render = Instant::now();
+                last_send = last_render;
+            }
+        }
+    }
+}
