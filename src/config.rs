@@ -101,6 +101,19 @@ impl Config {
                 ));
             }
         }
+        for (key, value) in [
+            ("tcp_keepalive_idle_ms", self.tcp_keepalive_idle_ms),
+            ("tcp_keepalive_interval_ms", self.tcp_keepalive_interval_ms),
+        ] {
+            if value < 1000 {
+                return Err(format!(
+                    "{key}: {value} is invalid: the kernel counts keepalive in whole seconds; use 1000 or more"
+                ));
+            }
+        }
+        if self.tcp_keepalive_retries == 0 {
+            return Err("tcp_keepalive_retries: 0 is invalid: it must be at least 1".into());
+        }
         for origin in &self.allowed_referers {
             if crate::http::referer::origin_of(origin).is_none() {
                 return Err(format!(
@@ -158,6 +171,11 @@ mod tests {
         );
         let err = Config::parse(r#"{"allowed_referers": ["forum"]}"#).unwrap_err();
         assert!(err.contains("allowed_referers"), "{err}");
+        let err = Config::parse(r#"{"tcp_keepalive_interval_ms": 500}"#).unwrap_err();
+        assert!(
+            err.contains("tcp_keepalive_interval_ms") && err.contains("whole seconds"),
+            "{err}"
+        );
         let err = Config::parse(r#"{"listen": "nope"}"#).unwrap_err();
         assert!(err.contains("invalid"), "{err}");
     }

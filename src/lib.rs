@@ -7,6 +7,7 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod multipart;
 pub mod push;
 pub mod render;
 pub mod server;

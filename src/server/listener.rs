@@ -26,8 +26,8 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             }
         };
         if let Err(error) = socket::configure(&stream, &app.config) {
-            tracing::debug!(%error, "socket options");
-            continue;
+            // Serve anyway: dead-peer detection degrades, the viewer still counts.
+            tracing::warn!(%error, "could not set socket options");
         }
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {

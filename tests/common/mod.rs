@@ -1,0 +1,301 @@
+//! Test harness: the real `framecast` binary on a free loopback port, raw TCP
+//! viewers that parse the multipart stream, PNG decoding, API polling.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader, Cursor};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use framecast::multipart::{Part, PartReader, boundary_from_content_type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `framecast` with `config` (JSON overrides) on 127.0.0.1:0.
+    pub fn start(config: &str) -> Server {
+        Self::start_with(Command::new(env!("CARGO_BIN_EXE_framecast")), config)
+    }
+
+    /// Starts through a wrapper command (e.g. inside a namespace).
+    pub fn start_with(mut command: Command, config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, config).unwrap();
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start framecast");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("framecast listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Server {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain request on its own connection; returns status, head and body.
+pub async fn request(addr: SocketAddr, raw: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut all))
+        .await
+        .expect("response within 10 s")
+        .unwrap();
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&all[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head, all[split + 4..].to_vec())
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+pub async fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, _, body) = get(addr, path).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+pub async fn viewers(addr: SocketAddr, room: &str) -> u64 {
+    api(addr, &format!("/api/v1/channels/online/{room}")).await["viewers"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Polls the API until `room` has `want` viewers; returns how long it took.
+pub async fn wait_for_viewers(
+    addr: SocketAddr,
+    room: &str,
+    want: u64,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let n = viewers(addr, room).await;
+        if n == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "room {room}: {n} viewers, expected {want} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A live-image viewer over raw TCP.
+pub struct Viewer {
+    pub stream: TcpStream,
+    pub head: String,
+    chunks: Dechunker,
+    parts: PartReader,
+    /// Every non-empty part received so far, in order.
+    pub received: Vec<Part>,
+    /// Empty parts seen (the browser framing sends one after each frame).
+    pub empty_parts: usize,
+}
+
+impl Viewer {
+    pub async fn connect(addr: SocketAddr, path: &str, user_agent: &str) -> Viewer {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        Self::start(stream, path, user_agent).await
+    }
+
+    pub async fn start(mut stream: TcpStream, path: &str, user_agent: &str) -> Viewer {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: {user_agent}\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = BytesMut::new();
+        let split = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read_buf(&mut buf))
+                .await
+                .expect("response head within 10 s")
+                .unwrap();
+            assert!(n > 0, "connection closed before the response head");
+        };
+        let head = String::from_utf8_lossy(&buf[..split]).to_string();
+        buf.advance(split + 4);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type:")
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap();
+        let boundary = boundary_from_content_type(&content_type).expect("a boundary");
+        let mut viewer = Viewer {
+            stream,
+            head,
+            chunks: Dechunker::default(),
+            parts: PartReader::new(&boundary, 64 << 20),
+            received: Vec::new(),
+            empty_parts: 0,
+        };
+        viewer.feed(&buf);
+        viewer
+    }
+
+    fn feed(&mut self, raw: &[u8]) {
+        let data = self.chunks.push(raw);
+        self.parts.push(&data);
+        while let Some(part) = self.parts.next_part() {
+            if part.body.is_empty() {
+                self.empty_parts += 1;
+            } else {
+                self.received.push(part);
+            }
+        }
+    }
+
+    /// Reads until `count` parts have been received in all, or `limit` passes.
+    pub async fn read_parts(&mut self, count: usize, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.received.len() < count {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.feed(&buf[..n]),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Reads whatever arrives until the stream is quiet for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(Ok(n)) = tokio::time::timeout(quiet, self.stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            self.feed(&buf[..n]);
+        }
+    }
+
+    pub fn last(&self) -> Option<&Part> {
+        self.received.last()
+    }
+
+    pub fn local_port(&self) -> u16 {
+        self.stream.local_addr().unwrap().port()
+    }
+
+    /// Closes with RST instead of FIN (SO_LINGER 0).
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(self.stream);
+    }
+}
+
+/// Decodes HTTP/1.1 chunked transfer coding incrementally.
+#[derive(Default)]
+struct Dechunker {
+    buf: BytesMut,
+    remaining: usize,
+}
+
+impl Dechunker {
+    fn push(&mut self, raw: &[u8]) -> Vec<u8> {
+        self.buf.extend_from_slice(raw);
+        let mut out = Vec::new();
+        loop {
+            if self.remaining > 0 {
+                let n = self.remaining.min(self.buf.len());
+                out.extend_from_slice(&self.buf[..n]);
+                self.buf.advance(n);
+                self.remaining -= n;
+                if self.remaining > 0 {
+                    return out;
+                }
+                // Every chunk's data is followed by CRLF, read with the next size line.
+            }
+            let Some(eol) = self.buf.windows(2).position(|w| w == b"\r\n") else {
+                return out;
+            };
+            let line = String::from_utf8_lossy(&self.buf[..eol]).to_string();
+            self.buf.advance(eol + 2);
+            if line.is_empty() {
+                continue; // the CRLF after a chunk's data
+            }
+            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16)
+                .expect("chunk size");
+            assert!(size > 0, "a live stream must never end");
+            self.remaining = size;
+        }
+    }
+}
+
+/// RGBA pixels of a PNG; panics if it does not decode.
+pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("valid PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).expect("valid PNG data");
+    buf.truncate(info.buffer_size());
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    (info.width, info.height, buf)
+}
+
+/// The pixels the users-online badge shows for `count`, from the renderer
+/// that `framecast render online` uses.
+pub fn expected_badge(count: u64) -> (u32, u32, Vec<u8>) {
+    let layout = framecast::render::badge::BadgeLayout::online();
+    decode_png(&framecast::render::online::render_online_png(
+        &layout, count,
+    ))
+}
+
+/// Whether a served part shows the badge for `count` (decoded pixels).
+pub fn shows_count(part: &Part, count: u64) -> bool {
+    decode_png(&part.body) == expected_badge(count)
+}

@@ -1,0 +1,162 @@
+//! Presence over real TCP: the count is exact as viewers arrive and leave by
+//! FIN, RST, or stop reading and close; renders coalesce under a burst and no
+//! viewer ever gets an older frame than one it has.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{Server, Viewer, api, decode_png, expected_badge, viewers, wait_for_viewers};
+use framecast::render::badge::BadgeLayout;
+use framecast::render::online::render_online_png;
+
+const CONFIG: &str = r#"{"min_frame_interval_ms": 20, "resend_interval_ms": 1000}"#;
+const AGENT: &str = "framecast-test";
+
+async fn connect_many(addr: std::net::SocketAddr, path: &str, n: usize) -> Vec<Viewer> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let path = path.to_string();
+            tokio::spawn(async move { Viewer::connect(addr, &path, AGENT).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// Reads every viewer, concurrently, until its latest frame shows `count`.
+async fn assert_all_show(viewers: Vec<Viewer>, count: u64) -> Vec<Viewer> {
+    let want = std::sync::Arc::new(expected_badge(count));
+    let tasks: Vec<_> = viewers
+        .into_iter()
+        .map(|mut v| {
+            let want = want.clone();
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !v.last().is_some_and(|p| decode_png(&p.body) == *want) {
+                    assert!(Instant::now() < deadline, "a viewer never showed {count}");
+                    let have = v.received.len();
+                    v.read_parts(have + 1, Duration::from_millis(500)).await;
+                }
+                v
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_is_exact_through_fin_rst_and_stopped_readers() {
+    let server = Server::start(CONFIG);
+    let addr = server.addr;
+    let all = connect_many(addr, "/online/lobby.png", 200).await;
+
+    wait_for_viewers(addr, "lobby", 200, Duration::from_secs(10)).await;
+    let mut all = assert_all_show(all, 200).await;
+
+    let mut stopped = all.split_off(150); // 50 that stop reading, then close
+    let reset = all.split_off(100); // 50 that leave with RST
+    let fin = all.split_off(50); // 50 that leave with FIN
+    let stay = all; // 50 that stay
+
+    for v in fin {
+        drop(v.stream); // close(): FIN
+    }
+    for v in reset {
+        v.reset();
+    }
+    // Stopped readers: resends pile up unread in their buffers; then they
+    // close with data unread, as a frozen tab being killed does.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for v in stopped.drain(..) {
+        drop(v);
+    }
+
+    let took = wait_for_viewers(addr, "lobby", 50, Duration::from_secs(5)).await;
+    eprintln!("150 departures reflected within {took:?}");
+    // And it stays exact: nothing leaves twice, no ghost stays.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(viewers(addr, "lobby").await, 50);
+    let stay = assert_all_show(stay, 50).await;
+
+    let info = api(addr, "/api/v1/channels/online/lobby").await;
+    assert_eq!(info["connects"], 200);
+    assert_eq!(info["disconnects"], 150);
+
+    // Every part served to the viewers that stayed decodes as a PNG.
+    let mut parts = 0;
+    for v in &stay {
+        for p in &v.received {
+            assert_eq!(p.header("content-type"), Some("image/png"));
+            assert_eq!(
+                p.header("content-length"),
+                Some(p.body.len().to_string().as_str())
+            );
+            decode_png(&p.body);
+            parts += 1;
+        }
+    }
+    assert!(
+        parts >= 100,
+        "each viewer got several frames ({parts} in all)"
+    );
+
+    drop(stay);
+    wait_for_viewers(addr, "lobby", 0, Duration::from_secs(5)).await;
+    // The idle room is forgotten, not kept as an empty channel.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !api(addr, "/api/v1/channels").await["channels"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the empty room was never forgotten"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connects_coalesces_renders_and_frames_never_go_back() {
+    const N: usize = 1000;
+    let server = Server::start(CONFIG);
+    let addr = server.addr;
+    let start = Instant::now();
+    let burst = connect_many(addr, "/online/burst.png", N).await;
+    let connect_time = start.elapsed();
+    wait_for_viewers(addr, "burst", N as u64, Duration::from_secs(10)).await;
+    let burst = assert_all_show(burst, N as u64).await;
+
+    // Renders are at least min_frame_interval apart: a handful, not N.
+    let info = api(addr, "/api/v1/channels/online/burst").await;
+    let rendered = info["frames_rendered"].as_u64().unwrap();
+    let bound = 2 + (start.elapsed().as_millis() / 20) as u64;
+    eprintln!("{N} connects in {connect_time:?}: {rendered} frames rendered");
+    assert!(
+        rendered <= bound && rendered < N as u64 / 4,
+        "{rendered} renders for {N} connects"
+    );
+
+    // Map each served frame to the count it shows; no viewer ever goes back.
+    let layout = BadgeLayout::online();
+    let by_bytes: HashMap<Vec<u8>, u64> = (1..=N as u64)
+        .map(|n| (render_online_png(&layout, n), n))
+        .collect();
+    for (i, v) in burst.iter().enumerate() {
+        let counts: Vec<u64> = v.received.iter().map(|p| by_bytes[&p.body[..]]).collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] <= w[1]),
+            "viewer {i} went back: {counts:?}"
+        );
+    }
+}
