@@ -36,12 +36,7 @@ async fn assert_all_show(viewers: Vec<Viewer>, count: u64) -> Vec<Viewer> {
         .map(|mut v| {
             let want = want.clone();
             tokio::spawn(async move {
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while !v.last().is_some_and(|p| decode_png(&p.body) == *want) {
-                    assert!(Instant::now() < deadline, "a viewer never showed {count}");
-                    let have = v.received.len();
-                    v.read_parts(have + 1, Duration::from_millis(500)).await;
-                }
+                v.wait_for_image(&want, Duration::from_secs(5)).await;
                 v
             })
         })

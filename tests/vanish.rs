@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, decode_png, expected_badge, wait_for_viewers};
+use common::{Server, Viewer, expected_badge, wait_for_viewers};
 
 const INSIDE: &str = "FRAMECAST_TEST_IN_NETNS";
 const USER_TIMEOUT_MS: u64 = 2000;
@@ -122,12 +122,8 @@ async fn vanish_inside_namespace() {
     );
 
     // The healthy viewer is unaffected and now sees itself alone.
-    let want = expected_badge(1);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !healthy.last().is_some_and(|p| decode_png(&p.body) == want) {
-        assert!(Instant::now() < deadline, "healthy viewer never showed 1");
-        let have = healthy.received.len();
-        healthy.read_parts(have + 1, Duration::from_secs(1)).await;
-    }
+    healthy
+        .wait_for_image(&expected_badge(1), Duration::from_secs(5))
+        .await;
     drop(ghost);
 }

@@ -86,10 +86,13 @@ pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
     json(status, &serde_json::json!({ "error": message }))
 }
 
+/// A page holding live images. `no-store` keeps it out of the browser's
+/// back/forward cache, which would otherwise keep its streams open (counted)
+/// for up to 60 s after the visitor navigated away.
 pub fn html(page: String) -> HttpResponse {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-cache")
+        .header(header::CACHE_CONTROL, "no-store")
         .body(Either::Left(Full::new(Bytes::from(page))))
         .expect("static headers are valid")
 }

@@ -54,8 +54,8 @@ impl Body for PushBody {
                 .frames_skipped
                 .fetch_add(frame.seq - this.last_seq - 1, Relaxed);
         }
+        let part = frame.part(this.framing, this.last_seq == 0);
         this.last_seq = frame.seq;
-        let part = frame.part(this.framing);
         stats.parts_sent.fetch_add(1, Relaxed);
         stats.bytes_sent.fetch_add(part.len() as u64, Relaxed);
         Poll::Ready(Some(Ok(BodyFrame::data(part))))

@@ -2,13 +2,17 @@
 //! every viewer. Two framings share one allocation:
 //!
 //! - `Reader` (ffmpeg, OpenCV, curl): `--B`, headers with Content-Length, the
-//!   image, CRLF. Length-aware readers take the frame as soon as it arrives.
-//! - `Browser`: the same bytes followed by the header block of an empty part.
-//!   Chromium and Firefox show a part only once the *next* part's headers
-//!   have arrived; sending them right away shows each frame at once instead of
-//!   one frame late. Every part, the empty one too, carries a Content-Length.
+//!   image, CRLF. Length-aware readers take each frame as soon as it arrives.
+//! - `Browser`: Chromium and Firefox show a part only once the *next* part's
+//!   header block has arrived. So each frame is followed at once by the next
+//!   part's header block, and the next frame then starts with its image bytes.
+//!   That early header cannot know the next image's length: in this framing
+//!   only a viewer's first part carries Content-Length. (An empty part after
+//!   each frame would keep the lengths, but Chromium 156 treats it as a broken
+//!   image and stops showing the stream.)
 //!
-//! `Reader` is a prefix slice of `Browser`: no copy per framing or per viewer.
+//! Layout: `[header with length][image][CRLF][next header, no length]`. Every
+//! variant is a slice of it: no copy per framing or per viewer.
 
 use std::ops::Range;
 
@@ -30,51 +34,51 @@ pub struct Frame {
     /// Increases with every new picture; a resend keeps it.
     pub seq: u64,
     pub content_type: &'static str,
-    part: Bytes,
-    reader_len: usize,
+    bytes: Bytes,
     image: Range<usize>,
+    /// End of the reader part (image plus CRLF).
+    reader_end: usize,
 }
 
 impl Frame {
     pub fn new(seq: u64, content_type: &'static str, image: &[u8]) -> Frame {
-        let header = part_header(content_type, image.len());
-        let trailer = part_header(content_type, 0);
-        let mut buf = BytesMut::with_capacity(header.len() + image.len() + 2 + trailer.len() + 2);
+        let header = format!(
+            "--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            image.len()
+        );
+        let next_header = format!("--{BOUNDARY}\r\nContent-Type: {content_type}\r\n\r\n");
+        let mut buf = BytesMut::with_capacity(header.len() + image.len() + 2 + next_header.len());
         buf.put_slice(header.as_bytes());
         let start = buf.len();
         buf.put_slice(image);
         let image_range = start..buf.len();
         buf.put_slice(b"\r\n");
-        let reader_len = buf.len();
-        // The empty part: its header block, empty body, and the CRLF that
-        // opens the next delimiter.
-        buf.put_slice(trailer.as_bytes());
-        buf.put_slice(b"\r\n");
+        let reader_end = buf.len();
+        buf.put_slice(next_header.as_bytes());
         Frame {
             seq,
             content_type,
-            part: buf.freeze(),
-            reader_len,
+            bytes: buf.freeze(),
             image: image_range,
+            reader_end,
         }
     }
 
-    /// The bytes to write for this frame, shared by every viewer.
-    pub fn part(&self, framing: Framing) -> Bytes {
-        match framing {
-            Framing::Browser => self.part.clone(),
-            Framing::Reader => self.part.slice(..self.reader_len),
+    /// The bytes to write for this frame, shared by every viewer. `first`:
+    /// whether it is the first part of this viewer's stream.
+    pub fn part(&self, framing: Framing, first: bool) -> Bytes {
+        match (framing, first) {
+            (Framing::Reader, _) => self.bytes.slice(..self.reader_end),
+            (Framing::Browser, true) => self.bytes.clone(),
+            // Its header went out right after the previous frame.
+            (Framing::Browser, false) => self.bytes.slice(self.image.start..),
         }
     }
 
     /// The bare image, for single-image responses.
     pub fn image(&self) -> Bytes {
-        self.part.slice(self.image.clone())
+        self.bytes.slice(self.image.clone())
     }
-}
-
-fn part_header(content_type: &str, len: usize) -> String {
-    format!("--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n")
 }
 
 /// The response Content-Type for a stream of these parts.
@@ -89,37 +93,37 @@ mod tests {
     #[test]
     fn reader_part_is_one_complete_part() {
         let f = Frame::new(1, "image/png", b"PNGDATA");
-        let p = f.part(Framing::Reader);
         let expected = format!(
             "--{BOUNDARY}\r\nContent-Type: image/png\r\nContent-Length: 7\r\n\r\nPNGDATA\r\n"
         );
-        assert_eq!(&p[..], expected.as_bytes());
+        assert_eq!(&f.part(Framing::Reader, true)[..], expected.as_bytes());
+        assert_eq!(
+            f.part(Framing::Reader, false),
+            f.part(Framing::Reader, true)
+        );
         assert_eq!(&f.image()[..], b"PNGDATA");
     }
 
     #[test]
-    fn browser_part_appends_next_header_block() {
-        let f = Frame::new(1, "image/jpeg", b"JPEG");
-        let p = f.part(Framing::Browser);
-        let reader = f.part(Framing::Reader);
-        assert!(p.starts_with(&reader));
-        let rest = std::str::from_utf8(&p[reader.len()..]).unwrap();
-        assert_eq!(
-            rest,
-            format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n\r\n")
+    fn browser_stream_is_well_formed_multipart_with_headers_sent_early() {
+        let a = Frame::new(1, "image/jpeg", b"AAA");
+        let b = Frame::new(2, "image/jpeg", b"BB");
+        let mut stream = a.part(Framing::Browser, true).to_vec();
+        stream.extend_from_slice(&b.part(Framing::Browser, false));
+        let expected = format!(
+            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: 3\r\n\r\nAAA\r\n\
+             --{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\nBB\r\n\
+             --{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n"
         );
+        assert_eq!(String::from_utf8(stream).unwrap(), expected);
     }
 
     #[test]
-    fn framings_share_one_allocation() {
+    fn every_variant_shares_one_allocation() {
         let f = Frame::new(1, "image/png", &[7u8; 1000]);
-        assert_eq!(
-            f.part(Framing::Browser).as_ptr(),
-            f.part(Framing::Reader).as_ptr()
-        );
-        assert_eq!(
-            f.part(Framing::Browser).as_ptr(),
-            f.part(Framing::Browser).as_ptr()
-        );
+        let base = f.part(Framing::Browser, true).as_ptr();
+        assert_eq!(f.part(Framing::Reader, true).as_ptr(), base);
+        assert_eq!(f.image().as_ptr(), f.part(Framing::Browser, false).as_ptr());
+        assert!(f.image().as_ptr() > base);
     }
 }

@@ -209,6 +209,20 @@ impl Viewer {
         true
     }
 
+    /// Reads until the latest frame decodes to `want` (RGBA, as from
+    /// `decode_png`); panics after `limit`.
+    pub async fn wait_for_image(&mut self, want: &(u32, u32, Vec<u8>), limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.last().is_none_or(|p| decode_png(&p.body) != *want) {
+            assert!(
+                Instant::now() < deadline,
+                "the expected picture never arrived"
+            );
+            let have = self.received.len();
+            self.read_parts(have + 1, Duration::from_millis(500)).await;
+        }
+    }
+
     /// Reads whatever arrives until the stream is quiet for `quiet`.
     pub async fn drain(&mut self, quiet: Duration) {
         let mut buf = vec![0u8; 64 * 1024];
@@ -293,9 +307,4 @@ pub fn expected_badge(count: u64) -> (u32, u32, Vec<u8>) {
     decode_png(&framecast::render::online::render_online_png(
         &layout, count,
     ))
-}
-
-/// Whether a served part shows the badge for `count` (decoded pixels).
-pub fn shows_count(part: &Part, count: u64) -> bool {
-    decode_png(&part.body) == expected_badge(count)
 }

@@ -1,0 +1,182 @@
+//! A real browser: headless Chromium (Debian's package, via chromedriver)
+//! loads the demo page, shows the live badge, and displays a new count
+//! within 200 ms of a second viewer arriving, checked on pixels against the
+//! renderer `framecast render online` uses. Closing the page leaves the count.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{Server, Viewer, wait_for_viewers};
+use fantoccini::{Client, ClientBuilder};
+use framecast::render::badge::BadgeLayout;
+use framecast::render::online::render_online_png;
+use serde_json::{Value, json};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_chromium() -> (Driver, Client, tempfile::TempDir) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian's chromium-driver; the test command installs it)");
+    let driver = Driver(driver);
+    let profile = tempfile::tempdir().unwrap();
+    let caps = json!({
+        "browserName": "chrome",
+        // The page never finishes loading while a stream is open in it.
+        "pageLoadStrategy": "eager",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => break client,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot start Chromium through chromedriver: {e}"),
+        }
+    };
+    (driver, client, profile)
+}
+
+/// Stores the pixels of the badge for `count` in the page, decoded by the
+/// browser itself, so the timed check compares like with like.
+async fn prepare_expected(client: &Client, count: u64) {
+    let png = render_online_png(&BadgeLayout::online(), count);
+    let url = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    );
+    let script = r#"
+        const [name, url] = arguments; const done = arguments[arguments.length - 1];
+        window.__pixels = (im) => {
+            const c = document.createElement('canvas');
+            c.width = im.naturalWidth; c.height = im.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(im, 0, 0);
+            return g.getImageData(0, 0, c.width, c.height).data;
+        };
+        const im = new Image();
+        im.onload = () => { window.__want = window.__want || {}; window.__want[name] = { w: im.naturalWidth, h: im.naturalHeight, px: window.__pixels(im) }; done(true); };
+        im.onerror = () => done(false);
+        im.src = url;
+    "#;
+    let ok = client
+        .execute_async(script, vec![json!(count.to_string()), json!(url)])
+        .await
+        .unwrap();
+    assert_eq!(ok, json!(true));
+}
+
+/// Polls the live `<img>` in the page until it shows the badge for `count`;
+/// returns whether it did within `timeout_ms`.
+async fn wait_until_shows(client: &Client, count: u64, timeout_ms: u64) -> Value {
+    let script = r#"
+        const [name, timeoutMs] = arguments; const done = arguments[arguments.length - 1];
+        const want = window.__want[name]; const t0 = performance.now();
+        (function poll() {
+            const img = document.getElementById('online');
+            if (img && img.naturalWidth === want.w && img.naturalHeight === want.h) {
+                const got = window.__pixels(img);
+                let diff = 0;
+                for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - want.px[i]));
+                if (diff <= 2) return done({ ok: true, ms: performance.now() - t0 });
+            }
+            if (performance.now() - t0 > timeoutMs) return done({ ok: false, width: img ? img.naturalWidth : -1 });
+            setTimeout(poll, 2);
+        })();
+    "#;
+    client
+        .execute_async(script, vec![json!(count.to_string()), json!(timeout_ms)])
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_live_count_at_once() {
+    // Default timings: the 10 s resend cannot be what delivers the change.
+    let server = Server::start("{}");
+    let (_driver, client, _profile) = start_chromium().await;
+    client.goto(&server.url("/")).await.unwrap();
+    for n in [1, 2] {
+        prepare_expected(&client, n).await;
+    }
+
+    let shown = wait_until_shows(&client, 1, 10_000).await;
+    assert_eq!(
+        shown["ok"],
+        json!(true),
+        "the page never showed 1 viewer: {shown}"
+    );
+    wait_for_viewers(server.addr, "default", 1, Duration::from_secs(5)).await;
+
+    // A second viewer arrives; the browser must display 2 within 200 ms.
+    let start = Instant::now();
+    let second = Viewer::connect(server.addr, "/online.png", "framecast-test").await;
+    let shown = wait_until_shows(&client, 2, 2_000).await;
+    let took = start.elapsed();
+    eprintln!(
+        "Chromium displayed the new count {took:?} after the second viewer connected ({shown})"
+    );
+    assert_eq!(
+        shown["ok"],
+        json!(true),
+        "Chromium never displayed 2: {shown}"
+    );
+    assert!(
+        took <= Duration::from_millis(200),
+        "displayed after {took:?}"
+    );
+
+    // The second viewer leaves: back to 1, again without a reload.
+    drop(second);
+    let shown = wait_until_shows(&client, 1, 2_000).await;
+    assert_eq!(
+        shown["ok"],
+        json!(true),
+        "Chromium never displayed 1 again: {shown}"
+    );
+
+    // Leaving the page closes the stream: the count drops to 0. (The demo
+    // page is `no-store`; otherwise Chromium's back/forward cache keeps a
+    // left page's images loading for up to 60 s.)
+    client.goto("about:blank").await.unwrap();
+    let took = wait_for_viewers(server.addr, "default", 0, Duration::from_secs(3)).await;
+    eprintln!("navigating away left the count after {took:?}");
+    client.close().await.unwrap();
+}
