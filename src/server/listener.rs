@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -44,6 +44,16 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     }
 }
 
+/// Answers 503 and closes gracefully: closing with the request unread would
+/// send RST, and the client could lose the answer.
 async fn refuse(mut stream: TcpStream) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(BUSY)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(BUSY).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        // Read (and drop) what the client sent until it closes too.
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }

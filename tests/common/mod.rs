@@ -134,10 +134,10 @@ pub struct Viewer {
     pub head: String,
     chunks: Dechunker,
     parts: PartReader,
-    /// Every non-empty part received so far, in order.
+    /// Every part received so far, in order.
     pub received: Vec<Part>,
-    /// Empty parts seen (the browser framing sends one after each frame).
-    pub empty_parts: usize,
+    /// The de-chunked body bytes so far, to check framing byte for byte.
+    pub raw: Vec<u8>,
 }
 
 impl Viewer {
@@ -178,7 +178,7 @@ impl Viewer {
             chunks: Dechunker::default(),
             parts: PartReader::new(&boundary, 64 << 20),
             received: Vec::new(),
-            empty_parts: 0,
+            raw: Vec::new(),
         };
         viewer.feed(&buf);
         viewer
@@ -186,13 +186,10 @@ impl Viewer {
 
     fn feed(&mut self, raw: &[u8]) {
         let data = self.chunks.push(raw);
+        self.raw.extend_from_slice(&data);
         self.parts.push(&data);
         while let Some(part) = self.parts.next_part() {
-            if part.body.is_empty() {
-                self.empty_parts += 1;
-            } else {
-                self.received.push(part);
-            }
+            self.received.push(part);
         }
     }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (Debian packages, only when
+# missing), then checks formatting and lints and runs every test. CI runs this
+# same script through .ci/run on a clean checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package that provides it
+declare -A needs=(
+  [chromium]=chromium          # tests/browser.rs: a real browser
+  [chromedriver]=chromium-driver
+  [nft]=nftables               # tests/vanish.rs: drop a viewer's packets
+  [ip]=iproute2                #   inside a private network namespace
+  [unshare]=util-linux
+)
+missing=()
+for cmd in "${!needs[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "tests/run.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --all-features -- -D warnings
+cargo test --all-targets --all-features
