@@ -4,6 +4,11 @@
 use tiny_skia::Pixmap;
 
 pub fn encode_png(pixmap: &Pixmap) -> Vec<u8> {
+    encode_png_with(pixmap, png::Compression::Fast)
+}
+
+/// `encode_png` at another deflate level (benchmarks compare them).
+pub fn encode_png_with(pixmap: &Pixmap, level: png::Compression) -> Vec<u8> {
     // tiny-skia stores premultiplied alpha; PNG wants straight alpha.
     let mut rgba = Vec::with_capacity(pixmap.data().len());
     for px in pixmap.pixels() {
@@ -14,7 +19,7 @@ pub fn encode_png(pixmap: &Pixmap) -> Vec<u8> {
     let mut encoder = png::Encoder::new(&mut out, pixmap.width(), pixmap.height());
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::Fast);
+    encoder.set_compression(level);
     // Writing to a Vec cannot fail and the header matches the data.
     let mut writer = encoder.write_header().expect("PNG header into a Vec");
     writer.write_image_data(&rgba).expect("PNG data into a Vec");
