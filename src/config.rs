@@ -27,6 +27,10 @@ pub struct Config {
     pub min_frame_interval_ms: u64,
     /// A viewer whose socket accepts no byte for this long is dropped.
     pub write_stall_timeout_ms: u64,
+    /// Kernel send buffer per connection (`SO_SNDBUF`; 0 = kernel autotuning,
+    /// up to 4 MB each). Bounds memory per slow viewer and how stale the
+    /// frames queued for it can get.
+    pub send_buffer_bytes: usize,
     pub tcp_keepalive_idle_ms: u64,
     pub tcp_keepalive_interval_ms: u64,
     pub tcp_keepalive_retries: u32,

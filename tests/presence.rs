@@ -155,3 +155,47 @@ async fn a_burst_of_connects_coalesces_renders_and_frames_never_go_back() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_stops_reading_is_dropped_after_the_stall_timeout() {
+    // Resend every 10 ms and small buffers: the frozen viewer's queue fills
+    // in a fraction of a second, then the stall timeout runs.
+    let server = Server::start(
+        r#"{"resend_interval_ms": 10, "write_stall_timeout_ms": 1000, "send_buffer_bytes": 16384}"#,
+    );
+    let addr = server.addr;
+    let mut healthy = Viewer::connect(addr, "/online/stall.png", AGENT).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let frozen = Viewer::start(
+        socket.connect(addr).await.unwrap(),
+        "/online/stall.png",
+        AGENT,
+    )
+    .await;
+    wait_for_viewers(addr, "stall", 2, Duration::from_secs(5)).await;
+
+    // The frozen viewer never reads again and never closes.
+    let start = Instant::now();
+    let before = healthy.received.len();
+    let reader = tokio::spawn(async move {
+        healthy.read_parts(usize::MAX, Duration::from_secs(3)).await;
+        healthy
+    });
+    let took = wait_for_viewers(addr, "stall", 1, Duration::from_secs(10)).await;
+    eprintln!("frozen viewer dropped after {took:?} (stall timeout 1 s)");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "dropped before the stall timeout: {took:?}"
+    );
+    let healthy = reader.await.unwrap();
+    let got = healthy.received.len() - before;
+    let elapsed = start.elapsed().as_millis() as usize;
+    // Meanwhile the healthy viewer kept its frame rate (a resend per 10 ms).
+    eprintln!("healthy viewer got {got} parts in {elapsed} ms");
+    assert!(
+        got * 10 * 2 >= elapsed,
+        "healthy viewer starved: {got} parts in {elapsed} ms"
+    );
+    drop(frozen);
+}

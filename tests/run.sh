@@ -27,4 +27,4 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
-cargo test --all-targets --all-features
+cargo test --all-features --lib --bins --tests
