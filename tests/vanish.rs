@@ -80,34 +80,20 @@ async fn vanish_inside_namespace() {
             "{ type filter hook output priority 0 ; }",
         ],
     );
-    run(
-        "nft",
-        &[
+    for direction in ["sport", "dport"] {
+        let rule = [
             "add",
             "rule",
             "inet",
             "framecast_test",
             "out",
             "tcp",
-            "sport",
+            direction,
             &port,
             "drop",
-        ],
-    );
-    run(
-        "nft",
-        &[
-            "add",
-            "rule",
-            "inet",
-            "framecast_test",
-            "out",
-            "tcp",
-            "dport",
-            &port,
-            "drop",
-        ],
-    );
+        ];
+        run("nft", &rule);
+    }
 
     let start = Instant::now();
     let took = wait_for_viewers(addr, "vanish", 1, Duration::from_secs(30)).await;
