@@ -1,30 +1,40 @@
-//! State shared by every connection: config, live channels, room producers.
+//! State shared by every connection: config, live channels, templates, room
+//! and badge producers.
 
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::push::registry::Registry;
-use crate::render::badge::BadgeLayout;
+use crate::render::template::Templates;
+use crate::sources::badge_store::Store;
+use crate::sources::badges::{BadgeSettings, Badges};
 use crate::sources::online::{OnlineRooms, Timing};
 
 pub struct App {
     pub config: Config,
     pub registry: Arc<Registry>,
     pub online: OnlineRooms,
+    pub badges: Arc<Badges>,
 }
 
 impl App {
-    pub fn new(config: Config) -> Arc<App> {
+    /// Fails with a message naming the file, field and reason when a
+    /// template or the state file is bad.
+    pub fn new(config: Config) -> Result<Arc<App>, String> {
+        let templates = Templates::load(config.template_dir.as_deref())?;
         let registry = Arc::new(Registry::new(config.max_rooms));
-        let timing = Timing {
-            min_frame_interval: config.min_frame_interval(),
-            resend_interval: config.resend_interval(),
+        let timing =
+            Timing { min_frame_interval: config.min_frame_interval(), resend_interval: config.resend_interval() };
+        let online_template = templates.get("online").expect("the online template is built in");
+        let online = OnlineRooms::new(registry.clone(), online_template, timing);
+        let settings = BadgeSettings {
+            declared: config.badges.clone(),
+            max_badges: config.max_badges,
+            history_len: config.history_len,
+            timing,
         };
-        let online = OnlineRooms::new(registry.clone(), BadgeLayout::online(), timing);
-        Arc::new(App {
-            config,
-            registry,
-            online,
-        })
+        let store = Store::new(config.state_file.clone());
+        let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings)?);
+        Ok(Arc::new(App { config, registry, online, badges }))
     }
 }

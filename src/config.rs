@@ -5,8 +5,9 @@
 //! user file only names what it changes, and an unknown key is an error that
 //! names it (serde's `deny_unknown_fields`).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -42,6 +43,21 @@ pub struct Config {
     pub max_connections: usize,
     /// Distinct live rooms at most, so invented names cannot grow memory.
     pub max_rooms: usize,
+    /// Extra templates (`NAME.json`), added to and overriding the built-in ones.
+    pub template_dir: Option<PathBuf>,
+    /// Bearer tokens that may write badge values; none means writes are off.
+    pub api_tokens: Vec<String>,
+    /// Where badge values and history are kept across restarts (null: memory only).
+    pub state_file: Option<PathBuf>,
+    /// Badges at most (each written name is one).
+    pub max_badges: usize,
+    /// Numeric values kept per badge, for sparklines.
+    pub history_len: usize,
+    /// API request bodies larger than this get a 413.
+    pub max_body_bytes: usize,
+    /// Badges declared up front: they exist (showing "no value") before their
+    /// first write, with their template and label.
+    pub badges: BTreeMap<String, BadgeConfig>,
     /// Origins (`https://forum.example.org`) whose pages may embed images;
     /// empty means any.
     pub allowed_referers: Vec<String>,
@@ -55,24 +71,32 @@ pub struct Config {
     pub reader_user_agents: Vec<String>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeConfig {
+    /// Template name; default `flat`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Label shown until a write sets one; default: the badge's name.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
 impl Config {
     /// The embedded defaults alone.
     pub fn embedded() -> Config {
-        Self::from_overrides(Value::Object(Default::default()))
-            .expect("embedded default config is valid")
+        Self::from_overrides(Value::Object(Default::default())).expect("embedded default config is valid")
     }
 
     /// Defaults overlaid with the JSON file at `path`.
     pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Defaults overlaid with a JSON document.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let overrides: Value =
-            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let overrides: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
         Self::from_overrides(overrides)
     }
 
@@ -81,9 +105,7 @@ impl Config {
             return Err("the config must be a JSON object".into());
         };
         let mut merged: Value = serde_json::from_str(DEFAULT_CONFIG).expect("embedded JSON parses");
-        let map = merged
-            .as_object_mut()
-            .expect("embedded config is an object");
+        let map = merged.as_object_mut().expect("embedded config is an object");
         map.extend(overrides);
         let config: Config = serde_json::from_value(merged).map_err(|e| e.to_string())?;
         config.validate()?;
@@ -97,12 +119,13 @@ impl Config {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("max_rooms", self.max_rooms as u64),
+            ("max_badges", self.max_badges as u64),
+            ("history_len", self.history_len as u64),
+            ("max_body_bytes", self.max_body_bytes as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
-                return Err(format!(
-                    "{key}: {value} is invalid: it must be greater than 0"
-                ));
+                return Err(format!("{key}: {value} is invalid: it must be greater than 0"));
             }
         }
         for (key, value) in [
@@ -124,6 +147,15 @@ impl Config {
                     "allowed_referers: {origin:?} is invalid: expected an origin like \"https://forum.example.org\""
                 ));
             }
+        }
+        for name in self.badges.keys() {
+            if !crate::names::valid_name(name) {
+                return Err(format!("badges: {name:?} is invalid: {}", crate::names::invalid_name("badge")));
+            }
+        }
+        if let Some(token) = self.api_tokens.iter().find(|t| t.len() < 16) {
+            // Never echo the token itself.
+            return Err(format!("api_tokens: a token of {} characters is too short: use 16 or more", token.len()));
         }
         if self.require_referer && self.allowed_referers.is_empty() {
             return Err("require_referer: true is invalid without allowed_referers".into());
@@ -169,17 +201,11 @@ mod tests {
     #[test]
     fn bad_values_name_key_and_reason() {
         let err = Config::parse(r#"{"resend_interval_ms": 0}"#).unwrap_err();
-        assert!(
-            err.contains("resend_interval_ms") && err.contains("greater than 0"),
-            "{err}"
-        );
+        assert!(err.contains("resend_interval_ms") && err.contains("greater than 0"), "{err}");
         let err = Config::parse(r#"{"allowed_referers": ["forum"]}"#).unwrap_err();
         assert!(err.contains("allowed_referers"), "{err}");
         let err = Config::parse(r#"{"tcp_keepalive_interval_ms": 500}"#).unwrap_err();
-        assert!(
-            err.contains("tcp_keepalive_interval_ms") && err.contains("whole seconds"),
-            "{err}"
-        );
+        assert!(err.contains("tcp_keepalive_interval_ms") && err.contains("whole seconds"), "{err}");
         let err = Config::parse(r#"{"listen": "nope"}"#).unwrap_err();
         assert!(err.contains("invalid"), "{err}");
     }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod http;
 pub mod multipart;
+pub mod names;
 pub mod push;
 pub mod render;
 pub mod server;

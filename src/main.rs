@@ -7,15 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use framecast::app::App;
 use framecast::config::Config;
-use framecast::render::badge::BadgeLayout;
-use framecast::render::online::render_online_png;
+use framecast::render::format::MapValues;
+use framecast::render::template::{MAX_SCALE, Template, Templates};
 
 #[derive(Parser)]
-#[command(
-    name = "framecast",
-    version,
-    about = "Live images over HTTP server push"
-)]
+#[command(name = "framecast", version, about = "Live images over HTTP server push")]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -29,11 +25,8 @@ struct Cli {
 enum Command {
     /// Serve live images (the default when no command is given).
     Serve(ServeArgs),
-    /// Render an image offline, byte for byte what the server would push.
-    Render {
-        #[command(subcommand)]
-        what: RenderWhat,
-    },
+    /// Render a template offline, byte for byte what the server would push.
+    Render(RenderArgs),
 }
 
 #[derive(clap::Args)]
@@ -46,41 +39,80 @@ struct ServeArgs {
     listen: Option<SocketAddr>,
 }
 
-#[derive(Subcommand)]
-enum RenderWhat {
-    /// The users-online badge for a given count.
-    Online {
-        #[arg(long)]
-        count: u64,
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// A template name (flat, plastic, counter, online, ...) or a .json file.
+    template: String,
+    /// Shorthand for --set viewers=N --set value=N.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Placeholder values, e.g. --set label=build --set message=passing
+    /// --set color=green; history=1,4,2 feeds sparklines.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Output scale (2 for @2x).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f32,
+    /// Also look for templates here.
+    #[arg(long)]
+    template_dir: Option<PathBuf>,
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args),
-        Command::Render {
-            what: RenderWhat::Online { count, output },
-        } => {
-            let png = render_online_png(&BadgeLayout::online(), count);
-            match std::fs::write(&output, png) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("framecast: {}: {e}", output.display());
-                    ExitCode::FAILURE
-                }
+        Command::Render(args) => match render(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("framecast: {e}");
+                ExitCode::from(2)
             }
+        },
+    }
+}
+
+fn render(args: RenderArgs) -> Result<(), String> {
+    let template = if args.template.ends_with(".json") {
+        let json = std::fs::read_to_string(&args.template).map_err(|e| format!("{}: {e}", args.template))?;
+        Template::parse(&json).map_err(|e| format!("{}: {e}", args.template))?
+    } else {
+        let templates = Templates::load(args.template_dir.as_deref())?;
+        let found = templates.get(&args.template).ok_or_else(|| {
+            let names: Vec<&str> = templates.names().collect();
+            format!("no template {:?}; known: {}", args.template, names.join(", "))
+        })?;
+        (*found).clone()
+    };
+    let mut values = MapValues::default();
+    if let Some(n) = args.count {
+        values.text.insert("viewers".into(), n.to_string());
+        values.text.insert("value".into(), n.to_string());
+    }
+    for pair in &args.set {
+        let (key, value) = pair.split_once('=').ok_or_else(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
+        if key == "history" {
+            values.history = value
+                .split(',')
+                .map(|v| v.trim().parse::<f64>().map_err(|_| format!("--set history: {v:?} is not a number")))
+                .collect::<Result<_, _>>()?;
+        } else {
+            values.text.insert(key.to_string(), value.to_string());
         }
     }
+    if !(1.0..=MAX_SCALE).contains(&args.scale) {
+        return Err(format!("--scale {}: expected 1 to {MAX_SCALE}", args.scale));
+    }
+    let png = template.render_png(&values, args.scale);
+    std::fs::write(&args.output, png).map_err(|e| format!("{}: {e}", args.output.display()))
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "framecast=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "framecast=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -103,7 +135,13 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async move {
-        let app = App::new(config);
+        let app = match App::new(config) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("framecast: {e}");
+                return ExitCode::from(2);
+            }
+        };
         let listener = match framecast::server::bind(&app).await {
             Ok(listener) => listener,
             Err(e) => {
@@ -111,9 +149,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let addr = listener
-            .local_addr()
-            .expect("bound listener has an address");
+        let addr = listener.local_addr().expect("bound listener has an address");
         // Tests and scripts read this line to find the port.
         println!("framecast listening on http://{addr}");
         tokio::select! {
@@ -127,8 +163,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

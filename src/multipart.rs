@@ -17,10 +17,7 @@ pub struct Part {
 
 impl Part {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -122,20 +119,10 @@ impl PartReader {
                             // Too large to hold: skip to the next boundary.
                             self.state = State::Boundary;
                         }
-                        _ => {
-                            self.state = State::Body {
-                                headers,
-                                length,
-                                scanned: 0,
-                            }
-                        }
+                        _ => self.state = State::Body { headers, length, scanned: 0 },
                     }
                 }
-                State::Body {
-                    headers,
-                    length,
-                    scanned,
-                } => {
+                State::Body { headers, length, scanned } => {
                     let searchable = length.map_or(self.buf.len(), |n| n.min(self.buf.len()));
                     // A delimiter may straddle the last search's end: back up by its length.
                     let from = scanned.saturating_sub(self.delimiter.len() + 2);
@@ -153,11 +140,7 @@ impl PartReader {
                             if length.is_none() && self.buf.len() > self.max_part {
                                 self.discard(self.buf.len());
                             } else {
-                                self.state = State::Body {
-                                    headers,
-                                    length,
-                                    scanned: searchable,
-                                };
+                                self.state = State::Body { headers, length, scanned: searchable };
                             }
                             return None;
                         }
@@ -179,11 +162,7 @@ impl PartReader {
         while let Some(i) = memmem::find(&data[from..], &self.delimiter) {
             let at = from + i;
             if at >= 1 && data[at - 1] == b'\n' {
-                return Some(if at >= 2 && data[at - 2] == b'\r' {
-                    at - 2
-                } else {
-                    at - 1
-                });
+                return Some(if at >= 2 && data[at - 2] == b'\r' { at - 2 } else { at - 1 });
             }
             from = at + 1;
         }
@@ -263,14 +242,8 @@ mod tests {
 
     #[test]
     fn boundary_forms() {
-        assert_eq!(
-            boundary_from_content_type("multipart/x-mixed-replace; boundary=foo").as_deref(),
-            Some("foo")
-        );
-        assert_eq!(
-            boundary_from_content_type("multipart/x-mixed-replace;boundary=\"--foo\"").as_deref(),
-            Some("foo")
-        );
+        assert_eq!(boundary_from_content_type("multipart/x-mixed-replace; boundary=foo").as_deref(), Some("foo"));
+        assert_eq!(boundary_from_content_type("multipart/x-mixed-replace;boundary=\"--foo\"").as_deref(), Some("foo"));
         assert_eq!(boundary_from_content_type("image/jpeg"), None);
     }
 
@@ -289,10 +262,7 @@ mod tests {
     fn without_content_length_a_part_ends_at_the_next_delimiter() {
         let input = b"--b\r\nContent-Type: image/jpeg\r\n\r\nab\r\ncd\r\n--b\r\n\r\nxy\r\n--b\r\n";
         let mut r = PartReader::new("b", 1 << 20);
-        assert_eq!(
-            bodies(&read_all(&mut r, input, 3)),
-            vec![&b"ab\r\ncd"[..], b"xy"]
-        );
+        assert_eq!(bodies(&read_all(&mut r, input, 3)), vec![&b"ab\r\ncd"[..], b"xy"]);
     }
 
     #[test]
@@ -305,8 +275,7 @@ mod tests {
 
     #[test]
     fn truncated_part_is_dropped_and_the_next_one_kept() {
-        let input =
-            b"--b\r\nContent-Length: 100\r\n\r\nshort\r\n--b\r\nContent-Length: 2\r\n\r\nok\r\n";
+        let input = b"--b\r\nContent-Length: 100\r\n\r\nshort\r\n--b\r\nContent-Length: 2\r\n\r\nok\r\n";
         let mut r = PartReader::new("b", 1 << 20);
         assert_eq!(bodies(&read_all(&mut r, input, 7)), vec![&b"ok"[..]]);
     }
@@ -315,9 +284,7 @@ mod tests {
     fn oversized_parts_are_skipped_and_memory_stays_bounded() {
         let mut input = b"--b\r\n\r\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 10_000));
-        input.extend_from_slice(
-            b"\r\n--b\r\nContent-Length: 999999\r\n\r\nyyy\r\n--b\r\n\r\nfine\r\n--b\r\n",
-        );
+        input.extend_from_slice(b"\r\n--b\r\nContent-Length: 999999\r\n\r\nyyy\r\n--b\r\n\r\nfine\r\n--b\r\n");
         let mut r = PartReader::new("b", 1000);
         let mut parts = Vec::new();
         for chunk in input.chunks(100) {

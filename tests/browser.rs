@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::{Server, Viewer, wait_for_viewers};
 use fantoccini::{Client, ClientBuilder};
-use framecast::render::badge::BadgeLayout;
-use framecast::render::online::render_online_png;
+use framecast::render::online::{builtin_online, render_online_png};
 use serde_json::{Value, json};
 
 struct Driver(Child);
@@ -26,11 +25,7 @@ impl Drop for Driver {
 }
 
 async fn start_chromium() -> (Driver, Client, tempfile::TempDir) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -53,9 +48,7 @@ async fn start_chromium() -> (Driver, Client, tempfile::TempDir) {
             ]
         }
     });
-    let Value::Object(caps) = caps else {
-        unreachable!()
-    };
+    let Value::Object(caps) = caps else { unreachable!() };
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let client = loop {
@@ -78,11 +71,8 @@ async fn start_chromium() -> (Driver, Client, tempfile::TempDir) {
 /// Stores the pixels of the badge for `count` in the page, decoded by the
 /// browser itself, so the timed check compares like with like.
 async fn prepare_expected(client: &Client, count: u64) {
-    let png = render_online_png(&BadgeLayout::online(), count);
-    let url = format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(png)
-    );
+    let png = render_online_png(&builtin_online(), count);
+    let url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png));
     let script = r#"
         const [name, url] = arguments; const done = arguments[arguments.length - 1];
         window.__pixels = (im) => {
@@ -96,10 +86,7 @@ async fn prepare_expected(client: &Client, count: u64) {
         im.onerror = () => done(false);
         im.src = url;
     "#;
-    let ok = client
-        .execute_async(script, vec![json!(count.to_string()), json!(url)])
-        .await
-        .unwrap();
+    let ok = client.execute_async(script, vec![json!(count.to_string()), json!(url)]).await.unwrap();
     assert_eq!(ok, json!(true));
 }
 
@@ -121,10 +108,7 @@ async fn wait_until_shows(client: &Client, count: u64, timeout_ms: u64) -> Value
             setTimeout(poll, 2);
         })();
     "#;
-    client
-        .execute_async(script, vec![json!(count.to_string()), json!(timeout_ms)])
-        .await
-        .unwrap()
+    client.execute_async(script, vec![json!(count.to_string()), json!(timeout_ms)]).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,11 +122,7 @@ async fn chromium_shows_the_live_count_at_once() {
     }
 
     let shown = wait_until_shows(&client, 1, 10_000).await;
-    assert_eq!(
-        shown["ok"],
-        json!(true),
-        "the page never showed 1 viewer: {shown}"
-    );
+    assert_eq!(shown["ok"], json!(true), "the page never showed 1 viewer: {shown}");
     wait_for_viewers(server.addr, "default", 1, Duration::from_secs(5)).await;
 
     // A second viewer arrives; the browser must display 2 within 200 ms.
@@ -150,27 +130,14 @@ async fn chromium_shows_the_live_count_at_once() {
     let second = Viewer::connect(server.addr, "/online.png", "framecast-test").await;
     let shown = wait_until_shows(&client, 2, 2_000).await;
     let took = start.elapsed();
-    eprintln!(
-        "Chromium displayed the new count {took:?} after the second viewer connected ({shown})"
-    );
-    assert_eq!(
-        shown["ok"],
-        json!(true),
-        "Chromium never displayed 2: {shown}"
-    );
-    assert!(
-        took <= Duration::from_millis(200),
-        "displayed after {took:?}"
-    );
+    eprintln!("Chromium displayed the new count {took:?} after the second viewer connected ({shown})");
+    assert_eq!(shown["ok"], json!(true), "Chromium never displayed 2: {shown}");
+    assert!(took <= Duration::from_millis(200), "displayed after {took:?}");
 
     // The second viewer leaves: back to 1, again without a reload.
     drop(second);
     let shown = wait_until_shows(&client, 1, 2_000).await;
-    assert_eq!(
-        shown["ok"],
-        json!(true),
-        "Chromium never displayed 1 again: {shown}"
-    );
+    assert_eq!(shown["ok"], json!(true), "Chromium never displayed 1 again: {shown}");
 
     // Leaving the page closes the stream: the count drops to 0. (The demo
     // page is `no-store`; otherwise Chromium's back/forward cache keeps a

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::{Server, Viewer, api, decode_png, expected_badge, get, request, wait_for_viewers};
 use framecast::push::part::BOUNDARY;
 
-const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+const CHROME: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
 const FFMPEG: &str = "Lavf/59.27.100";
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -25,14 +26,8 @@ async fn stream_headers_are_proxy_and_cache_safe() {
     let server = Server::start("{}");
     let v = Viewer::connect(server.addr, "/online.png", CHROME).await;
     let h = &v.head;
-    assert_eq!(
-        header(h, "content-type"),
-        Some(format!("multipart/x-mixed-replace; boundary={BOUNDARY}").as_str())
-    );
-    assert_eq!(
-        header(h, "cache-control"),
-        Some("no-store, no-cache, must-revalidate, max-age=0")
-    );
+    assert_eq!(header(h, "content-type"), Some(format!("multipart/x-mixed-replace; boundary={BOUNDARY}").as_str()));
+    assert_eq!(header(h, "cache-control"), Some("no-store, no-cache, must-revalidate, max-age=0"));
     assert_eq!(header(h, "pragma"), Some("no-cache"));
     assert_eq!(header(h, "expires"), Some("0"));
     assert_eq!(header(h, "x-accel-buffering"), Some("no"));
@@ -53,41 +48,26 @@ async fn browsers_get_the_next_header_block_at_once_and_readers_get_lengths() {
     browser.read_parts(1, Duration::from_secs(5)).await;
     let mut reader = Viewer::connect(addr, "/online/framing.png", FFMPEG).await;
     assert!(reader.read_parts(1, Duration::from_secs(5)).await);
-    browser
-        .wait_for_image(&expected_badge(2), Duration::from_secs(5))
-        .await;
-    assert!(
-        browser.raw.ends_with(next_header.as_bytes()),
-        "browser stream must end with the next part's headers"
-    );
-    assert!(
-        browser.received[0].header("content-length").is_some(),
-        "first part carries its length"
-    );
+    browser.wait_for_image(&expected_badge(2), Duration::from_secs(5)).await;
+    assert!(browser.raw.ends_with(next_header.as_bytes()), "browser stream must end with the next part's headers");
+    assert!(browser.received[0].header("content-length").is_some(), "first part carries its length");
     for p in &browser.received {
         decode_png(&p.body);
     }
 
     // A reader (ffmpeg's User-Agent): every part complete by its length,
     // nothing sent ahead.
-    reader
-        .wait_for_image(&expected_badge(2), Duration::from_secs(5))
-        .await;
+    reader.wait_for_image(&expected_badge(2), Duration::from_secs(5)).await;
     assert!(reader.raw.ends_with(b"\r\n") && !reader.raw.ends_with(next_header.as_bytes()));
     for p in &reader.received {
-        assert_eq!(
-            p.header("content-length"),
-            Some(p.body.len().to_string().as_str())
-        );
+        assert_eq!(p.header("content-length"), Some(p.body.len().to_string().as_str()));
         decode_png(&p.body);
     }
 
     // The query overrides the User-Agent.
     let overridden = Viewer::connect(addr, "/online/framing.png?framing=reader", CHROME).await;
     let mut overridden = overridden;
-    overridden
-        .wait_for_image(&expected_badge(3), Duration::from_secs(5))
-        .await;
+    overridden.wait_for_image(&expected_badge(3), Duration::from_secs(5)).await;
     assert!(!overridden.raw.ends_with(next_header.as_bytes()));
 }
 
@@ -103,44 +83,26 @@ async fn single_images_are_plain_uncacheable_and_not_counted() {
     let (status, head, body) = get(addr, "/online/once.png?once").await;
     assert_eq!(status, 200);
     assert_eq!(header(&head, "content-type"), Some("image/png"));
-    assert_eq!(
-        header(&head, "cache-control"),
-        Some("no-store, no-cache, must-revalidate, max-age=0")
-    );
+    assert_eq!(header(&head, "cache-control"), Some("no-store, no-cache, must-revalidate, max-age=0"));
     assert_eq!(decode_png(&body), expected_badge(2));
 
     // Image proxies that cannot stream get the same single image.
-    let camo = "GET /online/once.png HTTP/1.1\r\nHost: t\r\nUser-Agent: github-camo (876de43e)\r\nConnection: close\r\n\r\n";
+    let camo =
+        "GET /online/once.png HTTP/1.1\r\nHost: t\r\nUser-Agent: github-camo (876de43e)\r\nConnection: close\r\n\r\n";
     let (status, head, body) = request(addr, camo).await;
-    assert_eq!(
-        (status, header(&head, "content-type")),
-        (200, Some("image/png"))
-    );
+    assert_eq!((status, header(&head, "content-type")), (200, Some("image/png")));
     assert_eq!(decode_png(&body), expected_badge(2));
 
     // An empty room's single image shows 0 and creates nothing.
     let (_, _, body) = get(addr, "/online/nobody.png?once").await;
     assert_eq!(decode_png(&body), expected_badge(0));
-    assert_eq!(
-        api(addr, "/api/v1/channels").await["channels"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(api(addr, "/api/v1/channels").await["channels"].as_array().unwrap().len(), 1);
 
     // HEAD: the stream's headers, no body, no viewer.
-    let (status, head, body) = request(
-        addr,
-        "HEAD /online/once.png HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (status, head, body) =
+        request(addr, "HEAD /online/once.png HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 200);
-    assert!(
-        header(&head, "content-type")
-            .unwrap()
-            .starts_with("multipart/x-mixed-replace")
-    );
+    assert!(header(&head, "content-type").unwrap().starts_with("multipart/x-mixed-replace"));
     assert!(body.is_empty());
     assert_eq!(common::viewers(addr, "once").await, 2);
 }
@@ -150,30 +112,16 @@ async fn bad_requests_get_clear_statuses() {
     let server = Server::start("{}");
     let addr = server.addr;
     let (status, _, body) = get(addr, "/nope").await;
-    assert_eq!(
-        (status, String::from_utf8_lossy(&body).trim()),
-        (404, "not found")
-    );
+    assert_eq!((status, String::from_utf8_lossy(&body).trim()), (404, "not found"));
 
-    let (status, head, _) = request(
-        addr,
-        "POST /online.png HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (status, head, _) =
+        request(addr, "POST /online.png HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
     assert_eq!((status, header(&head, "allow")), (405, Some("GET, HEAD")));
 
-    for path in [
-        "/online/a.b.png",
-        "/online/%2e%2e.png",
-        "/online/.png",
-        &format!("/online/{}.png", "x".repeat(65)),
-    ] {
+    for path in ["/online/a.b.png", "/online/%2e%2e.png", "/online/.png", &format!("/online/{}.png", "x".repeat(65))] {
         let (status, _, body) = get(addr, path).await;
         assert_eq!(status, 400, "{path}");
-        assert!(
-            String::from_utf8_lossy(&body).contains("invalid room name"),
-            "{path}"
-        );
+        assert!(String::from_utf8_lossy(&body).contains("invalid room name"), "{path}");
     }
     let (status, _, body) = get(addr, "/online.png?framing=fast").await;
     assert_eq!(status, 400);
@@ -183,16 +131,11 @@ async fn bad_requests_get_clear_statuses() {
     assert_eq!(status, 404);
     assert!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"].is_string());
     let empty = api(addr, "/api/v1/channels/online/empty-room").await;
-    assert_eq!(
-        (empty["viewers"].as_u64(), empty["live"].as_bool()),
-        (Some(0), Some(false))
-    );
+    assert_eq!((empty["viewers"].as_u64(), empty["live"].as_bool()), (Some(0), Some(false)));
 
     // Oversized request heads are refused, not buffered without bound.
-    let huge = format!(
-        "GET /online.png HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
-        "a".repeat(64 * 1024)
-    );
+    let huge =
+        format!("GET /online.png HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(64 * 1024));
     let (status, _, _) = request(addr, &huge).await;
     assert_eq!(status, 431);
 
@@ -204,43 +147,15 @@ async fn bad_requests_get_clear_statuses() {
 async fn referer_policy() {
     let server = Server::start(r#"{"allowed_referers": ["https://forum.example.org"]}"#);
     let addr = server.addr;
-    let req = |referer: &str| {
-        format!("GET /online.png?once HTTP/1.1\r\nHost: t\r\n{referer}Connection: close\r\n\r\n")
-    };
-    assert_eq!(
-        request(addr, &req("Referer: https://forum.example.org/t/42\r\n"))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        request(addr, &req("Referer: https://FORUM.example.org:443/\r\n"))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        request(addr, &req("Referer: https://evil.example/\r\n"))
-            .await
-            .0,
-        403
-    );
-    assert_eq!(
-        request(addr, &req("")).await.0,
-        200,
-        "no Referer is allowed unless required"
-    );
+    let req = |referer: &str| format!("GET /online.png?once HTTP/1.1\r\nHost: t\r\n{referer}Connection: close\r\n\r\n");
+    assert_eq!(request(addr, &req("Referer: https://forum.example.org/t/42\r\n")).await.0, 200);
+    assert_eq!(request(addr, &req("Referer: https://FORUM.example.org:443/\r\n")).await.0, 200);
+    assert_eq!(request(addr, &req("Referer: https://evil.example/\r\n")).await.0, 403);
+    assert_eq!(request(addr, &req("")).await.0, 200, "no Referer is allowed unless required");
 
-    let strict = Server::start(
-        r#"{"allowed_referers": ["https://forum.example.org"], "require_referer": true}"#,
-    );
+    let strict = Server::start(r#"{"allowed_referers": ["https://forum.example.org"], "require_referer": true}"#);
     assert_eq!(request(strict.addr, &req("")).await.0, 403);
-    assert_eq!(
-        request(strict.addr, &req("Referer: https://forum.example.org/\r\n"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(request(strict.addr, &req("Referer: https://forum.example.org/\r\n")).await.0, 200);
 }
 
 #[tokio::test]
@@ -284,15 +199,8 @@ fn config_errors_name_the_key_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.json");
     std::fs::write(&path, r#"{"resend_interval_ms": 1000, "max_romos": 3}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("--config").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("max_romos") && stderr.contains("bad.json"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("max_romos") && stderr.contains("bad.json"), "{stderr}");
 }

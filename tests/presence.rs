@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{Server, Viewer, api, decode_png, expected_badge, viewers, wait_for_viewers};
-use framecast::render::badge::BadgeLayout;
-use framecast::render::online::render_online_png;
+use framecast::render::online::{builtin_online, render_online_png};
 
 const CONFIG: &str = r#"{"min_frame_interval_ms": 20, "resend_interval_ms": 1000}"#;
 const AGENT: &str = "framecast-test";
@@ -91,32 +90,19 @@ async fn count_is_exact_through_fin_rst_and_stopped_readers() {
     for v in &stay {
         for p in &v.received {
             assert_eq!(p.header("content-type"), Some("image/png"));
-            assert_eq!(
-                p.header("content-length"),
-                Some(p.body.len().to_string().as_str())
-            );
+            assert_eq!(p.header("content-length"), Some(p.body.len().to_string().as_str()));
             decode_png(&p.body);
             parts += 1;
         }
     }
-    assert!(
-        parts >= 100,
-        "each viewer got several frames ({parts} in all)"
-    );
+    assert!(parts >= 100, "each viewer got several frames ({parts} in all)");
 
     drop(stay);
     wait_for_viewers(addr, "lobby", 0, Duration::from_secs(5)).await;
     // The idle room is forgotten, not kept as an empty channel.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while !api(addr, "/api/v1/channels").await["channels"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the empty room was never forgotten"
-        );
+    while !api(addr, "/api/v1/channels").await["channels"].as_array().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the empty room was never forgotten");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -137,22 +123,14 @@ async fn a_burst_of_connects_coalesces_renders_and_frames_never_go_back() {
     let rendered = info["frames_rendered"].as_u64().unwrap();
     let bound = 2 + (start.elapsed().as_millis() / 20) as u64;
     eprintln!("{N} connects in {connect_time:?}: {rendered} frames rendered");
-    assert!(
-        rendered <= bound && rendered < N as u64 / 4,
-        "{rendered} renders for {N} connects"
-    );
+    assert!(rendered <= bound && rendered < N as u64 / 4, "{rendered} renders for {N} connects");
 
     // Map each served frame to the count it shows; no viewer ever goes back.
-    let layout = BadgeLayout::online();
-    let by_bytes: HashMap<Vec<u8>, u64> = (1..=N as u64)
-        .map(|n| (render_online_png(&layout, n), n))
-        .collect();
+    let layout = builtin_online();
+    let by_bytes: HashMap<Vec<u8>, u64> = (1..=N as u64).map(|n| (render_online_png(&layout, n), n)).collect();
     for (i, v) in burst.iter().enumerate() {
         let counts: Vec<u64> = v.received.iter().map(|p| by_bytes[&p.body[..]]).collect();
-        assert!(
-            counts.windows(2).all(|w| w[0] <= w[1]),
-            "viewer {i} went back: {counts:?}"
-        );
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "viewer {i} went back: {counts:?}");
     }
 }
 
@@ -160,19 +138,13 @@ async fn a_burst_of_connects_coalesces_renders_and_frames_never_go_back() {
 async fn a_viewer_that_stops_reading_is_dropped_after_the_stall_timeout() {
     // Resend every 10 ms and small buffers: the frozen viewer's queue fills
     // in a fraction of a second, then the stall timeout runs.
-    let server = Server::start(
-        r#"{"resend_interval_ms": 10, "write_stall_timeout_ms": 1000, "send_buffer_bytes": 16384}"#,
-    );
+    let server =
+        Server::start(r#"{"resend_interval_ms": 10, "write_stall_timeout_ms": 1000, "send_buffer_bytes": 16384}"#);
     let addr = server.addr;
     let mut healthy = Viewer::connect(addr, "/online/stall.png", AGENT).await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let frozen = Viewer::start(
-        socket.connect(addr).await.unwrap(),
-        "/online/stall.png",
-        AGENT,
-    )
-    .await;
+    let frozen = Viewer::start(socket.connect(addr).await.unwrap(), "/online/stall.png", AGENT).await;
     wait_for_viewers(addr, "stall", 2, Duration::from_secs(5)).await;
 
     // The frozen viewer never reads again and never closes.
@@ -184,18 +156,12 @@ async fn a_viewer_that_stops_reading_is_dropped_after_the_stall_timeout() {
     });
     let took = wait_for_viewers(addr, "stall", 1, Duration::from_secs(10)).await;
     eprintln!("frozen viewer dropped after {took:?} (stall timeout 1 s)");
-    assert!(
-        took >= Duration::from_millis(1000),
-        "dropped before the stall timeout: {took:?}"
-    );
+    assert!(took >= Duration::from_millis(1000), "dropped before the stall timeout: {took:?}");
     let healthy = reader.await.unwrap();
     let got = healthy.received.len() - before;
     let elapsed = start.elapsed().as_millis() as usize;
     // Meanwhile the healthy viewer kept its frame rate (a resend per 10 ms).
     eprintln!("healthy viewer got {got} parts in {elapsed} ms");
-    assert!(
-        got * 10 * 2 >= elapsed,
-        "healthy viewer starved: {got} parts in {elapsed} ms"
-    );
+    assert!(got * 10 * 2 >= elapsed, "healthy viewer starved: {got} parts in {elapsed} ms");
     drop(frozen);
 }

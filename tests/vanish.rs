@@ -20,19 +20,11 @@ fn a_vanished_peer_leaves_the_count() {
     let status = Command::new("unshare")
         .args(["--net", "--"])
         .arg(exe)
-        .args([
-            "--exact",
-            "vanish_inside_namespace",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "vanish_inside_namespace", "--ignored", "--nocapture"])
         .env(INSIDE, "1")
         .status()
         .expect("unshare (util-linux) runs; the test command installs it");
-    assert!(
-        status.success(),
-        "the namespaced part failed (needs root for unshare --net and nft)"
-    );
+    assert!(status.success(), "the namespaced part failed (needs root for unshare --net and nft)");
 }
 
 fn run(cmd: &str, args: &[&str]) {
@@ -40,21 +32,13 @@ fn run(cmd: &str, args: &[&str]) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{cmd}: {e}; the test command installs iproute2 and nftables"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "helper: a_vanished_peer_leaves_the_count runs it inside its own network namespace"]
 async fn vanish_inside_namespace() {
-    assert_eq!(
-        std::env::var(INSIDE).as_deref(),
-        Ok("1"),
-        "run through a_vanished_peer_leaves_the_count"
-    );
+    assert_eq!(std::env::var(INSIDE).as_deref(), Ok("1"), "run through a_vanished_peer_leaves_the_count");
     run("ip", &["link", "set", "lo", "up"]);
     let server = Server::start(&format!(
         r#"{{"resend_interval_ms": {RESEND_MS}, "tcp_user_timeout_ms": {USER_TIMEOUT_MS},
@@ -69,47 +53,20 @@ async fn vanish_inside_namespace() {
     // nothing sent to it is acknowledged, and its socket stays open.
     let port = ghost.local_port().to_string();
     run("nft", &["add", "table", "inet", "framecast_test"]);
-    run(
-        "nft",
-        &[
-            "add",
-            "chain",
-            "inet",
-            "framecast_test",
-            "out",
-            "{ type filter hook output priority 0 ; }",
-        ],
-    );
+    run("nft", &["add", "chain", "inet", "framecast_test", "out", "{ type filter hook output priority 0 ; }"]);
     for direction in ["sport", "dport"] {
-        let rule = [
-            "add",
-            "rule",
-            "inet",
-            "framecast_test",
-            "out",
-            "tcp",
-            direction,
-            &port,
-            "drop",
-        ];
+        let rule = ["add", "rule", "inet", "framecast_test", "out", "tcp", direction, &port, "drop"];
         run("nft", &rule);
     }
 
     let start = Instant::now();
     let took = wait_for_viewers(addr, "vanish", 1, Duration::from_secs(30)).await;
     let bound = Duration::from_millis(USER_TIMEOUT_MS + RESEND_MS) + Duration::from_secs(3);
-    eprintln!(
-        "vanished viewer left the count after {took:?} (user timeout {USER_TIMEOUT_MS} ms, bound {bound:?})"
-    );
+    eprintln!("vanished viewer left the count after {took:?} (user timeout {USER_TIMEOUT_MS} ms, bound {bound:?})");
     assert!(took <= bound, "left after {took:?}, bound {bound:?}");
-    assert!(
-        start.elapsed() >= Duration::from_millis(USER_TIMEOUT_MS / 2),
-        "left before the timeout could fire"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(USER_TIMEOUT_MS / 2), "left before the timeout could fire");
 
     // The healthy viewer is unaffected and now sees itself alone.
-    healthy
-        .wait_for_image(&expected_badge(1), Duration::from_secs(5))
-        .await;
+    healthy.wait_for_image(&expected_badge(1), Duration::from_secs(5)).await;
     drop(ghost);
 }

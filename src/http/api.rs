@@ -13,10 +13,7 @@ use crate::sources::online::OnlineRooms;
 pub fn list(app: &App) -> HttpResponse {
     let channels: Vec<ChannelInfo> = app.registry.list().iter().map(|c| c.info()).collect();
     let viewers: u64 = channels.iter().map(|c| c.viewers).sum();
-    response::json(
-        StatusCode::OK,
-        &json!({ "viewers": viewers, "channels": channels }),
-    )
+    response::json(StatusCode::OK, &json!({ "viewers": viewers, "channels": channels }))
 }
 
 pub fn one(app: &App, name: &str) -> HttpResponse {
@@ -30,9 +27,6 @@ pub fn one(app: &App, name: &str) -> HttpResponse {
             StatusCode::OK,
             &json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "live": false }),
         ),
-        _ => response::json_error(
-            StatusCode::NOT_FOUND,
-            "no such channel; channel names look like online/{room}",
-        ),
+        _ => response::json_error(StatusCode::NOT_FOUND, "no such channel; channel names look like online/{room}"),
     }
 }

@@ -15,11 +15,7 @@ pub enum Delivery {
 }
 
 /// Decides from `?once`, `?framing=browser|reader` and the User-Agent.
-pub fn delivery(
-    config: &Config,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<Delivery, String> {
+pub fn delivery(config: &Config, headers: &HeaderMap, query: Option<&str>) -> Result<Delivery, String> {
     let mut framing = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
@@ -29,19 +25,14 @@ pub fn delivery(
                     "browser" => Framing::Browser,
                     "reader" => Framing::Reader,
                     other => {
-                        return Err(format!(
-                            "framing={other:?} is invalid: use browser or reader"
-                        ));
+                        return Err(format!("framing={other:?} is invalid: use browser or reader"));
                     }
                 })
             }
             _ => {} // cache-busters and the like are common in embeds
         }
     }
-    let agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let matches = |list: &[String]| list.iter().any(|s| contains_ignore_case(agent, s));
     if matches(&config.single_image_user_agents) {
         return Ok(Delivery::Once);
@@ -58,9 +49,7 @@ pub fn delivery(
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .to_ascii_lowercase()
-        .contains(&needle.to_ascii_lowercase())
+    haystack.to_ascii_lowercase().contains(&needle.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -78,35 +67,14 @@ mod tests {
     fn choices() {
         let c = Config::embedded();
         let chrome = ua("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0");
-        assert_eq!(
-            delivery(&c, &chrome, None),
-            Ok(Delivery::Stream(Framing::Browser))
-        );
-        assert_eq!(
-            delivery(&c, &ua("Lavf/59.27.100"), None),
-            Ok(Delivery::Stream(Framing::Reader))
-        );
-        assert_eq!(
-            delivery(&c, &HeaderMap::new(), None),
-            Ok(Delivery::Stream(Framing::Reader))
-        );
-        assert_eq!(
-            delivery(&c, &chrome, Some("framing=reader")),
-            Ok(Delivery::Stream(Framing::Reader))
-        );
-        assert_eq!(
-            delivery(&c, &ua("curl/8"), Some("framing=browser")),
-            Ok(Delivery::Stream(Framing::Browser))
-        );
+        assert_eq!(delivery(&c, &chrome, None), Ok(Delivery::Stream(Framing::Browser)));
+        assert_eq!(delivery(&c, &ua("Lavf/59.27.100"), None), Ok(Delivery::Stream(Framing::Reader)));
+        assert_eq!(delivery(&c, &HeaderMap::new(), None), Ok(Delivery::Stream(Framing::Reader)));
+        assert_eq!(delivery(&c, &chrome, Some("framing=reader")), Ok(Delivery::Stream(Framing::Reader)));
+        assert_eq!(delivery(&c, &ua("curl/8"), Some("framing=browser")), Ok(Delivery::Stream(Framing::Browser)));
         assert_eq!(delivery(&c, &chrome, Some("once")), Ok(Delivery::Once));
-        assert_eq!(
-            delivery(&c, &ua("github-camo (876de43e)"), None),
-            Ok(Delivery::Once)
-        );
+        assert_eq!(delivery(&c, &ua("github-camo (876de43e)"), None), Ok(Delivery::Once));
         assert!(delivery(&c, &chrome, Some("framing=fast")).is_err());
-        assert_eq!(
-            delivery(&c, &chrome, Some("v=3")),
-            Ok(Delivery::Stream(Framing::Browser))
-        );
+        assert_eq!(delivery(&c, &chrome, Some("v=3")), Ok(Delivery::Stream(Framing::Browser)));
     }
 }

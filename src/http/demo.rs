@@ -9,16 +9,8 @@ use super::response::{self, HttpResponse};
 static INDEX: &str = include_str!("../../templates/index.html");
 
 pub fn index(req: &Request<Incoming>) -> HttpResponse {
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost:8080");
-    let scheme = match req
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-    {
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost:8080");
+    let scheme = match req.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
         Some("https") => "https",
         _ => "http",
     };
@@ -45,9 +37,6 @@ fn escape_html(s: &str) -> String {
 mod tests {
     #[test]
     fn escapes() {
-        assert_eq!(
-            super::escape_html("a\"><script>"),
-            "a&quot;&gt;&lt;script&gt;"
-        );
+        assert_eq!(super::escape_html("a\"><script>"), "a&quot;&gt;&lt;script&gt;");
     }
 }

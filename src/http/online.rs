@@ -11,22 +11,12 @@ use crate::app::App;
 use crate::push::body::PushBody;
 use crate::push::registry::JoinError;
 
-pub const MAX_ROOM_LEN: usize = 64;
-
-/// Room names: 1 to 64 of `A-Z a-z 0-9 _ -`.
-pub fn valid_room(room: &str) -> bool {
-    (1..=MAX_ROOM_LEN).contains(&room.len())
-        && room
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+/// Room names follow the common rule for names.
+pub use crate::names::valid_name as valid_room;
 
 pub fn serve(app: &App, room: &str, req: &Request<Incoming>) -> HttpResponse {
     if !valid_room(room) {
-        return response::text(
-            StatusCode::BAD_REQUEST,
-            format!("invalid room name: use 1 to {MAX_ROOM_LEN} characters from A-Z a-z 0-9 _ -"),
-        );
+        return response::text(StatusCode::BAD_REQUEST, crate::names::invalid_name("room"));
     }
     if let Err(reason) = referer::check(&app.config, req.headers()) {
         return response::text(StatusCode::FORBIDDEN, reason);
@@ -45,31 +35,9 @@ pub fn serve(app: &App, room: &str, req: &Request<Incoming>) -> HttpResponse {
     match app.online.join(room) {
         Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing))),
         Err(JoinError::TooManyChannels) => {
-            let mut r = response::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many live rooms; try again later",
-            );
-            r.headers_mut().insert(
-                hyper::header::RETRY_AFTER,
-                hyper::header::HeaderValue::from_static("30"),
-            );
+            let mut r = response::text(StatusCode::SERVICE_UNAVAILABLE, "too many live rooms; try again later");
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("30"));
             r
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_room;
-
-    #[test]
-    fn room_names() {
-        assert!(valid_room("default"));
-        assert!(valid_room("thread-42_b"));
-        assert!(!valid_room(""));
-        assert!(!valid_room("a/b"));
-        assert!(!valid_room(".."));
-        assert!(!valid_room("ümlaut"));
-        assert!(!valid_room(&"x".repeat(65)));
     }
 }

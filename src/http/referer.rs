@@ -30,26 +30,11 @@ pub fn check(config: &Config, headers: &HeaderMap) -> Result<(), &'static str> {
         return Ok(());
     }
     let Some(referer) = headers.get(REFERER) else {
-        return if config.require_referer {
-            Err("a Referer is required")
-        } else {
-            Ok(())
-        };
+        return if config.require_referer { Err("a Referer is required") } else { Ok(()) };
     };
-    let origin = referer
-        .to_str()
-        .ok()
-        .and_then(origin_of)
-        .ok_or("unreadable Referer")?;
-    let allowed = config
-        .allowed_referers
-        .iter()
-        .any(|a| origin_of(a).as_deref() == Some(origin.as_str()));
-    if allowed {
-        Ok(())
-    } else {
-        Err("this site may not embed these images")
-    }
+    let origin = referer.to_str().ok().and_then(origin_of).ok_or("unreadable Referer")?;
+    let allowed = config.allowed_referers.iter().any(|a| origin_of(a).as_deref() == Some(origin.as_str()));
+    if allowed { Ok(()) } else { Err("this site may not embed these images") }
 }
 
 #[cfg(test)]
@@ -59,18 +44,9 @@ mod tests {
 
     #[test]
     fn origins_normalize() {
-        assert_eq!(
-            origin_of("https://Forum.Example.org/t/42?x=1").as_deref(),
-            Some("https://forum.example.org")
-        );
-        assert_eq!(
-            origin_of("https://a.org:443/").as_deref(),
-            Some("https://a.org")
-        );
-        assert_eq!(
-            origin_of("http://a.org:8080").as_deref(),
-            Some("http://a.org:8080")
-        );
+        assert_eq!(origin_of("https://Forum.Example.org/t/42?x=1").as_deref(), Some("https://forum.example.org"));
+        assert_eq!(origin_of("https://a.org:443/").as_deref(), Some("https://a.org"));
+        assert_eq!(origin_of("http://a.org:8080").as_deref(), Some("http://a.org:8080"));
         assert_eq!(origin_of("forum.example.org"), None);
         assert_eq!(origin_of("ftp://a.org"), None);
     }

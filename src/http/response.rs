@@ -15,10 +15,7 @@ pub type HttpResponse = Response<ResponseBody>;
 /// buffered by nginx, never sniffed.
 fn live_image_headers(builder: hyper::http::response::Builder) -> hyper::http::response::Builder {
     builder
-        .header(
-            header::CACHE_CONTROL,
-            "no-store, no-cache, must-revalidate, max-age=0",
-        )
+        .header(header::CACHE_CONTROL, "no-store, no-cache, must-revalidate, max-age=0")
         .header(header::PRAGMA, "no-cache")
         .header(header::EXPIRES, "0")
         .header("X-Accel-Buffering", "no")
@@ -28,8 +25,7 @@ fn live_image_headers(builder: hyper::http::response::Builder) -> hyper::http::r
 
 /// The endless multipart response; `body` is `None` for HEAD.
 pub fn stream(body: Option<PushBody>) -> HttpResponse {
-    let builder =
-        live_image_headers(Response::builder()).header(header::CONTENT_TYPE, stream_content_type());
+    let builder = live_image_headers(Response::builder()).header(header::CONTENT_TYPE, stream_content_type());
     let body = match body {
         Some(push) => Either::Right(push),
         None => Either::Left(Full::new(Bytes::new())),
@@ -60,13 +56,8 @@ pub fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {
 }
 
 pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
-    let mut response = text(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("method not allowed; use {allow}"),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed; use {allow}"));
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
     response
 }
 

@@ -1,5 +1,5 @@
-//! Request → handler. Anything unknown is a 404, a known path with the
-//! wrong method a 405.
+//! Request → handler. Anything unknown is a 404; a known path with a method
+//! it does not take is a 405 naming the ones it does.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,47 +8,73 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
 use super::response::{self, HttpResponse};
-use super::{api, demo, online};
+use super::{api, badge_api, badges, demo, online, static_badge};
 use crate::app::App;
 
-enum Route<'a> {
+enum Route {
     Demo,
-    Online(&'a str),
+    Online(String),
     Channels,
-    Channel(&'a str),
+    Channel(String),
+    Badge(String),
+    StaticBadge(String),
+    BadgeList,
+    BadgeApi(String),
 }
 
-fn route(path: &str) -> Option<Route<'_>> {
-    Some(match path {
-        "/" | "/index.html" => Route::Demo,
-        "/online.png" => Route::Online("default"),
-        "/api/v1/channels" => Route::Channels,
-        _ => {
-            if let Some(room) = path
-                .strip_prefix("/online/")
-                .and_then(|r| r.strip_suffix(".png"))
-            {
-                Route::Online(room)
-            } else if let Some(name) = path.strip_prefix("/api/v1/channels/") {
-                Route::Channel(name)
-            } else {
-                return None;
+const READ: &[Method] = &[Method::GET, Method::HEAD];
+const READ_WRITE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE];
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        let png = |prefix: &str| path.strip_prefix(prefix).and_then(|r| r.strip_suffix(".png")).map(str::to_string);
+        Some(match path {
+            "/" | "/index.html" => Route::Demo,
+            "/online.png" => Route::Online("default".into()),
+            "/api/v1/channels" => Route::Channels,
+            "/api/v1/badges" => Route::BadgeList,
+            _ => {
+                if let Some(room) = png("/online/") {
+                    Route::Online(room)
+                } else if let Some(content) = png("/badge/static/") {
+                    Route::StaticBadge(content)
+                } else if let Some(stem) = png("/badge/") {
+                    Route::Badge(stem)
+                } else if let Some(name) = path.strip_prefix("/api/v1/channels/") {
+                    Route::Channel(name.to_string())
+                } else if let Some(name) = path.strip_prefix("/api/v1/badges/") {
+                    Route::BadgeApi(name.to_string())
+                } else {
+                    return None;
+                }
             }
+        })
+    }
+
+    fn methods(&self) -> &'static [Method] {
+        match self {
+            Route::BadgeApi(_) => READ_WRITE,
+            _ => READ,
         }
-    })
+    }
 }
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
-    let Some(route) = route(req.uri().path()) else {
+    let Some(route) = Route::parse(req.uri().path()) else {
         return Ok(response::text(StatusCode::NOT_FOUND, "not found"));
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(response::method_not_allowed("GET, HEAD"));
+    if !route.methods().contains(req.method()) {
+        let allow = if route.methods() == READ_WRITE { "GET, HEAD, PUT, POST, DELETE" } else { "GET, HEAD" };
+        return Ok(response::method_not_allowed(allow));
     }
     Ok(match route {
         Route::Demo => demo::index(&req),
-        Route::Online(room) => online::serve(&app, room, &req),
+        Route::Online(room) => online::serve(&app, &room, &req),
         Route::Channels => api::list(&app),
-        Route::Channel(name) => api::one(&app, name),
+        Route::Channel(name) => api::one(&app, &name),
+        Route::Badge(stem) => badges::serve(&app, &stem, &req),
+        Route::StaticBadge(content) => static_badge::serve(&app, &content, &req),
+        Route::BadgeList => badge_api::list(&app),
+        Route::BadgeApi(name) => badge_api::one(&app, &name, req).await,
     })
 }

@@ -27,12 +27,7 @@ impl PushBody {
     /// The first poll yields the current frame at once, then every change.
     pub fn new(viewer: ViewerGuard, framing: Framing) -> PushBody {
         let frames = WatchStream::new(viewer.channel().subscribe());
-        PushBody {
-            frames,
-            framing,
-            last_seq: 0,
-            viewer,
-        }
+        PushBody { frames, framing, last_seq: 0, viewer }
     }
 }
 
@@ -50,9 +45,7 @@ impl Body for PushBody {
         };
         let stats = &this.viewer.channel().stats;
         if this.last_seq != 0 && frame.seq > this.last_seq + 1 {
-            stats
-                .frames_skipped
-                .fetch_add(frame.seq - this.last_seq - 1, Relaxed);
+            stats.frames_skipped.fetch_add(frame.seq - this.last_seq - 1, Relaxed);
         }
         let part = frame.part(this.framing, this.last_seq == 0);
         this.last_seq = frame.seq;

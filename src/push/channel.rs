@@ -83,9 +83,18 @@ impl Channel {
     /// Makes `image` the latest frame, serialized once for all viewers.
     pub fn publish(&self, image: &[u8], content_type: &'static str) {
         let seq = self.latest.borrow().seq + 1;
-        self.latest
-            .send_replace(Arc::new(Frame::new(seq, content_type, image)));
+        self.latest.send_replace(Arc::new(Frame::new(seq, content_type, image)));
         self.stats.frames_rendered.fetch_add(1, Relaxed);
+    }
+
+    /// Publishes `image` unless it is byte for byte the latest frame's
+    /// (dedupe: an unchanged picture pushes nothing). Returns whether it did.
+    pub fn publish_if_changed(&self, image: &[u8], content_type: &'static str) -> bool {
+        if self.latest.borrow().image() == image {
+            return false;
+        }
+        self.publish(image, content_type);
+        true
     }
 
     /// Sends the latest frame again to every viewer (keeps proxies from

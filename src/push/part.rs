@@ -42,10 +42,7 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(seq: u64, content_type: &'static str, image: &[u8]) -> Frame {
-        let header = format!(
-            "--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-            image.len()
-        );
+        let header = format!("--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", image.len());
         let next_header = format!("--{BOUNDARY}\r\nContent-Type: {content_type}\r\n\r\n");
         let mut buf = BytesMut::with_capacity(header.len() + image.len() + 2 + next_header.len());
         buf.put_slice(header.as_bytes());
@@ -55,13 +52,7 @@ impl Frame {
         buf.put_slice(b"\r\n");
         let reader_end = buf.len();
         buf.put_slice(next_header.as_bytes());
-        Frame {
-            seq,
-            content_type,
-            bytes: buf.freeze(),
-            image: image_range,
-            reader_end,
-        }
+        Frame { seq, content_type, bytes: buf.freeze(), image: image_range, reader_end }
     }
 
     /// The bytes to write for this frame, shared by every viewer. `first`:
@@ -93,14 +84,9 @@ mod tests {
     #[test]
     fn reader_part_is_one_complete_part() {
         let f = Frame::new(1, "image/png", b"PNGDATA");
-        let expected = format!(
-            "--{BOUNDARY}\r\nContent-Type: image/png\r\nContent-Length: 7\r\n\r\nPNGDATA\r\n"
-        );
+        let expected = format!("--{BOUNDARY}\r\nContent-Type: image/png\r\nContent-Length: 7\r\n\r\nPNGDATA\r\n");
         assert_eq!(&f.part(Framing::Reader, true)[..], expected.as_bytes());
-        assert_eq!(
-            f.part(Framing::Reader, false),
-            f.part(Framing::Reader, true)
-        );
+        assert_eq!(f.part(Framing::Reader, false), f.part(Framing::Reader, true));
         assert_eq!(&f.image()[..], b"PNGDATA");
     }
 

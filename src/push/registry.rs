@@ -21,10 +21,7 @@ pub enum JoinError {
 
 impl Registry {
     pub fn new(max_channels: usize) -> Registry {
-        Registry {
-            channels: Mutex::new(HashMap::new()),
-            max_channels,
-        }
+        Registry { channels: Mutex::new(HashMap::new()), max_channels }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
@@ -34,11 +31,7 @@ impl Registry {
 
     /// Joins `name` as a viewer, creating the channel with `create` (which
     /// also starts its producer) if it is not live.
-    pub fn join(
-        &self,
-        name: &str,
-        create: impl FnOnce() -> Arc<Channel>,
-    ) -> Result<ViewerGuard, JoinError> {
+    pub fn join(&self, name: &str, create: impl FnOnce() -> Arc<Channel>) -> Result<ViewerGuard, JoinError> {
         let mut channels = self.lock();
         let channel = match channels.get(name) {
             Some(channel) => channel.clone(),
@@ -58,9 +51,7 @@ impl Registry {
     /// Returns whether it was forgotten; its producer should then stop.
     pub fn forget_if_idle(&self, channel: &Arc<Channel>) -> bool {
         let mut channels = self.lock();
-        let is_live = channels
-            .get(channel.name())
-            .is_some_and(|c| Arc::ptr_eq(c, channel));
+        let is_live = channels.get(channel.name()).is_some_and(|c| Arc::ptr_eq(c, channel));
         if is_live && channel.viewers() == 0 {
             channels.remove(channel.name());
             true
@@ -110,10 +101,7 @@ mod tests {
     fn channel_cap_refuses_new_names_but_serves_existing() {
         let r = Registry::new(1);
         let _a = r.join("online/a", make("online/a")).unwrap();
-        assert_eq!(
-            r.join("online/b", make("online/b")).err(),
-            Some(JoinError::TooManyChannels)
-        );
+        assert_eq!(r.join("online/b", make("online/b")).err(), Some(JoinError::TooManyChannels));
         assert!(r.join("online/a", make("online/a")).is_ok());
     }
 

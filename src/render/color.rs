@@ -1,5 +1,7 @@
-//! Colours as badge users write them: hex (`#4c1`, `#44cc11`, `#44cc11ff`)
-//! or shields' named colours, and the text colour readable on a background.
+//! Colours as badge users write them: shields' named colours (`brightgreen`),
+//! hex with or without `#` (`4c1`, `#44cc11ff`), or any CSS colour
+//! (`rebeccapurple`, `rgb(0 128 0)`); and the text colour readable on a
+//! background.
 
 use tiny_skia::Color;
 
@@ -28,10 +30,15 @@ pub fn parse_color(s: &str) -> Result<Color, String> {
     if let Some((_, hex)) = NAMED.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
         return parse_hex(&hex[1..]).ok_or_else(|| unreachable_named(s));
     }
-    let hex = s.strip_prefix('#').unwrap_or(s);
-    parse_hex(hex).ok_or_else(|| {
-        format!("{s:?} is not a colour: expected #rgb, #rrggbb, #rrggbbaa or a shields colour name")
-    })
+    if let Some(color) = parse_hex(s.strip_prefix('#').unwrap_or(s)) {
+        return Ok(color);
+    }
+    let css = csscolorparser::parse(s).map_err(|_| {
+        format!(
+            "{s:?} is not a colour: use a shields name (brightgreen), hex (#4c1) or a CSS colour (teal, rgb(0 128 0))"
+        )
+    })?;
+    Ok(Color::from_rgba(css.r, css.g, css.b, css.a).unwrap_or(Color::BLACK))
 }
 
 fn unreachable_named(s: &str) -> String {
@@ -56,18 +63,10 @@ fn parse_hex(hex: &str) -> Option<Color> {
 /// White on dark backgrounds, dark grey on light ones (relative luminance).
 pub fn text_color_on(bg: Color) -> Color {
     let lin = |c: f32| {
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
+        if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
     };
     let l = 0.2126 * lin(bg.red()) + 0.7152 * lin(bg.green()) + 0.0722 * lin(bg.blue());
-    if l > 0.45 {
-        Color::from_rgba8(0x33, 0x33, 0x33, 255)
-    } else {
-        Color::WHITE
-    }
+    if l > 0.45 { Color::from_rgba8(0x33, 0x33, 0x33, 255) } else { Color::WHITE }
 }
 
 #[cfg(test)]
@@ -78,16 +77,12 @@ mod tests {
     fn parses_hex_and_names() {
         assert_eq!(parse_color("#4c1").unwrap().to_color_u8().green(), 0xcc);
         assert_eq!(parse_color("44cc11").unwrap().to_color_u8().red(), 0x44);
-        assert_eq!(
-            parse_color("BrightGreen").unwrap(),
-            parse_color("#44cc11").unwrap()
-        );
-        assert_eq!(
-            parse_color("#00000080").unwrap().to_color_u8().alpha(),
-            0x80
-        );
+        assert_eq!(parse_color("BrightGreen").unwrap(), parse_color("#44cc11").unwrap());
+        assert_eq!(parse_color("#00000080").unwrap().to_color_u8().alpha(), 0x80);
         assert!(parse_color("#12345").is_err());
         assert!(parse_color("nope").is_err());
+        assert_eq!(parse_color("teal").unwrap().to_color_u8().green(), 128);
+        assert_eq!(parse_color("rgb(255 0 0)").unwrap().to_color_u8().red(), 255);
         assert!(parse_color("#ééé").is_err());
     }
 

@@ -1,15 +1,30 @@
-//! The users-online badge: `online | N`. `framecast render online` and the
-//! server call the same function, so offline output equals what is pushed.
+//! The users-online badge: the `online` template showing a room's count.
+//! `framecast render online` and the server call the same function, so
+//! offline output equals what is pushed.
 
-use super::badge::{BadgeLayout, draw_badge};
-use super::png::encode_png;
+use std::sync::Arc;
+
+use super::format::Values;
+use super::template::{Template, Templates};
+
+/// What the `online` template reads: `{viewers}`.
+pub struct OnlineCount(pub u64);
+
+impl Values for OnlineCount {
+    fn number(&self, key: &str) -> Option<f64> {
+        (key == "viewers" || key == "value").then_some(self.0 as f64)
+    }
+    fn text(&self, _key: &str) -> Option<String> {
+        None
+    }
+}
 
 /// PNG bytes of the users-online badge showing `count`.
-pub fn render_online_png(layout: &BadgeLayout, count: u64) -> Vec<u8> {
-    let color = if count == 0 {
-        &layout.idle_color
-    } else {
-        &layout.color
-    };
-    encode_png(&draw_badge(layout, &count.to_string(), color))
+pub fn render_online_png(template: &Template, count: u64) -> Vec<u8> {
+    template.render_png(&OnlineCount(count), 1.0)
+}
+
+/// The built-in `online` template (a `template_dir` may replace it).
+pub fn builtin_online() -> Arc<Template> {
+    Templates::builtin().get("online").expect("the online template is built in")
 }

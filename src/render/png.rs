@@ -12,8 +12,13 @@ pub fn encode_png_with(pixmap: &Pixmap, level: png::Compression) -> Vec<u8> {
     // tiny-skia stores premultiplied alpha; PNG wants straight alpha.
     let mut rgba = Vec::with_capacity(pixmap.data().len());
     for px in pixmap.pixels() {
-        let c = px.demultiply();
-        rgba.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
+        // Most pixels are opaque, and opaque needs no division.
+        if px.alpha() == 255 {
+            rgba.extend_from_slice(&[px.red(), px.green(), px.blue(), 255]);
+        } else {
+            let c = px.demultiply();
+            rgba.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
+        }
     }
     let mut out = Vec::with_capacity(rgba.len() / 4 + 128);
     let mut encoder = png::Encoder::new(&mut out, pixmap.width(), pixmap.height());

@@ -9,6 +9,24 @@ use fontdue::{Font, FontSettings, Metrics};
 use tiny_skia::{Color, Pixmap};
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
+static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");
+
+/// The bundled faces templates can name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FontName {
+    #[default]
+    Regular,
+    Bold,
+}
+
+/// Size, letter spacing and colour of drawn text.
+#[derive(Debug, Clone, Copy)]
+pub struct TextStyle {
+    pub px: f32,
+    pub spacing: f32,
+    pub color: Color,
+}
 
 /// A font plus its rasterized glyphs, shared by every renderer.
 pub struct TextRenderer {
@@ -23,27 +41,34 @@ struct Glyph {
 
 /// The bundled DejaVu Sans, loaded once per process.
 pub fn default_text() -> &'static TextRenderer {
-    static TEXT: OnceLock<TextRenderer> = OnceLock::new();
-    TEXT.get_or_init(|| TextRenderer::new(DEJAVU_SANS).expect("bundled font parses"))
+    font(FontName::Regular)
+}
+
+/// A bundled face, loaded once per process.
+pub fn font(name: FontName) -> &'static TextRenderer {
+    static REGULAR: OnceLock<TextRenderer> = OnceLock::new();
+    static BOLD: OnceLock<TextRenderer> = OnceLock::new();
+    let (cell, bytes) = match name {
+        FontName::Regular => (&REGULAR, DEJAVU_SANS),
+        FontName::Bold => (&BOLD, DEJAVU_SANS_BOLD),
+    };
+    cell.get_or_init(|| TextRenderer::new(bytes).expect("bundled font parses"))
 }
 
 impl TextRenderer {
     pub fn new(font_bytes: &[u8]) -> Result<TextRenderer, String> {
-        let font =
-            Font::from_bytes(font_bytes, FontSettings::default()).map_err(|e| e.to_string())?;
-        Ok(TextRenderer {
-            font,
-            glyphs: Mutex::new(HashMap::new()),
-        })
+        let font = Font::from_bytes(font_bytes, FontSettings::default()).map_err(|e| e.to_string())?;
+        Ok(TextRenderer { font, glyphs: Mutex::new(HashMap::new()) })
     }
 
-    /// Advance width of `text` at `px`, kerning included.
-    pub fn width(&self, text: &str, px: f32) -> f32 {
+    /// Advance width of `text` at `px`, kerning and `spacing` between
+    /// letters included.
+    pub fn width(&self, text: &str, px: f32, spacing: f32) -> f32 {
         let mut width = 0.0;
         let mut prev = None;
         for c in text.chars() {
             if let Some(p) = prev {
-                width += self.font.horizontal_kern(p, c, px).unwrap_or(0.0);
+                width += self.font.horizontal_kern(p, c, px).unwrap_or(0.0) + spacing;
             }
             width += self.font.metrics(c, px).advance_width;
             prev = Some(c);
@@ -60,22 +85,15 @@ impl TextRenderer {
     }
 
     /// Draws `text` with its left edge at `x` and baseline at `baseline`.
-    pub fn draw(
-        &self,
-        pixmap: &mut Pixmap,
-        text: &str,
-        x: f32,
-        baseline: f32,
-        px: f32,
-        color: Color,
-    ) {
+    pub fn draw(&self, pixmap: &mut Pixmap, text: &str, x: f32, baseline: f32, style: TextStyle) {
+        let TextStyle { px, spacing, color } = style;
+        let glyphs = self.glyphs(text, px);
         let mut pen = x;
         let mut prev = None;
-        for c in text.chars() {
+        for (c, glyph) in text.chars().zip(glyphs) {
             if let Some(p) = prev {
-                pen += self.font.horizontal_kern(p, c, px).unwrap_or(0.0);
+                pen += self.font.horizontal_kern(p, c, px).unwrap_or(0.0) + spacing;
             }
-            let glyph = self.glyph(c, px);
             let m = glyph.metrics;
             let left = (pen + m.xmin as f32).round() as i32;
             let top = (baseline - m.ymin as f32 - m.height as f32).round() as i32;
@@ -85,29 +103,26 @@ impl TextRenderer {
         }
     }
 
-    fn glyph(&self, c: char, px: f32) -> Arc<Glyph> {
-        let key = (c, px.to_bits());
+    /// The rasterized glyphs of `text`, taking the cache lock once.
+    fn glyphs(&self, text: &str, px: f32) -> Vec<Arc<Glyph>> {
         let mut cache = self.glyphs.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .entry(key)
-            .or_insert_with(|| {
-                let (metrics, coverage) = self.font.rasterize(c, px);
-                Arc::new(Glyph { metrics, coverage })
+        text.chars()
+            .map(|c| {
+                cache
+                    .entry((c, px.to_bits()))
+                    .or_insert_with(|| {
+                        let (metrics, coverage) = self.font.rasterize(c, px);
+                        Arc::new(Glyph { metrics, coverage })
+                    })
+                    .clone()
             })
-            .clone()
+            .collect()
     }
 }
 
 /// Source-over blend of a solid colour through an 8-bit coverage mask, in
 /// tiny-skia's premultiplied RGBA.
-fn blend_coverage(
-    pixmap: &mut Pixmap,
-    coverage: &[u8],
-    width: usize,
-    left: i32,
-    top: i32,
-    color: Color,
-) {
+fn blend_coverage(pixmap: &mut Pixmap, coverage: &[u8], width: usize, left: i32, top: i32, color: Color) {
     if width == 0 {
         return;
     }
@@ -144,18 +159,21 @@ mod tests {
     #[test]
     fn wider_text_measures_wider() {
         let t = default_text();
-        assert!(t.width("12345", 11.0) > t.width("1", 11.0));
-        assert!(t.width("", 11.0) == 0.0);
+        assert!(t.width("12345", 11.0, 0.0) > t.width("1", 11.0, 0.0));
+        assert!(t.width("12345", 11.0, 1.0) == t.width("12345", 11.0, 0.0) + 4.0);
+        assert!(t.width("", 11.0, 0.0) == 0.0);
+        assert!(font(FontName::Bold).width("88", 11.0, 0.0) > t.width("88", 11.0, 0.0));
     }
 
     #[test]
     fn drawing_marks_pixels_inside_bounds_only() {
         let t = default_text();
         let mut p = Pixmap::new(40, 20).unwrap();
-        t.draw(&mut p, "8", 2.0, 14.0, 11.0, Color::WHITE);
+        let style = TextStyle { px: 11.0, spacing: 0.0, color: Color::WHITE };
+        t.draw(&mut p, "8", 2.0, 14.0, style);
         let lit = p.pixels().iter().filter(|px| px.alpha() > 0).count();
         assert!(lit > 10, "glyph drew {lit} pixels");
         // Off-canvas text must not panic.
-        t.draw(&mut p, "888", -30.0, 100.0, 11.0, Color::WHITE);
+        t.draw(&mut p, "888", -30.0, 100.0, style);
     }
 }

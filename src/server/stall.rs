@@ -20,27 +20,16 @@ pub struct StallGuard<T> {
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, timeout: Duration) -> StallGuard<T> {
-        StallGuard {
-            inner,
-            timeout,
-            blocked: None,
-        }
+        StallGuard { inner, timeout, blocked: None }
     }
 
-    fn track(
-        &mut self,
-        cx: &mut Context<'_>,
-        result: Poll<io::Result<usize>>,
-    ) -> Poll<io::Result<usize>> {
+    fn track(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match result {
             Poll::Pending => {
                 let timeout = self.timeout;
                 let timer = self.blocked.get_or_insert_with(|| Box::pin(sleep(timeout)));
                 if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "write made no progress",
-                    )));
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "write made no progress")));
                 }
                 Poll::Pending
             }
@@ -54,21 +43,13 @@ impl<T> StallGuard<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.track(cx, result)
     }
@@ -118,19 +99,12 @@ mod tests {
             // 16 bytes every 3 s: always inside the 5 s stall timeout.
             loop {
                 tokio::time::sleep(Duration::from_secs(3)).await;
-                if tokio::io::AsyncReadExt::read(&mut reader, &mut buf)
-                    .await
-                    .unwrap()
-                    == 0
-                {
+                if tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await.unwrap() == 0 {
                     break;
                 }
             }
         });
-        guarded
-            .write_all(&[0u8; 256])
-            .await
-            .expect("progressing writes are not cut");
+        guarded.write_all(&[0u8; 256]).await.expect("progressing writes are not cut");
         drop(guarded);
         drain.await.unwrap();
     }

@@ -1,4 +1,7 @@
 //! Frame producers: what each kind of channel shows and when it changes.
 //! They publish into channels and know nothing of HTTP.
 
+pub mod badge_state;
+pub mod badge_store;
+pub mod badges;
 pub mod online;

@@ -13,14 +13,14 @@ use tokio::time::{Instant, sleep_until};
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
-use crate::render::badge::BadgeLayout;
 use crate::render::online::render_online_png;
+use crate::render::template::Template;
 
 const PNG: &str = "image/png";
 
 pub struct OnlineRooms {
     registry: Arc<Registry>,
-    layout: Arc<BadgeLayout>,
+    template: Arc<Template>,
     timing: Timing,
     /// What an empty room shows, rendered once.
     idle_png: Bytes,
@@ -33,14 +33,9 @@ pub struct Timing {
 }
 
 impl OnlineRooms {
-    pub fn new(registry: Arc<Registry>, layout: BadgeLayout, timing: Timing) -> OnlineRooms {
-        let idle_png = Bytes::from(render_online_png(&layout, 0));
-        OnlineRooms {
-            registry,
-            layout: Arc::new(layout),
-            timing,
-            idle_png,
-        }
+    pub fn new(registry: Arc<Registry>, template: Arc<Template>, timing: Timing) -> OnlineRooms {
+        let idle_png = Bytes::from(render_online_png(&template, 0));
+        OnlineRooms { registry, template, timing, idle_png }
     }
 
     /// The channel name of a room.
@@ -53,11 +48,11 @@ impl OnlineRooms {
         let name = Self::channel_name(room);
         self.registry.join(&name, || {
             // Created for the viewer joining right now: draw it counted.
-            let channel = Channel::new(name.clone(), &render_online_png(&self.layout, 1), PNG);
+            let channel = Channel::new(name.clone(), &render_online_png(&self.template, 1), PNG);
             let producer = Producer {
                 channel: channel.clone(),
                 registry: self.registry.clone(),
-                layout: self.layout.clone(),
+                template: self.template.clone(),
                 timing: self.timing,
             };
             tokio::spawn(producer.run(1));
@@ -77,7 +72,7 @@ impl OnlineRooms {
 struct Producer {
     channel: Arc<Channel>,
     registry: Arc<Registry>,
-    layout: Arc<BadgeLayout>,
+    template: Arc<Template>,
     timing: Timing,
 }
 
@@ -101,8 +96,7 @@ impl Producer {
                 return;
             }
             if count != shown {
-                self.channel
-                    .publish(&render_online_png(&self.layout, count), PNG);
+                self.channel.publish(&render_online_png(&self.template, count), PNG);
                 shown = count;
                 last_render = Instant::now();
                 last_send = last_render;

@@ -37,20 +37,14 @@ impl Server {
             .spawn()
             .expect("start framecast");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("framecast listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        Server {
-            child,
-            addr,
-            _dir: dir,
-        }
+        Server { child, addr, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -74,25 +68,14 @@ pub async fn request(addr: SocketAddr, raw: &str) -> (u16, String, Vec<u8>) {
         .await
         .expect("response within 10 s")
         .unwrap();
-    let split = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
     let head = String::from_utf8_lossy(&all[..split]).to_string();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, head, all[split + 4..].to_vec())
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
-    request(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
-    )
-    .await
+    request(addr, &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")).await
 }
 
 pub async fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
@@ -102,28 +85,18 @@ pub async fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
 }
 
 pub async fn viewers(addr: SocketAddr, room: &str) -> u64 {
-    api(addr, &format!("/api/v1/channels/online/{room}")).await["viewers"]
-        .as_u64()
-        .unwrap()
+    api(addr, &format!("/api/v1/channels/online/{room}")).await["viewers"].as_u64().unwrap()
 }
 
 /// Polls the API until `room` has `want` viewers; returns how long it took.
-pub async fn wait_for_viewers(
-    addr: SocketAddr,
-    room: &str,
-    want: u64,
-    limit: Duration,
-) -> Duration {
+pub async fn wait_for_viewers(addr: SocketAddr, room: &str, want: u64, limit: Duration) -> Duration {
     let start = Instant::now();
     loop {
         let n = viewers(addr, room).await;
         if n == want {
             return start.elapsed();
         }
-        assert!(
-            start.elapsed() < limit,
-            "room {room}: {n} viewers, expected {want} within {limit:?}"
-        );
+        assert!(start.elapsed() < limit, "room {room}: {n} viewers, expected {want} within {limit:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -165,11 +138,7 @@ impl Viewer {
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let content_type = head
             .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type:")
-                    .map(|v| v.trim().to_string())
-            })
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string()))
             .unwrap();
         let boundary = boundary_from_content_type(&content_type).expect("a boundary");
         let mut viewer = Viewer {
@@ -211,10 +180,7 @@ impl Viewer {
     pub async fn wait_for_image(&mut self, want: &(u32, u32, Vec<u8>), limit: Duration) {
         let deadline = Instant::now() + limit;
         while self.last().is_none_or(|p| decode_png(&p.body) != *want) {
-            assert!(
-                Instant::now() < deadline,
-                "the expected picture never arrived"
-            );
+            assert!(Instant::now() < deadline, "the expected picture never arrived");
             let have = self.received.len();
             self.read_parts(have + 1, Duration::from_millis(500)).await;
         }
@@ -241,9 +207,7 @@ impl Viewer {
 
     /// Closes with RST instead of FIN (SO_LINGER 0).
     pub fn reset(self) {
-        socket2::SockRef::from(&self.stream)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
+        socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO)).unwrap();
         drop(self.stream);
     }
 }
@@ -278,8 +242,7 @@ impl Dechunker {
             if line.is_empty() {
                 continue; // the CRLF after a chunk's data
             }
-            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16)
-                .expect("chunk size");
+            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).expect("chunk size");
             assert!(size > 0, "a live stream must never end");
             self.remaining = size;
         }
@@ -300,8 +263,6 @@ pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
 /// The pixels the users-online badge shows for `count`, from the renderer
 /// that `framecast render online` uses.
 pub fn expected_badge(count: u64) -> (u32, u32, Vec<u8>) {
-    let layout = framecast::render::badge::BadgeLayout::online();
-    decode_png(&framecast::render::online::render_online_png(
-        &layout, count,
-    ))
+    let layout = framecast::render::online::builtin_online();
+    decode_png(&framecast::render::online::render_online_png(&layout, count))
 }

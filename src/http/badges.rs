@@ -1,0 +1,101 @@
+//! `GET /badge/{name}.png` (and `{name}@2x.png`): a live value badge, or one
+//! image with `?once`. `?style=TEMPLATE` and `?scale=N` choose the look.
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, StatusCode};
+
+use super::client::{Delivery, delivery};
+use super::referer;
+use super::response::{self, HttpResponse};
+use crate::app::App;
+use crate::names::{invalid_name, valid_name};
+use crate::push::body::PushBody;
+use crate::push::registry::JoinError;
+use crate::render::template::MAX_SCALE;
+use crate::sources::badges::Look;
+
+/// `name` or `name@2x` → (name, scale).
+fn split_scale(stem: &str) -> (&str, Option<f32>) {
+    match stem.rsplit_once('@') {
+        Some((name, s)) => (name, s.strip_suffix('x').and_then(|n| n.parse().ok())),
+        None => (stem, Some(1.0)),
+    }
+}
+
+/// The look asked for by the URL; `Err` is a 400 message.
+pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Look, String> {
+    let mut look = Look { template: None, scale };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "style" => {
+                if !app.badges.is_style(&value) {
+                    let known: Vec<&str> = app.badges.templates().names().collect();
+                    return Err(format!("style={value:?} is unknown; templates: {}", known.join(", ")));
+                }
+                look.template = Some(value.into_owned());
+            }
+            "scale" => {
+                look.scale = value
+                    .parse()
+                    .ok()
+                    .filter(|s| (1.0..=MAX_SCALE).contains(s))
+                    .ok_or_else(|| format!("scale={value:?} is invalid: use a number from 1 to {MAX_SCALE}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(look)
+}
+
+pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
+    let (name, scale) = split_scale(stem);
+    let Some(scale) = scale.filter(|s| (1.0..=MAX_SCALE).contains(s)) else {
+        return response::text(StatusCode::BAD_REQUEST, format!("invalid scale suffix: use @2x up to @{MAX_SCALE}x"));
+    };
+    if !valid_name(name) {
+        return response::text(StatusCode::BAD_REQUEST, invalid_name("badge"));
+    }
+    if !app.badges.exists(name) {
+        return response::text(
+            StatusCode::NOT_FOUND,
+            format!("no badge named {name:?}; set one with PUT /api/v1/badges/{name}"),
+        );
+    }
+    if let Err(reason) = referer::check(&app.config, req.headers()) {
+        return response::text(StatusCode::FORBIDDEN, reason);
+    }
+    let look = match look_from_query(app, req.uri().query(), scale) {
+        Ok(look) => look,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+    };
+    let head = req.method() == Method::HEAD;
+    let framing = match delivery(&app.config, req.headers(), req.uri().query()) {
+        Ok(Delivery::Once) => return response::single_image(app.badges.snapshot(name, &look), "image/png", head),
+        Ok(Delivery::Stream(framing)) => framing,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+    };
+    if head {
+        return response::stream(None);
+    }
+    match app.badges.join(name, look) {
+        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing))),
+        Err(JoinError::TooManyChannels) => {
+            let mut r = response::text(StatusCode::SERVICE_UNAVAILABLE, "too many live images; try again later");
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("30"));
+            r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_scale;
+
+    #[test]
+    fn scale_suffix() {
+        assert_eq!(split_scale("build"), ("build", Some(1.0)));
+        assert_eq!(split_scale("build@2x"), ("build", Some(2.0)));
+        assert_eq!(split_scale("build@x"), ("build", None));
+    }
+}

@@ -1,0 +1,207 @@
+//! Templates: the JSON layouts in `templates/badges/` (compiled in) plus
+//! any in the configured `template_dir`. A template's `kind` picks its
+//! drawing (`badge`, `counter`, `sparkline`); its text uses placeholders
+//! (`{value}`, `{label|build}`, `{viewers:online/lobby}`). A bad template
+//! is refused with its file, field and reason.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tiny_skia::{Color, Pixmap};
+
+use super::badge::{BadgeLayout, draw_badge};
+use super::color::parse_color;
+use super::format::{Piece, Values, expand, parse};
+use super::png::encode_png;
+use super::tile::{CounterLayout, SparklineLayout, draw_counter, draw_sparkline};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Template {
+    Badge(BadgeLayout),
+    Counter(CounterLayout),
+    Sparkline(SparklineLayout),
+}
+
+/// The templates shipped in `templates/badges/`.
+const BUILTIN: &[(&str, &str)] = &[
+    ("flat", include_str!("../../templates/badges/flat.json")),
+    ("flat-square", include_str!("../../templates/badges/flat-square.json")),
+    ("plastic", include_str!("../../templates/badges/plastic.json")),
+    ("for-the-badge", include_str!("../../templates/badges/for-the-badge.json")),
+    ("online", include_str!("../../templates/badges/online.json")),
+    ("counter", include_str!("../../templates/badges/counter.json")),
+    ("sparkline", include_str!("../../templates/badges/sparkline.json")),
+];
+
+/// Largest output scale (`@2x`, `?scale=`).
+pub const MAX_SCALE: f32 = 4.0;
+
+impl Template {
+    pub fn parse(json: &str) -> Result<Template, String> {
+        let template: Template = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        match &template {
+            Template::Badge(l) => l.validate()?,
+            Template::Counter(l) => l.validate()?,
+            Template::Sparkline(l) => l.validate()?,
+        }
+        Ok(template)
+    }
+
+    pub fn draw(&self, values: &dyn Values, scale: f32) -> Pixmap {
+        let scale = scale.clamp(1.0, MAX_SCALE);
+        match self {
+            Template::Badge(l) => draw_badge(l, values, scale),
+            Template::Counter(l) => draw_counter(l, values, scale),
+            Template::Sparkline(l) => draw_sparkline(l, values, scale),
+        }
+    }
+
+    /// The PNG bytes the server pushes for these values.
+    pub fn render_png(&self, values: &dyn Values, scale: f32) -> Vec<u8> {
+        encode_png(&self.draw(values, scale))
+    }
+
+    /// Channels whose viewer counts this template shows (`{viewers:…}`).
+    pub fn watched_channels(&self) -> Vec<String> {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut out: Vec<String> = json
+            .split("{viewers:")
+            .skip(1)
+            .filter_map(|rest| rest.split(['}', '|']).next())
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// All templates by name.
+#[derive(Clone)]
+pub struct Templates {
+    map: BTreeMap<String, Arc<Template>>,
+}
+
+impl Templates {
+    pub fn builtin() -> Templates {
+        let map = BUILTIN
+            .iter()
+            .map(|(name, json)| {
+                let t = Template::parse(json).unwrap_or_else(|e| panic!("templates/badges/{name}.json: {e}"));
+                (name.to_string(), Arc::new(t))
+            })
+            .collect();
+        Templates { map }
+    }
+
+    /// The built-in templates plus every `*.json` in `dir` (a file named
+    /// like a built-in one replaces it).
+    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+        let mut templates = Self::builtin();
+        let Some(dir) = dir else { return Ok(templates) };
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("template_dir {}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| format!("template_dir {}: {e}", dir.display()))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            if !crate::names::valid_name(&name) {
+                return Err(format!("{}: template names use A-Z a-z 0-9 _ -", path.display()));
+            }
+            let json = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let template = Template::parse(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+            templates.map.insert(name, Arc::new(template));
+        }
+        Ok(templates)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Template>> {
+        self.map.get(name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+}
+
+/// `field`'s placeholders are well formed and known.
+pub(super) fn check_text(field: &str, text: &str) -> Result<(), String> {
+    parse(text).map(|_| ()).map_err(|e| format!("{field}: {e}"))
+}
+
+/// `field` is a colour, or placeholders whose defaults are colours.
+pub(super) fn check_color(field: &str, text: &str) -> Result<(), String> {
+    let pieces = parse(text).map_err(|e| format!("{field}: {e}"))?;
+    if let [Piece::Literal(literal)] = pieces[..] {
+        parse_color(literal).map_err(|e| format!("{field}: {e}"))?;
+    }
+    for piece in pieces {
+        if let Piece::Placeholder { default: Some(d), .. } = piece {
+            parse_color(d).map_err(|e| format!("{field}: default {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_range(field: &str, value: f32, lo: f32, hi: f32) -> Result<(), String> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{field}: {value} is out of range: expected {lo} to {hi}"))
+    }
+}
+
+/// A colour field with its placeholders filled; values that are not colours
+/// (refused at write time, so only from odd templates) read as light grey.
+pub(super) fn resolve_color(text: &str, values: &dyn Values) -> Color {
+    let expanded = expand(text, values, Default::default());
+    parse_color(&expanded).unwrap_or_else(|_| Color::from_rgba8(0x9f, 0x9f, 0x9f, 255))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_templates_are_valid() {
+        let t = Templates::builtin();
+        for name in ["flat", "flat-square", "plastic", "for-the-badge", "online", "counter", "sparkline"] {
+            assert!(t.get(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_reason() {
+        let bad = BUILTIN[0].1.replace("\"radius\": 3", "\"radius\": 300");
+        assert!(Template::parse(&bad).unwrap_err().starts_with("radius: 300 is out of range"));
+        let bad = BUILTIN[0].1.replace("{color|lightgrey}", "{color|notacolour}");
+        assert!(Template::parse(&bad).unwrap_err().starts_with("color: default"));
+        let bad = BUILTIN[0].1.replace("{message}", "{mesage}");
+        assert!(Template::parse(&bad).unwrap_err().contains("unknown placeholder {mesage}"));
+        let bad = BUILTIN[0].1.replace("\"shadow\"", "\"shadw\"");
+        assert!(Template::parse(&bad).unwrap_err().contains("unknown field `shadw`"));
+        let bad = BUILTIN[0].1.replace("\"badge\"", "\"bagde\"");
+        assert!(Template::parse(&bad).unwrap_err().contains("unknown variant `bagde`"));
+    }
+
+    #[test]
+    fn watched_channels_are_found() {
+        let json = BUILTIN[0].1.replace("{message}", "{viewers:online/lobby} reading");
+        assert_eq!(Template::parse(&json).unwrap().watched_channels(), vec!["online/lobby".to_string()]);
+        assert!(Templates::builtin().get("flat").unwrap().watched_channels().is_empty());
+    }
+
+    #[test]
+    fn a_template_dir_adds_and_rejects_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.json"), BUILTIN[0].1).unwrap();
+        assert!(Templates::load(Some(dir.path())).unwrap().get("mine").is_some());
+        std::fs::write(dir.path().join("broken.json"), BUILTIN[0].1.replace("#555", "#55")).unwrap();
+        let err = Templates::load(Some(dir.path())).err().unwrap();
+        assert!(err.contains("broken.json: label_color:"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+//! A value badge's state and the writes that change it. Accepted bodies:
+//! `{"value": 42}`, `{"label": "build", "message": "passing", "color":
+//! "green"}`, and shields' endpoint schema v1 (`schemaVersion`, `label`,
+//! `message`, `color`, `labelColor`, `isError`, `style`, `cacheSeconds`).
+//! What framecast cannot draw (logos) is refused with a clear message.
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::color::parse_color;
+use crate::render::format::Values;
+
+/// Longest label or message accepted.
+pub const MAX_TEXT: usize = 200;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BadgeState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_color: Option<String>,
+    #[serde(default)]
+    pub is_error: bool,
+    /// Template chosen by the writer (shields' `style`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    /// Recent numeric values, oldest first.
+    #[serde(default)]
+    pub history: Vec<f64>,
+    /// Unix seconds of the last write.
+    #[serde(default)]
+    pub updated: u64,
+}
+
+/// One write, as sent. Field names follow shields (camelCase); snake_case is
+/// accepted too.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeUpdate {
+    #[serde(default, rename = "schemaVersion")]
+    schema_version: Option<u32>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    color: Option<String>,
+    #[serde(default, rename = "labelColor", alias = "label_color")]
+    label_color: Option<String>,
+    #[serde(default, rename = "isError", alias = "is_error")]
+    is_error: Option<bool>,
+    #[serde(default)]
+    style: Option<String>,
+    /// Accepted and ignored: a live badge never needs caching hints.
+    #[serde(default, rename = "cacheSeconds")]
+    _cache_seconds: Option<u64>,
+    #[serde(default, rename = "namedLogo")]
+    named_logo: Option<String>,
+    #[serde(default, rename = "logoSvg")]
+    logo_svg: Option<String>,
+    #[serde(default, rename = "logoColor")]
+    logo_color: Option<String>,
+    #[serde(default, rename = "logoWidth")]
+    logo_width: Option<serde_json::Value>,
+}
+
+impl BadgeUpdate {
+    /// Parses and checks a request body; `Err` says what is wrong.
+    pub fn parse(body: &[u8], is_style: impl Fn(&str) -> bool) -> Result<BadgeUpdate, String> {
+        let update: BadgeUpdate = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let logo = [
+            ("namedLogo", update.named_logo.is_some()),
+            ("logoSvg", update.logo_svg.is_some()),
+            ("logoColor", update.logo_color.is_some()),
+            ("logoWidth", update.logo_width.is_some()),
+        ];
+        if let Some((field, _)) = logo.iter().find(|(_, set)| *set) {
+            return Err(format!("{field}: logos are not supported; send label, message and color"));
+        }
+        if let Some(v) = update.schema_version.filter(|v| *v != 1) {
+            return Err(format!("schemaVersion: {v} is not supported: only 1"));
+        }
+        if update.value.is_none() && update.message.is_none() && update.label.is_none() && update.color.is_none() {
+            return Err("nothing to set: send value, or label/message/color".into());
+        }
+        if update.value.is_some() && update.message.is_some() {
+            return Err("value and message are both set: send one (value is shown as the message)".into());
+        }
+        if let Some(v) = update.value.filter(|v| !v.is_finite()) {
+            return Err(format!("value: {v} is not a finite number"));
+        }
+        for (field, text) in [("label", &update.label), ("message", &update.message)] {
+            if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT) {
+                return Err(format!("{field}: longer than {MAX_TEXT} characters"));
+            }
+        }
+        for (field, color) in [("color", &update.color), ("labelColor", &update.label_color)] {
+            if let Some(c) = color {
+                parse_color(c).map_err(|e| format!("{field}: {e}"))?;
+            }
+        }
+        if let Some(style) = update.style.as_deref().filter(|s| !is_style(s)) {
+            return Err(format!("style: {style:?} is not a badge template"));
+        }
+        Ok(update)
+    }
+
+    /// The state after this write. Fields it names replace the old ones;
+    /// `value` and `message` share one slot (setting one clears the other).
+    pub fn apply(self, old: Option<&BadgeState>, history_len: usize, now: u64) -> BadgeState {
+        let mut state = old.cloned().unwrap_or_default();
+        if let Some(v) = self.value {
+            state.value = Some(v);
+            state.message = None;
+            state.history.push(v);
+            let excess = state.history.len().saturating_sub(history_len);
+            state.history.drain(..excess);
+        }
+        if let Some(m) = self.message {
+            state.message = Some(m);
+            state.value = None;
+        }
+        if let Some(l) = self.label {
+            state.label = Some(l);
+        }
+        if let Some(c) = self.color {
+            state.color = Some(c);
+        }
+        if let Some(c) = self.label_color {
+            state.label_color = Some(c);
+        }
+        if let Some(e) = self.is_error {
+            state.is_error = e;
+        }
+        if let Some(s) = self.style {
+            state.style = Some(s);
+        }
+        state.updated = now;
+        state
+    }
+}
+
+/// What a badge's template reads: its state (or none yet), its default
+/// label, and live viewer counts.
+pub struct BadgeView<'a> {
+    pub state: Option<&'a BadgeState>,
+    pub default_label: &'a str,
+    pub viewers: &'a dyn Fn(&str) -> u64,
+}
+
+impl Values for BadgeView<'_> {
+    fn number(&self, key: &str) -> Option<f64> {
+        match key {
+            "value" => self.state?.value,
+            "message" => self.state.filter(|s| s.message.is_none())?.value,
+            "viewers" => Some((self.viewers)("") as f64),
+            _ => key.strip_prefix("viewers:").map(|channel| (self.viewers)(channel) as f64),
+        }
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        let state = self.state;
+        match key {
+            "label" => Some(state.and_then(|s| s.label.clone()).unwrap_or_else(|| self.default_label.to_string())),
+            "message" => Some(state.and_then(|s| s.message.clone()).unwrap_or_else(|| "no value".into())),
+            "value" => Some("no value".into()),
+            "color" => match state {
+                Some(s) if s.color.is_some() => s.color.clone(),
+                Some(s) if s.is_error => Some("critical".into()),
+                Some(_) => Some("blue".into()),
+                None => None,
+            },
+            "label_color" => state.and_then(|s| s.label_color.clone()),
+            _ => None,
+        }
+    }
+
+    fn history(&self) -> Vec<f64> {
+        self.state.map(|s| s.history.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<BadgeUpdate, String> {
+        BadgeUpdate::parse(json.as_bytes(), |s| s == "flat" || s == "plastic")
+    }
+
+    #[test]
+    fn accepted_bodies() {
+        assert!(parse(r#"{"value": 42}"#).is_ok());
+        assert!(parse(r#"{"label": "build", "message": "passing", "color": "green"}"#).is_ok());
+        let shields = r##"{"schemaVersion": 1, "label": "hello", "message": "sweet world", "color": "orange",
+            "labelColor": "#555", "isError": false, "style": "plastic", "cacheSeconds": 300}"##;
+        assert!(parse(shields).is_ok());
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let cases = [
+            (r#"{"value": 1, "namedLogo": "github"}"#, "namedLogo: logos are not supported"),
+            (r#"{"schemaVersion": 2, "message": "x"}"#, "schemaVersion: 2"),
+            (r#"{"color": "nope", "message": "x"}"#, "color: \"nope\" is not a colour"),
+            (r#"{"message": "x", "style": "social"}"#, "style: \"social\""),
+            (r#"{"mesage": "x"}"#, "unknown field `mesage`"),
+            (r#"{}"#, "nothing to set"),
+            (r#"{"value": 1, "message": "x"}"#, "both set"),
+            (r#"{"value": "many"}"#, "invalid JSON"),
+            (r#"{"message": 5"#, "invalid JSON"),
+        ];
+        for (body, want) in cases {
+            let err = parse(body).err().unwrap_or_default();
+            assert!(err.contains(want), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn writes_merge_and_history_is_bounded() {
+        let s1 = parse(r#"{"label": "temp", "value": 20}"#).unwrap().apply(None, 3, 1);
+        let mut s = s1;
+        for v in [21, 22, 23] {
+            s = parse(&format!(r#"{{"value": {v}}}"#)).unwrap().apply(Some(&s), 3, 2);
+        }
+        assert_eq!(s.label.as_deref(), Some("temp"));
+        assert_eq!(s.history, vec![21.0, 22.0, 23.0]);
+        let s = parse(r#"{"message": "hot"}"#).unwrap().apply(Some(&s), 3, 3);
+        assert_eq!((s.value, s.message.as_deref()), (None, Some("hot")));
+    }
+}

@@ -1,0 +1,265 @@
+//! Live value badges: each badge's state sits in a watch slot; writes are
+//! persisted, then published. Every (badge, template, scale) being watched
+//! is a channel on the shared push path, with a producer that redraws when
+//! the state or a shown viewer count changes, pushes only frames that differ
+//! (dedupe), resends periodically and is forgotten when nobody watches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::badge_state::{BadgeState, BadgeUpdate, BadgeView};
+use super::badge_store::Store;
+use super::online::Timing;
+use crate::config::BadgeConfig;
+use crate::push::channel::Channel;
+use crate::push::registry::{JoinError, Registry};
+use crate::push::viewer::ViewerGuard;
+use crate::render::template::{Template, Templates};
+
+const PNG: &str = "image/png";
+const DEFAULT_TEMPLATE: &str = "flat";
+/// How often a badge showing other channels' viewer counts looks at them.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+type Slot = watch::Sender<Option<Arc<BadgeState>>>;
+
+pub struct Badges {
+    registry: Arc<Registry>,
+    templates: Templates,
+    store: Store,
+    declared: BTreeMap<String, BadgeConfig>,
+    max_badges: usize,
+    history_len: usize,
+    timing: Timing,
+    slots: Mutex<HashMap<String, Slot>>,
+    /// Serializes writes so the file and the slots change in the same order.
+    writing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+pub enum WriteError {
+    TooManyBadges,
+    Storage(std::io::Error),
+}
+
+/// What a viewer asked to see: a template fixed by the URL, or the badge's own.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub template: Option<String>,
+    pub scale: f32,
+}
+
+pub struct BadgeSettings {
+    pub declared: BTreeMap<String, BadgeConfig>,
+    pub max_badges: usize,
+    pub history_len: usize,
+    pub timing: Timing,
+}
+
+impl Badges {
+    pub fn new(
+        registry: Arc<Registry>,
+        templates: Templates,
+        store: Store,
+        settings: BadgeSettings,
+    ) -> Result<Badges, String> {
+        let saved = store.load()?;
+        for (name, config) in &settings.declared {
+            let template = config.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+            if templates.get(template).is_none() {
+                return Err(format!("badges.{name}.template: no template named {template:?}"));
+            }
+        }
+        let slots = saved.into_iter().map(|(name, state)| (name, watch::channel(Some(Arc::new(state))).0)).collect();
+        Ok(Badges {
+            registry,
+            templates,
+            store,
+            declared: settings.declared,
+            max_badges: settings.max_badges,
+            history_len: settings.history_len,
+            timing: settings.timing,
+            slots: Mutex::new(slots),
+            writing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Whether `name` is a template a badge can be drawn with.
+    pub fn is_style(&self, name: &str) -> bool {
+        self.templates.get(name).is_some()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<BadgeState>> {
+        self.slots().get(name).and_then(|s| s.borrow().clone())
+    }
+
+    /// Written, or declared in the config.
+    pub fn exists(&self, name: &str) -> bool {
+        self.declared.contains_key(name) || self.get(name).is_some()
+    }
+
+    pub fn list(&self) -> BTreeMap<String, Arc<BadgeState>> {
+        self.slots().iter().filter_map(|(n, s)| Some((n.clone(), s.borrow().clone()?))).collect()
+    }
+
+    /// Applies, persists, then publishes a write; returns the new state.
+    pub async fn write(&self, name: &str, update: BadgeUpdate) -> Result<Arc<BadgeState>, WriteError> {
+        let _order = self.writing.lock().await;
+        let old = self.get(name);
+        if old.is_none() && !self.declared.contains_key(name) && self.list().len() >= self.max_badges {
+            return Err(WriteError::TooManyBadges);
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let new = Arc::new(update.apply(old.as_deref(), self.history_len, now));
+        self.commit(name, Some(new.clone())).await?;
+        Ok(new)
+    }
+
+    /// Removes a badge's value; `false` if it had none.
+    pub async fn delete(&self, name: &str) -> Result<bool, WriteError> {
+        let _order = self.writing.lock().await;
+        if self.get(name).is_none() {
+            return Ok(false);
+        }
+        self.commit(name, None).await?;
+        Ok(true)
+    }
+
+    async fn commit(&self, name: &str, state: Option<Arc<BadgeState>>) -> Result<(), WriteError> {
+        let mut all: BTreeMap<String, BadgeState> = self.list().into_iter().map(|(n, s)| (n, (*s).clone())).collect();
+        match &state {
+            Some(s) => all.insert(name.to_string(), (**s).clone()),
+            None => all.remove(name),
+        };
+        self.store.save(all).await.map_err(WriteError::Storage)?;
+        let mut slots = self.slots();
+        match slots.get(name) {
+            Some(slot) => {
+                slot.send_replace(state);
+            }
+            None => {
+                slots.insert(name.to_string(), watch::channel(state).0);
+            }
+        }
+        // Slots of deleted badges nobody watches are dropped, so deletes
+        // cannot grow the map.
+        slots.retain(|_, slot| slot.borrow().is_some() || slot.receiver_count() > 0);
+        Ok(())
+    }
+
+    /// The template for `look` given the badge's state.
+    fn template_for(&self, name: &str, look: &Look, state: Option<&BadgeState>) -> Arc<Template> {
+        let declared = self.declared.get(name).and_then(|c| c.template.as_deref());
+        let chosen = look.template.as_deref().or(state.and_then(|s| s.style.as_deref())).or(declared);
+        chosen
+            .and_then(|t| self.templates.get(t))
+            .unwrap_or_else(|| self.templates.get(DEFAULT_TEMPLATE).expect("flat is built in"))
+    }
+
+    fn render(&self, name: &str, look: &Look, state: Option<&BadgeState>, own_viewers: u64) -> Vec<u8> {
+        let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
+        let registry = &self.registry;
+        let viewers = |channel: &str| {
+            if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.viewers()) }
+        };
+        let view = BadgeView { state, default_label: &label, viewers: &viewers };
+        self.template_for(name, look, state).render_png(&view, look.scale)
+    }
+
+    /// One PNG of the badge as it is now (for `?once`).
+    pub fn snapshot(&self, name: &str, look: &Look) -> Bytes {
+        let channel = self.registry.get(&channel_name(name, look));
+        let viewers = channel.as_ref().map_or(0, |c| c.viewers());
+        Bytes::from(self.render(name, look, self.get(name).as_deref(), viewers))
+    }
+
+    /// Counts a viewer in, starting the channel for `look` if needed.
+    pub fn join(self: &Arc<Self>, name: &str, look: Look) -> Result<ViewerGuard, JoinError> {
+        let channel_name = channel_name(name, &look);
+        let slot = {
+            let mut slots = self.slots();
+            slots.entry(name.to_string()).or_insert_with(|| watch::channel(None).0).subscribe()
+        };
+        self.registry.join(&channel_name, || {
+            let state = slot.borrow().clone();
+            let first = self.render(name, &look, state.as_deref(), 1);
+            let channel = Channel::new(channel_name.clone(), &first, PNG);
+            let producer =
+                Producer { badges: self.clone(), name: name.to_string(), look, channel: channel.clone(), slot };
+            tokio::spawn(producer.run());
+            channel
+        })
+    }
+}
+
+/// `badge/NAME`, or `badge/NAME/TEMPLATE[@Sx]` for a look fixed by the URL.
+pub fn channel_name(name: &str, look: &Look) -> String {
+    let mut s = format!("badge/{name}");
+    if let Some(t) = &look.template {
+        s.push('/');
+        s.push_str(t);
+    }
+    if look.scale != 1.0 {
+        s.push_str(&format!("@{}x", look.scale));
+    }
+    s
+}
+
+struct Producer {
+    badges: Arc<Badges>,
+    name: String,
+    look: Look,
+    channel: Arc<Channel>,
+    slot: watch::Receiver<Option<Arc<BadgeState>>>,
+}
+
+impl Producer {
+    async fn run(mut self) {
+        let timing = self.badges.timing;
+        let watches_others = {
+            let state = self.slot.borrow().clone();
+            !self.badges.template_for(&self.name, &self.look, state.as_deref()).watched_channels().is_empty()
+        };
+        let mut poll = tokio::time::interval(WATCH_INTERVAL);
+        let mut last_render = Instant::now();
+        let mut last_send = last_render;
+        let mut slot_open = true;
+        loop {
+            tokio::select! {
+                changed = self.slot.changed(), if slot_open => slot_open = changed.is_ok(),
+                _ = self.channel.presence_changed.notified() => {}
+                _ = poll.tick(), if watches_others => {}
+                _ = sleep_until(last_send + timing.resend_interval) => {
+                    self.channel.resend();
+                    last_send = Instant::now();
+                    continue;
+                }
+            }
+            sleep_until(last_render + timing.min_frame_interval).await;
+            let viewers = self.channel.viewers();
+            if viewers == 0 && self.badges.registry.forget_if_idle(&self.channel) {
+                return;
+            }
+            let state = self.slot.borrow_and_update().clone();
+            let png = self.badges.render(&self.name, &self.look, state.as_deref(), viewers);
+            // Dedupe: a write that draws the same picture pushes nothing.
+            if self.channel.publish_if_changed(&png, PNG) {
+                last_render = Instant::now();
+                last_send = last_render;
+            }
+        }
+    }
+}
