@@ -29,22 +29,25 @@ impl Registry {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Joins `name` as a viewer, creating the channel with `create` (which
-    /// also starts its producer) if it is not live.
-    pub fn join(&self, name: &str, create: impl FnOnce() -> Arc<Channel>) -> Result<ViewerGuard, JoinError> {
+    /// Joins `name` as a viewer. If the channel is not live, `create` makes
+    /// it, outside the lock (it may render, and rendering may read other
+    /// channels). Returns whether this call's channel was the one inserted:
+    /// the caller then starts its producer. A channel that lost a race to
+    /// another creator is dropped unstarted.
+    pub fn join(&self, name: &str, create: impl FnOnce() -> Arc<Channel>) -> Result<(ViewerGuard, bool), JoinError> {
+        if let Some(channel) = self.lock().get(name) {
+            return Ok((ViewerGuard::join(channel.clone()), false));
+        }
+        let created = create();
         let mut channels = self.lock();
-        let channel = match channels.get(name) {
-            Some(channel) => channel.clone(),
-            None => {
-                if channels.len() >= self.max_channels {
-                    return Err(JoinError::TooManyChannels);
-                }
-                let channel = create();
-                channels.insert(name.to_string(), channel.clone());
-                channel
-            }
-        };
-        Ok(ViewerGuard::join(channel))
+        if let Some(channel) = channels.get(name) {
+            return Ok((ViewerGuard::join(channel.clone()), false));
+        }
+        if channels.len() >= self.max_channels {
+            return Err(JoinError::TooManyChannels);
+        }
+        channels.insert(name.to_string(), created.clone());
+        Ok((ViewerGuard::join(created), true))
     }
 
     /// Forgets `channel` if it is still the live one and nobody watches it.
@@ -83,8 +86,10 @@ mod tests {
     #[test]
     fn join_counts_and_drop_uncounts_exactly_once() {
         let r = Registry::new(10);
-        let a = r.join("online/a", make("online/a")).unwrap();
-        let b = r.join("online/a", make("online/a")).unwrap();
+        let (a, created) = r.join("online/a", make("online/a")).unwrap();
+        assert!(created);
+        let (b, created) = r.join("online/a", make("online/a")).unwrap();
+        assert!(!created);
         let ch = r.get("online/a").unwrap();
         assert_eq!(ch.viewers(), 2);
         drop(a);
@@ -108,11 +113,11 @@ mod tests {
     #[test]
     fn a_forgotten_channel_is_replaced_not_revived() {
         let r = Registry::new(10);
-        let g = r.join("online/a", make("online/a")).unwrap();
+        let (g, _) = r.join("online/a", make("online/a")).unwrap();
         let old = g.channel().clone();
         drop(g);
         assert!(r.forget_if_idle(&old));
-        let g2 = r.join("online/a", make("online/a")).unwrap();
+        let (g2, _) = r.join("online/a", make("online/a")).unwrap();
         assert!(!Arc::ptr_eq(&old, g2.channel()));
         assert_eq!(old.viewers(), 0);
         assert_eq!(g2.channel().viewers(), 1);

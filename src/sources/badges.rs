@@ -193,15 +193,17 @@ impl Badges {
             let mut slots = self.slots();
             slots.entry(name.to_string()).or_insert_with(|| watch::channel(None).0).subscribe()
         };
-        self.registry.join(&channel_name, || {
+        let create = || {
             let state = slot.borrow().clone();
-            let first = self.render(name, &look, state.as_deref(), 1);
-            let channel = Channel::new(channel_name.clone(), &first, PNG);
-            let producer =
-                Producer { badges: self.clone(), name: name.to_string(), look, channel: channel.clone(), slot };
+            Channel::new(channel_name.clone(), &self.render(name, &look, state.as_deref(), 1), PNG)
+        };
+        let (viewer, created) = self.registry.join(&channel_name, create)?;
+        if created {
+            let channel = viewer.channel().clone();
+            let producer = Producer { badges: self.clone(), name: name.to_string(), look, channel, slot };
             tokio::spawn(producer.run());
-            channel
-        })
+        }
+        Ok(viewer)
     }
 }
 

@@ -46,18 +46,19 @@ impl OnlineRooms {
     /// Counts a viewer into `room`, starting the room if it is not live.
     pub fn join(&self, room: &str) -> Result<ViewerGuard, JoinError> {
         let name = Self::channel_name(room);
-        self.registry.join(&name, || {
-            // Created for the viewer joining right now: draw it counted.
-            let channel = Channel::new(name.clone(), &render_online_png(&self.template, 1), PNG);
+        // Made for the viewer joining right now: drawn counted.
+        let create = || Channel::new(name.clone(), &render_online_png(&self.template, 1), PNG);
+        let (viewer, created) = self.registry.join(&name, create)?;
+        if created {
             let producer = Producer {
-                channel: channel.clone(),
+                channel: viewer.channel().clone(),
                 registry: self.registry.clone(),
                 template: self.template.clone(),
                 timing: self.timing,
             };
             tokio::spawn(producer.run(1));
-            channel
-        })
+        }
+        Ok(viewer)
     }
 
     /// The room's current picture as one PNG (for `?once` and image proxies).

@@ -1,0 +1,206 @@
+//! Value badges over real TCP: the write API and its statuses, a live viewer
+//! seeing a PUT, values surviving a killed server, dedupe, static shields
+//! URLs, other channels' viewer counts, styles and scale, all checked on
+//! decoded pixels against the renderer `framecast render` uses.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, Viewer, api, decode_png, get, request, wait_for_viewers};
+use framecast::render::format::MapValues;
+use framecast::render::template::Templates;
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-0123456789";
+
+fn config(state: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"{{"api_tokens": ["{TOKEN}"], "state_file": {:?}, "resend_interval_ms": 60000 {extra}}}"#,
+        state.join("state.json")
+    )
+}
+
+async fn send(addr: std::net::SocketAddr, method: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+    let auth = auth.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, _, body) = request(addr, &raw).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn put(addr: std::net::SocketAddr, name: &str, body: &str) -> (u16, Value) {
+    send(addr, "PUT", &format!("/api/v1/badges/{name}"), Some(TOKEN), body).await
+}
+
+/// Pixels of `template` for these placeholder values, as `framecast render` draws them.
+fn expected(template: &str, pairs: &[(&str, &str)], scale: f32) -> (u32, u32, Vec<u8>) {
+    let values =
+        MapValues { text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), history: vec![] };
+    decode_png(&Templates::builtin().get(template).unwrap().render_png(&values, scale))
+}
+
+#[tokio::test]
+async fn write_api_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path(), r#", "max_body_bytes": 1024"#));
+    let addr = server.addr;
+
+    let (status, body) = put(addr, "build", r#"{"label": "build", "message": "passing", "color": "green"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"]["message"], "passing");
+    let (status, body) = send(addr, "GET", "/api/v1/badges/build", None, "").await;
+    assert_eq!((status, body["state"]["color"].as_str()), (200, Some("green")));
+
+    let (status, body) = put(addr, "build", r#"{"message": "passing""#).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("invalid JSON"), "{body}");
+    let (status, body) = put(addr, "build", r#"{"message": "x", "namedLogo": "github"}"#).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().starts_with("namedLogo"), "{body}");
+    let (status, body) = put(addr, "build", r#"{"message": "x", "colour": "red"}"#).await;
+    assert!(status == 400 && body["error"].as_str().unwrap().contains("colour"), "{body}");
+
+    assert_eq!(send(addr, "PUT", "/api/v1/badges/build", None, r#"{"value": 1}"#).await.0, 401);
+    assert_eq!(
+        send(addr, "PUT", "/api/v1/badges/build", Some("wrong-token-0123456789"), r#"{"value": 1}"#).await.0,
+        401
+    );
+    assert_eq!(send(addr, "GET", "/api/v1/badges/nope", None, "").await.0, 404);
+    assert_eq!(get(addr, "/badge/nope.png").await.0, 404);
+    assert_eq!(send(addr, "PATCH", "/api/v1/badges/build", Some(TOKEN), "{}").await.0, 405);
+    let big = format!(r#"{{"message": "{}"}}"#, "x".repeat(2000));
+    assert_eq!(put(addr, "build", &big).await.0, 413);
+    assert_eq!(put(addr, "bad.name", r#"{"value": 1}"#).await.0, 400);
+
+    let (status, _) = send(addr, "DELETE", "/api/v1/badges/build", Some(TOKEN), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(send(addr, "GET", "/api/v1/badges/build", None, "").await.0, 404);
+
+    // Without any token configured, writes are refused with how to enable them.
+    let open = Server::start(r#"{"state_file": null}"#);
+    let (status, body) = send(open.addr, "PUT", "/api/v1/badges/x", Some(TOKEN), r#"{"value": 1}"#).await;
+    assert_eq!(status, 403);
+    assert!(body["error"].as_str().unwrap().contains("api_tokens"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_viewer_sees_each_write_and_identical_writes_push_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path(), ""));
+    let addr = server.addr;
+    put(addr, "ci", r#"{"label": "build", "message": "running", "color": "yellow"}"#).await;
+    let mut viewer = Viewer::connect(addr, "/badge/ci.png", "t").await;
+    let running = expected("flat", &[("label", "build"), ("message", "running"), ("color", "yellow")], 1.0);
+    viewer.wait_for_image(&running, Duration::from_secs(5)).await;
+
+    put(addr, "ci", r#"{"message": "passing", "color": "brightgreen"}"#).await;
+    let passing = expected("flat", &[("label", "build"), ("message", "passing"), ("color", "brightgreen")], 1.0);
+    viewer.wait_for_image(&passing, Duration::from_secs(5)).await;
+
+    // The same write again draws the same picture: nothing is pushed.
+    let before = api(addr, "/api/v1/channels/badge/ci").await["frames_rendered"].as_u64().unwrap();
+    let parts = viewer.received.len();
+    put(addr, "ci", r#"{"message": "passing", "color": "brightgreen"}"#).await;
+    viewer.drain(Duration::from_millis(300)).await;
+    assert_eq!(api(addr, "/api/v1/channels/badge/ci").await["frames_rendered"].as_u64().unwrap(), before);
+    assert_eq!(viewer.received.len(), parts, "an identical write pushed a frame");
+
+    // Numbers: {"value": N} shows N.
+    put(addr, "ci", r#"{"value": 1234}"#).await;
+    let number = expected("flat", &[("label", "build"), ("message", "1234"), ("color", "brightgreen")], 1.0);
+    viewer.wait_for_image(&number, Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_survive_a_killed_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path(), ""));
+    for v in [3, 5, 8] {
+        assert_eq!(put(server.addr, "temp", &format!(r#"{{"label": "temp", "value": {v}}}"#)).await.0, 200);
+    }
+    drop(server); // SIGKILL: no shutdown hook runs
+
+    let server = Server::start(&config(dir.path(), ""));
+    let (status, body) = send(server.addr, "GET", "/api/v1/badges/temp", None, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"]["value"], 8.0);
+    assert_eq!(body["state"]["history"], serde_json::json!([3.0, 5.0, 8.0]));
+    let (_, _, png) = get(server.addr, "/badge/temp.png?once").await;
+    assert_eq!(decode_png(&png), expected("flat", &[("label", "temp"), ("message", "8"), ("color", "blue")], 1.0));
+}
+
+#[tokio::test]
+async fn static_badges_in_the_shields_url_form() {
+    let server = Server::start(r#"{"state_file": null}"#);
+    let (status, head, png) = get(server.addr, "/badge/static/just--the-mess__age%20ok-green.png?style=plastic").await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.to_ascii_lowercase().contains("cache-control: public, max-age=300"), "{head}");
+    let want = expected("plastic", &[("label", "just-the"), ("message", "mess_age ok"), ("color", "green")], 1.0);
+    assert_eq!(decode_png(&png), want);
+    let (_, _, png) = get(server.addr, "/badge/static/only-blue.png?labelColor=red").await;
+    assert_eq!(decode_png(&png), expected("flat", &[("message", "only"), ("color", "blue")], 1.0));
+    assert_eq!(get(server.addr, "/badge/static/a-b-notacolour.png").await.0, 400);
+    assert_eq!(get(server.addr, "/badge/static/a-b-c-d-e.png").await.0, 400);
+    assert_eq!(get(server.addr, "/badge/static/a-b-green.png?style=nope").await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_badge_shows_another_channels_live_viewer_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    let flat = std::fs::read_to_string("templates/badges/flat.json").unwrap();
+    std::fs::write(templates.join("reading.json"), flat.replace("{message}", "{viewers:online/lobby} reading"))
+        .unwrap();
+    let extra = format!(
+        r#", "template_dir": {templates:?}, "badges": {{"thread": {{"template": "reading", "label": "thread"}}}}"#
+    );
+    let server = Server::start(&config(dir.path(), &extra));
+    let addr = server.addr;
+
+    // Declared in the config: live before any write.
+    let mut badge = Viewer::connect(addr, "/badge/thread.png", "t").await;
+    let reading = |n: &str| {
+        let t = Templates::load(Some(&templates)).unwrap().get("reading").unwrap();
+        let values = MapValues {
+            text: [("label", "thread"), ("viewers:online/lobby", n)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            history: vec![],
+        };
+        decode_png(&t.render_png(&values, 1.0))
+    };
+    badge.wait_for_image(&reading("0"), Duration::from_secs(5)).await;
+    let _a = Viewer::connect(addr, "/online/lobby.png", "t").await;
+    let _b = Viewer::connect(addr, "/online/lobby.png", "t").await;
+    wait_for_viewers(addr, "lobby", 2, Duration::from_secs(5)).await;
+    badge.wait_for_image(&reading("2"), Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn styles_and_scale_per_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path(), ""));
+    put(server.addr, "v", r#"{"label": "version", "message": "1.2.3", "color": "blue"}"#).await;
+    let pairs = [("label", "version"), ("message", "1.2.3"), ("color", "blue")];
+    for (path, template, scale) in [
+        ("/badge/v.png?once&style=for-the-badge", "for-the-badge", 1.0),
+        ("/badge/v@2x.png?once", "flat", 2.0),
+        ("/badge/v.png?once&style=plastic&scale=3", "plastic", 3.0),
+    ] {
+        let (status, _, png) = get(server.addr, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(decode_png(&png), expected(template, &pairs, scale), "{path}");
+    }
+    let (w1, h1, _) = expected("flat", &pairs, 1.0);
+    let (w2, h2, _) = expected("flat", &pairs, 2.0);
+    // Heights double exactly; widths within a pixel (text widths round up).
+    assert_eq!(h2, h1 * 2);
+    assert!(w2.abs_diff(w1 * 2) <= 2, "{w1} -> {w2}");
+    assert_eq!(get(server.addr, "/badge/v@9x.png").await.0, 400);
+    assert_eq!(get(server.addr, "/badge/v.png?style=social").await.0, 400);
+}
