@@ -204,3 +204,18 @@ fn config_errors_name_the_key_and_exit_2() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("max_romos") && stderr.contains("bad.json"), "{stderr}");
 }
+
+#[test]
+fn an_invalid_template_stops_startup_with_file_field_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    let flat = std::fs::read_to_string("templates/badges/flat.json").unwrap();
+    std::fs::write(templates.join("mine.json"), flat.replace("\"radius\": 3", "\"radius\": 300")).unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, format!(r#"{{"template_dir": {templates:?}, "state_file": null}}"#)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("--config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mine.json: radius: 300 is out of range"), "{stderr}");
+}
