@@ -12,6 +12,7 @@ declare -A needs=(
   [nft]=nftables               # tests/vanish.rs: drop a viewer's packets
   [ip]=iproute2                #   inside a private network namespace
   [unshare]=util-linux
+  [nginx]=nginx                # tests/nginx.rs: the documented deploy/nginx.conf, for real
 )
 missing=()
 for cmd in "${!needs[@]}"; do

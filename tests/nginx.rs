@@ -1,0 +1,112 @@
+//! A real nginx (Debian's package; its own prefix, config and loopback port,
+//! never the system service) in front of framecast, running the documented
+//! `deploy/nginx.conf`: frames arrive without buffering delay, a stream
+//! outlives `proxy_read_timeout` thanks to the resend, and a viewer who
+//! leaves through nginx leaves the count.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, Viewer, expected_badge, wait_for_viewers};
+
+const READ_TIMEOUT_S: u64 = 2;
+const RESEND_MS: u64 = 500;
+
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nginx(dir: &std::path::Path, upstream: SocketAddr) -> (Nginx, SocketAddr) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
+    let site = documented
+        .replace("server 127.0.0.1:8080;", &format!("server {upstream};"))
+        .replace("listen 80;", &format!("listen {listen};"))
+        .replace("proxy_read_timeout 120s;", &format!("proxy_read_timeout {READ_TIMEOUT_S}s;"));
+    assert!(site.contains(&format!("proxy_read_timeout {READ_TIMEOUT_S}s;")), "deploy/nginx.conf changed shape");
+    std::fs::write(dir.join("framecast.conf"), site).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         include {d}/framecast.conf;\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("nginx (Debian's package; the test command installs it)");
+    let nginx = Nginx(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (nginx, listen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_passes_frames_at_once_keeps_streams_and_departures() {
+    let server = Server::start(&format!(r#"{{"resend_interval_ms": {RESEND_MS}, "state_file": null}}"#));
+    let dir = tempfile::tempdir().unwrap();
+    let (_nginx, proxy) = start_nginx(dir.path(), server.addr);
+
+    let mut direct = Viewer::connect(server.addr, "/online/nginx.png", "framecast-test").await;
+    let mut proxied = Viewer::connect(proxy, "/online/nginx.png", "framecast-test").await;
+    wait_for_viewers(server.addr, "nginx", 2, Duration::from_secs(5)).await;
+    let two = expected_badge(2);
+    direct.wait_for_image(&two, Duration::from_secs(5)).await;
+    proxied.wait_for_image(&two, Duration::from_secs(5)).await;
+
+    // A third viewer joins: the new frame reaches the proxied viewer about
+    // when it reaches the direct one.
+    let three = std::sync::Arc::new(expected_badge(3));
+    let watch = |mut v: Viewer, want: std::sync::Arc<(u32, u32, Vec<u8>)>| {
+        tokio::spawn(async move {
+            v.wait_for_image(&want, Duration::from_secs(5)).await;
+            (Instant::now(), v)
+        })
+    };
+    let (d, p) = (watch(direct, three.clone()), watch(proxied, three.clone()));
+    let third = Viewer::connect(server.addr, "/online/nginx.png", "framecast-test").await;
+    let ((at_direct, _direct), (at_proxied, mut proxied)) = (d.await.unwrap(), p.await.unwrap());
+    let added = at_proxied.saturating_duration_since(at_direct);
+    eprintln!("nginx added {added:?} to a frame's delivery");
+    assert!(added < Duration::from_millis(50), "nginx added {added:?}");
+
+    // Nothing changes for 3 x proxy_read_timeout; the resend keeps the stream.
+    let before = proxied.received.len();
+    proxied.read_parts(usize::MAX, Duration::from_secs(3 * READ_TIMEOUT_S)).await;
+    let resends = proxied.received.len() - before;
+    assert!(resends as u64 >= 3 * READ_TIMEOUT_S * 1000 / RESEND_MS / 2, "only {resends} resends through nginx");
+    let mut probe = [0u8; 1];
+    let open = tokio::time::timeout(Duration::from_millis(RESEND_MS * 3), proxied.stream.peek(&mut probe)).await;
+    assert!(matches!(open, Ok(Ok(1))), "nginx cut the stream: {open:?}");
+
+    // Leaving through nginx leaves the count.
+    drop(proxied);
+    let took = wait_for_viewers(server.addr, "nginx", 2, Duration::from_secs(5)).await;
+    eprintln!("a departure through nginx reached framecast after {took:?}");
+    drop(third);
+}
