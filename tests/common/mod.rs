@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use framecast::load::chunked::Dechunker;
 use framecast::multipart::{Part, PartReader, boundary_from_content_type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -154,7 +155,8 @@ impl Viewer {
     }
 
     fn feed(&mut self, raw: &[u8]) {
-        let data = self.chunks.push(raw);
+        let data = self.chunks.push(raw).expect("valid chunked coding");
+        assert!(!self.chunks.ended, "a live stream must never end");
         self.raw.extend_from_slice(&data);
         self.parts.push(&data);
         while let Some(part) = self.parts.next_part() {
@@ -209,43 +211,6 @@ impl Viewer {
     pub fn reset(self) {
         socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO)).unwrap();
         drop(self.stream);
-    }
-}
-
-/// Decodes HTTP/1.1 chunked transfer coding incrementally.
-#[derive(Default)]
-struct Dechunker {
-    buf: BytesMut,
-    remaining: usize,
-}
-
-impl Dechunker {
-    fn push(&mut self, raw: &[u8]) -> Vec<u8> {
-        self.buf.extend_from_slice(raw);
-        let mut out = Vec::new();
-        loop {
-            if self.remaining > 0 {
-                let n = self.remaining.min(self.buf.len());
-                out.extend_from_slice(&self.buf[..n]);
-                self.buf.advance(n);
-                self.remaining -= n;
-                if self.remaining > 0 {
-                    return out;
-                }
-                // Every chunk's data is followed by CRLF, read with the next size line.
-            }
-            let Some(eol) = self.buf.windows(2).position(|w| w == b"\r\n") else {
-                return out;
-            };
-            let line = String::from_utf8_lossy(&self.buf[..eol]).to_string();
-            self.buf.advance(eol + 2);
-            if line.is_empty() {
-                continue; // the CRLF after a chunk's data
-            }
-            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).expect("chunk size");
-            assert!(size > 0, "a live stream must never end");
-            self.remaining = size;
-        }
     }
 }
 
