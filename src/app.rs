@@ -23,8 +23,11 @@ impl App {
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let templates = Templates::load(config.template_dir.as_deref())?;
         let registry = Arc::new(Registry::new(config.max_rooms));
-        let timing =
-            Timing { min_frame_interval: config.min_frame_interval(), resend_interval: config.resend_interval() };
+        let timing = Timing {
+            min_frame_interval: config.min_frame_interval(),
+            resend_interval: config.resend_interval(),
+            fanout_parts_per_second: config.fanout_parts_per_second,
+        };
         let online_template = templates.get("online").expect("the online template is built in");
         let online = OnlineRooms::new(registry.clone(), online_template, timing);
         let settings = BadgeSettings {

@@ -26,6 +26,9 @@ pub struct Config {
     /// Renders of one channel are at least this far apart: bursts of
     /// connects coalesce into a handful of frames.
     pub min_frame_interval_ms: u64,
+    /// Fan-out budget of one channel: a channel with V viewers renders at
+    /// most every V / this seconds, so big audiences coalesce more.
+    pub fanout_parts_per_second: u64,
     /// A viewer whose socket accepts no byte for this long is dropped.
     pub write_stall_timeout_ms: u64,
     /// Kernel send buffer per connection (`SO_SNDBUF`; 0 = kernel autotuning,
@@ -119,6 +122,7 @@ impl Config {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("max_rooms", self.max_rooms as u64),
+            ("fanout_parts_per_second", self.fanout_parts_per_second),
             ("max_badges", self.max_badges as u64),
             ("history_len", self.history_len as u64),
             ("max_body_bytes", self.max_body_bytes as u64),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
 use framecast::app::App;
 use framecast::config::Config;
 use framecast::render::format::MapValues;

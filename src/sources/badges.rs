@@ -250,7 +250,7 @@ impl Producer {
                     continue;
                 }
             }
-            sleep_until(last_render + timing.min_frame_interval).await;
+            sleep_until(last_render + timing.coalesce_interval(self.channel.viewers())).await;
             let viewers = self.channel.viewers();
             if viewers == 0 && self.badges.registry.forget_if_idle(&self.channel) {
                 return;

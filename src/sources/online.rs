@@ -1,6 +1,6 @@
 //! Users-online rooms: one channel per room whose picture is its own viewer
 //! count. A producer task per live room redraws when the count changed,
-//! at most once per `min_frame_interval` (a burst of 10,000 connects renders a
+//! at most once per coalescing interval (a burst of 10,000 connects renders a
 //! handful of frames), resends the latest frame every `resend_interval`, and
 //! forgets the room when its last viewer leaves.
 
@@ -30,6 +30,18 @@ pub struct OnlineRooms {
 pub struct Timing {
     pub min_frame_interval: Duration,
     pub resend_interval: Duration,
+    pub fanout_parts_per_second: u64,
+}
+
+impl Timing {
+    /// The least time between two renders of a channel with `viewers`:
+    /// `min_frame_interval`, stretched so one channel sends at most
+    /// `fanout_parts_per_second` parts. A change after a quiet spell still
+    /// renders at once; only bursts of changes wait.
+    pub fn coalesce_interval(&self, viewers: u64) -> Duration {
+        let budget = Duration::from_secs_f64(viewers as f64 / self.fanout_parts_per_second.max(1) as f64);
+        self.min_frame_interval.max(budget)
+    }
 }
 
 impl OnlineRooms {
@@ -91,7 +103,7 @@ impl Producer {
                 }
             }
             // Coalesce: changes that arrive while we wait are drawn together.
-            sleep_until(last_render + self.timing.min_frame_interval).await;
+            sleep_until(last_render + self.timing.coalesce_interval(self.channel.viewers())).await;
             let count = self.channel.viewers();
             if count == 0 && self.registry.forget_if_idle(&self.channel) {
                 return;
@@ -103,5 +115,23 @@ impl Producer {
                 last_send = last_render;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalescing_grows_with_the_audience() {
+        let t = Timing {
+            min_frame_interval: Duration::from_millis(50),
+            resend_interval: Duration::from_secs(10),
+            fanout_parts_per_second: 50_000,
+        };
+        assert_eq!(t.coalesce_interval(1), Duration::from_millis(50));
+        assert_eq!(t.coalesce_interval(2_500), Duration::from_millis(50));
+        assert_eq!(t.coalesce_interval(10_000), Duration::from_millis(200));
+        assert_eq!(t.coalesce_interval(19_000), Duration::from_millis(380));
     }
 }

@@ -1,0 +1,135 @@
+//! `cargo bench --bench capacity`: what one framecast process holds.
+//! Starts the real server, then with the load library (loopback only):
+//! 1. holds 1,000 and then ~19,000 viewers: server RSS per viewer, and CPU
+//!    while they idle (the default 10 s resend still runs);
+//! 2. one change (a viewer joins) reaching every viewer: p50/p99/max at each
+//!    size;
+//! 3. 10,000 viewers connecting in a burst to a fresh room: frames rendered
+//!    and parts sent.
+//!
+//! Sizes: CAPACITY_VIEWERS (default 19000) bounds the large run; the machine's
+//! limit is 20,000 open files per process.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use framecast::load::{Load, LoadConfig, percentiles, process_usage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(config: &str) -> (ServerProcess, SocketAddr, u32) {
+    let dir = std::env::temp_dir().join(format!("framecast-capacity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("//").next().unwrap().parse().unwrap();
+    let pid = child.id();
+    (ServerProcess(child), addr, pid)
+}
+
+async fn channel(addr: SocketAddr, name: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /api/v1/channels/{name} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let body = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(&out[..], |i| &out[i + 4..]);
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+fn config(target: SocketAddr, room: &str, viewers: usize, connect_rate: u32) -> LoadConfig {
+    LoadConfig {
+        target,
+        path: format!("/online/{room}.png"),
+        viewers,
+        sources: 100,
+        connect_rate,
+        user_agent: "framecast-capacity".into(),
+    }
+}
+
+/// Holds `n` viewers; prints memory, idle CPU and fan-out; returns the load.
+async fn held(addr: SocketAddr, pid: u32, n: usize, baseline_rss: u64) {
+    let mut load = Load::start(config(addr, &format!("held{n}"), n, 4000)).unwrap();
+    assert!(load.wait_connected(n, Duration::from_secs(120)).await, "only {} of {n} connected", load.connected());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss, cpu0) = process_usage(pid).unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (_, cpu1) = process_usage(pid).unwrap();
+    let per_viewer = (rss.saturating_sub(baseline_rss)) as f64 / n as f64;
+    println!(
+        "{n:>6} viewers held: server RSS {:>6.1} MiB, {:>5.2} KiB per viewer; idle CPU {:>5.1} % of one core",
+        rss as f64 / (1 << 20) as f64,
+        per_viewer / 1024.0,
+        (cpu1 - cpu0) / 10.0 * 100.0
+    );
+    let mut samples = Vec::new();
+    // Changes 1 s apart: each is isolated (outside the coalescing window),
+    // so this measures delivery, not waiting to coalesce.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        load.arm_trigger();
+        let joined = Load::start(config(addr, &format!("held{n}"), 1, 0)).unwrap();
+        samples.extend(load.latencies(n, Duration::from_secs(20)).await);
+        joined.stop().await;
+        // Let the departure's frame pass before the next trigger.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        load.latencies(0, Duration::ZERO).await;
+    }
+    let count = samples.len();
+    let (p50, p99, max) = percentiles(&mut samples).unwrap();
+    println!(
+        "{n:>6} viewers, one change to all (10 changes, {count} deliveries): p50 {p50:.1?}  p99 {p99:.1?}  max {max:.1?}"
+    );
+    load.stop().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let large: usize = std::env::var("CAPACITY_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(19_000);
+    let (_server, addr, pid) = start_server(r#"{"state_file": null, "max_connections": 19900}"#);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (baseline, _) = process_usage(pid).unwrap();
+    println!("server baseline RSS {:.1} MiB", baseline as f64 / (1 << 20) as f64);
+
+    for n in [1000, large] {
+        held(addr, pid, n, baseline).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // A burst of 10,000 connects to a fresh room.
+    let burst = 10_000.min(large);
+    let start = tokio::time::Instant::now();
+    let load = Load::start(config(addr, "ramp", burst, 0)).unwrap();
+    assert!(load.wait_connected(burst, Duration::from_secs(120)).await, "ramp: only {} connected", load.connected());
+    let took = start.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let info = channel(addr, "online/ramp").await;
+    println!(
+        "ramp: {burst} viewers connected in a burst in {took:.2?}: {} frames rendered, {} parts sent ({:.2} per viewer)",
+        info["frames_rendered"],
+        info["parts_sent"],
+        info["parts_sent"].as_f64().unwrap_or(0.0) / burst as f64
+    );
+    load.stop().await;
+}
