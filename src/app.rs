@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Config;
 use crate::push::registry::Registry;
 use crate::render::template::Templates;
@@ -12,6 +14,8 @@ use crate::sources::online::{OnlineRooms, Timing};
 
 pub struct App {
     pub config: Config,
+    /// Cancelled on SIGTERM/SIGINT: streams end, connections close.
+    pub shutdown: CancellationToken,
     pub registry: Arc<Registry>,
     pub online: OnlineRooms,
     pub badges: Arc<Badges>,
@@ -38,6 +42,6 @@ impl App {
         };
         let store = Store::new(config.state_file.clone());
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings)?);
-        Ok(Arc::new(App { config, registry, online, badges }))
+        Ok(Arc::new(App { config, shutdown: CancellationToken::new(), registry, online, badges }))
     }
 }

@@ -42,6 +42,9 @@ pub struct Config {
     /// `TCP_USER_TIMEOUT`): how vanished peers leave the count.
     pub tcp_user_timeout_ms: u64,
     pub header_read_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, streams end at once; connections get this long to
+    /// finish before the process exits anyway.
+    pub shutdown_timeout_ms: u64,
     /// Open connections at most; beyond it new ones get a 503.
     pub max_connections: usize,
     /// Distinct live rooms at most, so invented names cannot grow memory.

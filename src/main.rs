@@ -159,13 +159,15 @@ fn serve(args: ServeArgs) -> ExitCode {
         let addr = listener.local_addr().expect("bound listener has an address");
         // Tests and scripts read this line to find the port.
         println!("framecast listening on http://{addr}");
-        tokio::select! {
-            _ = framecast::server::serve(listener, app) => ExitCode::SUCCESS,
-            _ = shutdown_signal() => {
-                tracing::info!("shutting down");
-                ExitCode::SUCCESS
-            }
-        }
+        let shutdown = app.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: streams end, connections close");
+            shutdown.cancel();
+        });
+        // Returns once shutdown has drained the connections (or timed out).
+        framecast::server::serve(listener, app).await;
+        ExitCode::SUCCESS
     })
 }
 

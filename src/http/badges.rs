@@ -79,7 +79,7 @@ pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
         return response::stream(None);
     }
     match app.badges.join(name, look) {
-        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing))),
+        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown))),
         Err(JoinError::TooManyChannels) => {
             let mut r = response::text(StatusCode::SERVICE_UNAVAILABLE, "too many live images; try again later");
             r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("30"));

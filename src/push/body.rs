@@ -3,6 +3,7 @@
 //! the count exactly when hyper drops the body (the connection ended).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,22 +13,27 @@ use bytes::Bytes;
 use http_body::{Body, Frame as BodyFrame, SizeHint};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::WatchStream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::part::{Frame, Framing};
 use super::viewer::ViewerGuard;
 
 pub struct PushBody {
     frames: WatchStream<Arc<Frame>>,
+    /// Resolves at shutdown: the stream then ends cleanly.
+    ended: Pin<Box<WaitForCancellationFutureOwned>>,
     framing: Framing,
     last_seq: u64,
     viewer: ViewerGuard,
 }
 
 impl PushBody {
-    /// The first poll yields the current frame at once, then every change.
-    pub fn new(viewer: ViewerGuard, framing: Framing) -> PushBody {
+    /// The first poll yields the current frame at once, then every change,
+    /// until `shutdown` is cancelled.
+    pub fn new(viewer: ViewerGuard, framing: Framing, shutdown: &CancellationToken) -> PushBody {
         let frames = WatchStream::new(viewer.channel().subscribe());
-        PushBody { frames, framing, last_seq: 0, viewer }
+        let ended = Box::pin(shutdown.clone().cancelled_owned());
+        PushBody { frames, ended, framing, last_seq: 0, viewer }
     }
 }
 
@@ -40,6 +46,9 @@ impl Body for PushBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
         let this = &mut *self;
+        if this.ended.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
         let Some(frame) = ready!(Pin::new(&mut this.frames).poll_next(cx)) else {
             return Poll::Ready(None);
         };

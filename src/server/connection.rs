@@ -18,6 +18,7 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub async fn serve(stream: TcpStream, app: Arc<App>) {
     let io = TokioIo::new(StallGuard::new(stream, app.config.write_stall_timeout()));
     let header_timeout = Duration::from_millis(app.config.header_read_timeout_ms);
+    let shutdown = app.shutdown.clone();
     let service = service_fn(move |req| routes::handle(app.clone(), req));
     let mut builder = http1::Builder::new();
     builder
@@ -27,7 +28,17 @@ pub async fn serve(stream: TcpStream, app: Arc<App>) {
         .writev(true)
         // Also bounds queued output: a slow viewer holds few frames, then skips.
         .max_buf_size(MAX_REQUEST_HEAD);
-    if let Err(error) = builder.serve_connection(io, service).await {
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            // Streams end on the same signal; let the response finish, then close.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result {
         tracing::debug!(%error, "connection ended");
     }
 }

@@ -13,10 +13,16 @@ use crate::app::App;
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nConnection: close\r\n\r\nserver full, try later\n";
 
+/// Accepts until shutdown, then waits (up to `shutdown_timeout_ms`) for open
+/// connections to finish.
 pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
     loop {
-        let stream = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = app.shutdown.cancelled() => break,
+        };
+        let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(error) => {
                 // Out of file descriptors or similar: back off instead of spinning.
@@ -41,6 +47,15 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
                 tokio::spawn(refuse(stream));
             }
         }
+    }
+    drop(listener);
+    let all = u32::try_from(app.config.max_connections).unwrap_or(u32::MAX);
+    let limit = Duration::from_millis(app.config.shutdown_timeout_ms);
+    if tokio::time::timeout(limit, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!(
+            open = app.config.max_connections - slots.available_permits(),
+            "shutdown timeout: closing anyway"
+        );
     }
 }
 

@@ -51,6 +51,22 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -156,7 +172,6 @@ impl Viewer {
 
     fn feed(&mut self, raw: &[u8]) {
         let data = self.chunks.push(raw).expect("valid chunked coding");
-        assert!(!self.chunks.ended, "a live stream must never end");
         self.raw.extend_from_slice(&data);
         self.parts.push(&data);
         while let Some(part) = self.parts.next_part() {
@@ -196,6 +211,20 @@ impl Viewer {
                 break;
             }
             self.feed(&buf[..n]);
+        }
+    }
+
+    /// Reads until the server closes the connection (or `limit`); whether
+    /// the body ended cleanly with HTTP's last chunk before that.
+    pub async fn read_until_closed(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.feed(&buf[..n]),
+                Ok(_) => return self.chunks.ended,
+                Err(_) => panic!("the server did not close the stream within {limit:?}"),
+            }
         }
     }
 

@@ -1,0 +1,50 @@
+//! SIGTERM: every stream ends cleanly (HTTP's last chunk, then close; never
+//! a closing multipart boundary), the process exits 0 within its bound, and
+//! values written before it are there after a restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, Viewer, request, wait_for_viewers};
+
+const TOKEN: &str = "test-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_streams_cleanly_and_keeps_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(r#"{{"api_tokens": ["{TOKEN}"], "state_file": {:?}}}"#, dir.path().join("state.json"));
+    let mut server = Server::start(&config);
+    let addr = server.addr;
+    let body = r#"{"label": "release", "message": "v1.2", "color": "blue"}"#;
+    let put = format!(
+        "PUT /api/v1/badges/rel HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(request(addr, &put).await.0, 200);
+
+    let mut viewers = vec![
+        Viewer::connect(addr, "/online/bye.png", "framecast-test").await,
+        Viewer::connect(addr, "/online/bye.png", "Mozilla/5.0 Chrome/156").await,
+        Viewer::connect(addr, "/badge/rel.png", "framecast-test").await,
+    ];
+    wait_for_viewers(addr, "bye", 2, Duration::from_secs(5)).await;
+    for v in &mut viewers {
+        assert!(v.read_parts(1, Duration::from_secs(5)).await);
+    }
+
+    let start = Instant::now();
+    let status = server.terminate(Duration::from_secs(10)).expect("exits within its bound");
+    eprintln!("exited {status} after {:?}", start.elapsed());
+    assert!(status.success(), "{status}");
+    for v in &mut viewers {
+        assert!(v.read_until_closed(Duration::from_secs(5)).await, "a stream was cut instead of ended");
+        assert!(!v.raw.ends_with(b"--\r\n"), "a closing boundary was sent");
+    }
+
+    let restarted = Server::start(&config);
+    let (status, _, body) = common::get(restarted.addr, "/api/v1/badges/rel").await;
+    assert_eq!(status, 200);
+    let state: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(state["state"]["message"], "v1.2");
+}
