@@ -47,6 +47,9 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     /// Open connections at most; beyond it new ones get a 503.
     pub max_connections: usize,
+    /// Open connections from one address at most (0: no limit). Behind a
+    /// reverse proxy every connection comes from the proxy: set 0 there.
+    pub max_connections_per_ip: usize,
     /// Distinct live rooms at most, so invented names cannot grow memory.
     pub max_rooms: usize,
     /// Extra templates (`NAME.json`), added to and overriding the built-in ones.

@@ -34,6 +34,9 @@ enum Command {
     Serve(ServeArgs),
     /// Render a template offline, byte for byte what the server would push.
     Render(RenderArgs),
+    /// Check a config file (and the templates and state file it names)
+    /// without serving: exit 0 if `serve` would start, 2 with the reason if not.
+    CheckConfig { file: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -71,6 +74,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args),
+        Command::CheckConfig { file } => match check_config(&file) {
+            Ok(summary) => {
+                println!("{}: ok ({summary})", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("framecast: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Render(args) => match render(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -79,6 +92,24 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn check_config(file: &std::path::Path) -> Result<String, String> {
+    let config = Config::load(file)?;
+    let templates = Templates::load(config.template_dir.as_deref())?;
+    let saved = framecast::sources::badge_store::Store::new(config.state_file.clone()).load()?;
+    for (name, badge) in &config.badges {
+        let template = badge.template.as_deref().unwrap_or("flat");
+        if templates.get(template).is_none() {
+            return Err(format!("{}: badges.{name}.template: no template named {template:?}", file.display()));
+        }
+    }
+    Ok(format!(
+        "listen {}, {} templates, {} stored badge values",
+        config.listen,
+        templates.names().count(),
+        saved.len()
+    ))
 }
 
 fn render(args: RenderArgs) -> Result<(), String> {

@@ -219,3 +219,40 @@ fn an_invalid_template_stops_startup_with_file_field_and_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mine.json: radius: 300 is out of range"), "{stderr}");
 }
+
+#[test]
+fn check_config_validates_without_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, r#"{"listen": "0.0.0.0:9000", "state_file": null}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("check-config").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (listen 0.0.0.0:9000"));
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"badges": {"ci": {"template": "shiny"}}, "state_file": null}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("badges.ci.template: no template named \"shiny\""));
+}
+
+#[tokio::test]
+async fn health_and_per_address_caps() {
+    let server = Server::start(r#"{"max_connections_per_ip": 2, "state_file": null}"#);
+    let addr = server.addr;
+    let (status, _, body) = get(addr, "/healthz").await;
+    assert_eq!((status, String::from_utf8_lossy(&body).trim()), (200, "ok"));
+
+    // Two streams from 127.0.0.1 fill its share; a third is refused...
+    let _a = Viewer::connect(addr, "/online/ip.png", "t").await;
+    let _b = Viewer::connect(addr, "/online/ip.png", "t").await;
+    let (status, head, _) = get(addr, "/online/ip.png?once").await;
+    assert_eq!(status, 503);
+    assert!(header(&head, "retry-after").is_some());
+    // ...while another address still gets in.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = Viewer::start(socket.connect(addr).await.unwrap(), "/online/ip.png", "t").await;
+    // (127.0.0.1 is full, so the count is read off the other viewer's frames.)
+    other.wait_for_image(&expected_badge(3), Duration::from_secs(5)).await;
+}

@@ -13,6 +13,7 @@ use crate::app::App;
 
 enum Route {
     Demo,
+    Health,
     Online(String),
     Channels,
     Channel(String),
@@ -30,6 +31,7 @@ impl Route {
         let png = |prefix: &str| path.strip_prefix(prefix).and_then(|r| r.strip_suffix(".png")).map(str::to_string);
         Some(match path {
             "/" | "/index.html" => Route::Demo,
+            "/healthz" => Route::Health,
             "/online.png" => Route::Online("default".into()),
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
@@ -69,6 +71,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpRespons
     }
     Ok(match route {
         Route::Demo => demo::index(&req),
+        Route::Health => response::text(StatusCode::OK, "ok"),
         Route::Online(room) => online::serve(&app, &room, &req),
         Route::Channels => api::list(&app),
         Route::Channel(name) => api::one(&app, &name),

@@ -1,5 +1,6 @@
-//! The accept loop: socket options, a cap on open connections, and a quick
-//! 503 beyond it instead of an unbounded pile of sockets.
+//! The accept loop: socket options, caps on open connections (in all and per
+//! address), and a quick 503 beyond them instead of an unbounded pile of
+//! sockets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::per_ip::PerIp;
 use super::{connection, socket};
 use crate::app::App;
 
@@ -17,13 +19,14 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nCont
 /// connections to finish.
 pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
+    let per_ip = PerIp::new(app.config.max_connections_per_ip);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = app.shutdown.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors or similar: back off instead of spinning.
                 tracing::warn!(%error, "accept failed");
@@ -35,12 +38,16 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             // Serve anyway: dead-peer detection degrades, the viewer still counts.
             tracing::warn!(%error, "could not set socket options");
         }
+        let Some(per_ip) = per_ip.admit(peer.ip()) else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let app = app.clone();
                 tokio::spawn(async move {
                     connection::serve(stream, app).await;
-                    drop(slot);
+                    drop((slot, per_ip));
                 });
             }
             Err(_) => {

@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod listener;
+pub mod per_ip;
 pub mod socket;
 pub mod stall;
 
