@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod http;
 pub mod load;
+pub mod metrics;
 pub mod multipart;
 pub mod names;
 pub mod push;

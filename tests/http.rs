@@ -168,6 +168,8 @@ async fn caps_refuse_clearly_and_existing_rooms_keep_working() {
     assert_eq!(status, 503);
     assert!(header(&head, "retry-after").is_some());
     assert!(String::from_utf8_lossy(&body).contains("too many live rooms"));
+    // That request's connection frees its slot once the server has closed it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = Viewer::connect(addr, "/online/a.png", "t").await;
     assert!(again.read_parts(1, Duration::from_secs(5)).await);
 
@@ -255,4 +257,35 @@ async fn health_and_per_address_caps() {
     let mut other = Viewer::start(socket.connect(addr).await.unwrap(), "/online/ip.png", "t").await;
     // (127.0.0.1 is full, so the count is read off the other viewer's frames.)
     other.wait_for_image(&expected_badge(3), Duration::from_secs(5)).await;
+}
+
+/// The value of one sample line in a Prometheus text exposition.
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_viewers_departures_and_responses() {
+    let server = Server::start(r#"{"state_file": null}"#);
+    let addr = server.addr;
+    let mut a = Viewer::connect(addr, "/online/metrics.png", "t").await;
+    let b = Viewer::connect(addr, "/online/metrics.png", "t").await;
+    wait_for_viewers(addr, "metrics", 2, Duration::from_secs(5)).await;
+    a.wait_for_image(&expected_badge(2), Duration::from_secs(5)).await;
+    b.reset();
+    wait_for_viewers(addr, "metrics", 1, Duration::from_secs(5)).await;
+    assert_eq!(get(addr, "/nope").await.0, 404);
+
+    let (status, head, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(header(&head, "content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(sample(&text, r#"framecast_viewers{channel="online/metrics"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "framecast_viewer_joins_total"), Some(2.0));
+    assert_eq!(sample(&text, "framecast_viewer_leaves_total"), Some(1.0));
+    assert_eq!(sample(&text, r#"framecast_connections_closed_total{reason="reset"}"#), Some(1.0), "{text}");
+    assert!(sample(&text, r#"framecast_http_responses_total{status="404"}"#) >= Some(1.0));
+    assert!(sample(&text, "framecast_frames_rendered_total") >= Some(2.0));
+    assert!(sample(&text, "framecast_parts_sent_total") >= Some(3.0));
+    assert!(sample(&text, "framecast_render_seconds_count") >= Some(2.0));
 }

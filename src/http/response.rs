@@ -73,6 +73,15 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> HttpResponse {
         .expect("static headers are valid")
 }
 
+/// The Prometheus text exposition format.
+pub fn prometheus(text: String) -> HttpResponse {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Either::Left(Full::new(Bytes::from(text))))
+        .expect("static headers are valid")
+}
+
 pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
     json(status, &serde_json::json!({ "error": message }))
 }

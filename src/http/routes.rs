@@ -10,10 +10,12 @@ use hyper::{Method, Request, StatusCode};
 use super::response::{self, HttpResponse};
 use super::{api, badge_api, badges, demo, online, static_badge};
 use crate::app::App;
+use crate::metrics::{Status, metrics};
 
 enum Route {
     Demo,
     Health,
+    Metrics,
     Online(String),
     Channels,
     Channel(String),
@@ -32,6 +34,7 @@ impl Route {
         Some(match path {
             "/" | "/index.html" => Route::Demo,
             "/healthz" => Route::Health,
+            "/metrics" => Route::Metrics,
             "/online.png" => Route::Online("default".into()),
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
@@ -62,22 +65,30 @@ impl Route {
 }
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+    let response = route(&app, req).await;
+    metrics().responses.get_or_create(&Status { status: response.status().as_u16() }).inc();
+    Ok(response)
+}
+
+async fn route(app: &Arc<App>, req: Request<Incoming>) -> HttpResponse {
     let Some(route) = Route::parse(req.uri().path()) else {
-        return Ok(response::text(StatusCode::NOT_FOUND, "not found"));
+        return response::text(StatusCode::NOT_FOUND, "not found");
     };
     if !route.methods().contains(req.method()) {
         let allow = if route.methods() == READ_WRITE { "GET, HEAD, PUT, POST, DELETE" } else { "GET, HEAD" };
-        return Ok(response::method_not_allowed(allow));
+        return response::method_not_allowed(allow);
     }
-    Ok(match route {
+    let app = &**app;
+    match route {
         Route::Demo => demo::index(&req),
         Route::Health => response::text(StatusCode::OK, "ok"),
-        Route::Online(room) => online::serve(&app, &room, &req),
-        Route::Channels => api::list(&app),
-        Route::Channel(name) => api::one(&app, &name),
-        Route::Badge(stem) => badges::serve(&app, &stem, &req),
-        Route::StaticBadge(content) => static_badge::serve(&app, &content, &req),
-        Route::BadgeList => badge_api::list(&app),
-        Route::BadgeApi(name) => badge_api::one(&app, &name, req).await,
-    })
+        Route::Metrics => response::prometheus(metrics().encode(&app.registry)),
+        Route::Online(room) => online::serve(app, &room, &req),
+        Route::Channels => api::list(app),
+        Route::Channel(name) => api::one(app, &name),
+        Route::Badge(stem) => badges::serve(app, &stem, &req),
+        Route::StaticBadge(content) => static_badge::serve(app, &content, &req),
+        Route::BadgeList => badge_api::list(app),
+        Route::BadgeApi(name) => badge_api::one(app, &name, req).await,
+    }
 }

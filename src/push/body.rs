@@ -17,6 +17,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::part::{Frame, Framing};
 use super::viewer::ViewerGuard;
+use crate::metrics::metrics;
 
 pub struct PushBody {
     frames: WatchStream<Arc<Frame>>,
@@ -54,12 +55,16 @@ impl Body for PushBody {
         };
         let stats = &this.viewer.channel().stats;
         if this.last_seq != 0 && frame.seq > this.last_seq + 1 {
-            stats.frames_skipped.fetch_add(frame.seq - this.last_seq - 1, Relaxed);
+            let skipped = frame.seq - this.last_seq - 1;
+            stats.frames_skipped.fetch_add(skipped, Relaxed);
+            metrics().frames_skipped.inc_by(skipped);
         }
         let part = frame.part(this.framing, this.last_seq == 0);
         this.last_seq = frame.seq;
         stats.parts_sent.fetch_add(1, Relaxed);
         stats.bytes_sent.fetch_add(part.len() as u64, Relaxed);
+        metrics().parts_sent.inc();
+        metrics().bytes_sent.inc_by(part.len() as u64);
         Poll::Ready(Some(Ok(BodyFrame::data(part))))
     }
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
 use super::part::Frame;
+use crate::metrics::metrics;
 
 pub struct Channel {
     name: String,
@@ -61,6 +62,7 @@ impl Channel {
             stats: ChannelStats::default(),
         };
         channel.stats.frames_rendered.store(1, Relaxed);
+        metrics().frames_rendered.inc();
         Arc::new(channel)
     }
 
@@ -85,6 +87,7 @@ impl Channel {
         let seq = self.latest.borrow().seq + 1;
         self.latest.send_replace(Arc::new(Frame::new(seq, content_type, image)));
         self.stats.frames_rendered.fetch_add(1, Relaxed);
+        metrics().frames_rendered.inc();
     }
 
     /// Publishes `image` unless it is byte for byte the latest frame's
@@ -107,12 +110,14 @@ impl Channel {
     pub(crate) fn viewer_joined(&self) {
         self.viewers.fetch_add(1, Relaxed);
         self.stats.connects.fetch_add(1, Relaxed);
+        metrics().viewer_joins.inc();
         self.presence_changed.notify_one();
     }
 
     pub(crate) fn viewer_left(&self) {
         self.viewers.fetch_sub(1, Relaxed);
         self.stats.disconnects.fetch_add(1, Relaxed);
+        metrics().viewer_leaves.inc();
         self.presence_changed.notify_one();
     }
 

@@ -8,9 +8,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use super::stall::StallGuard;
+use super::stall::{StallGuard, Stalled};
 use crate::app::App;
 use crate::http::routes;
+use crate::metrics::{Reason, metrics};
 
 /// Requests larger than this (line plus headers) get a 431.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -38,7 +39,37 @@ pub async fn serve(stream: TcpStream, app: Arc<App>) {
             conn.await
         }
     };
-    if let Err(error) = result {
-        tracing::debug!(%error, "connection ended");
+    let reason = match &result {
+        Ok(()) => "closed",
+        Err(error) => {
+            tracing::debug!(%error, "connection ended");
+            end_reason(error)
+        }
+    };
+    metrics().closed.get_or_create(&Reason { reason }).inc();
+}
+
+/// How a connection ended, for `framecast_connections_closed_total`.
+fn end_reason(error: &hyper::Error) -> &'static str {
+    if error.is_timeout() {
+        return "header_timeout";
     }
+    if error.is_parse() || error.is_parse_too_large() {
+        return "bad_request";
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.is::<Stalled>()) {
+                return "stalled";
+            }
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => "reset",
+                std::io::ErrorKind::TimedOut => "timeout",
+                _ => "io_error",
+            };
+        }
+        source = e.source();
+    }
+    if error.is_incomplete_message() || error.is_closed() { "closed" } else { "error" }
 }

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::per_ip::PerIp;
 use super::{connection, socket};
 use crate::app::App;
+use crate::metrics::{Reason, metrics};
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nConnection: close\r\n\r\nserver full, try later\n";
 
@@ -39,18 +40,22 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             tracing::warn!(%error, "could not set socket options");
         }
         let Some(per_ip) = per_ip.admit(peer.ip()) else {
+            metrics().refused.get_or_create(&Reason { reason: "per_ip_cap" }).inc();
             tokio::spawn(refuse(stream));
             continue;
         };
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let app = app.clone();
+                metrics().connections_open.inc();
                 tokio::spawn(async move {
                     connection::serve(stream, app).await;
+                    metrics().connections_open.dec();
                     drop((slot, per_ip));
                 });
             }
             Err(_) => {
+                metrics().refused.get_or_create(&Reason { reason: "connection_cap" }).inc();
                 tokio::spawn(refuse(stream));
             }
         }

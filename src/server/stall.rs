@@ -12,6 +12,19 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Sleep, sleep};
 
+/// The error a stalled write ends with, told apart from the kernel's own
+/// timeouts when connections are counted by how they ended.
+#[derive(Debug)]
+pub struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("write made no progress")
+    }
+}
+
+impl std::error::Error for Stalled {}
+
 pub struct StallGuard<T> {
     inner: T,
     timeout: Duration,
@@ -29,7 +42,7 @@ impl<T> StallGuard<T> {
                 let timeout = self.timeout;
                 let timer = self.blocked.get_or_insert_with(|| Box::pin(sleep(timeout)));
                 if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "write made no progress")));
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, Stalled)));
                 }
                 Poll::Pending
             }

@@ -16,6 +16,7 @@ use super::badge_state::{BadgeState, BadgeUpdate, BadgeView};
 use super::badge_store::Store;
 use super::online::Timing;
 use crate::config::BadgeConfig;
+use crate::metrics::metrics;
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
@@ -176,7 +177,8 @@ impl Badges {
             if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.viewers()) }
         };
         let view = BadgeView { state, default_label: &label, viewers: &viewers };
-        self.template_for(name, look, state).render_png(&view, look.scale)
+        let template = self.template_for(name, look, state);
+        metrics().time_render(|| template.render_png(&view, look.scale))
     }
 
     /// One PNG of the badge as it is now (for `?once`).

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
+use crate::metrics::metrics;
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
@@ -59,7 +60,8 @@ impl OnlineRooms {
     pub fn join(&self, room: &str) -> Result<ViewerGuard, JoinError> {
         let name = Self::channel_name(room);
         // Made for the viewer joining right now: drawn counted.
-        let create = || Channel::new(name.clone(), &render_online_png(&self.template, 1), PNG);
+        let create =
+            || Channel::new(name.clone(), &metrics().time_render(|| render_online_png(&self.template, 1)), PNG);
         let (viewer, created) = self.registry.join(&name, create)?;
         if created {
             let producer = Producer {
@@ -109,7 +111,8 @@ impl Producer {
                 return;
             }
             if count != shown {
-                self.channel.publish(&render_online_png(&self.template, count), PNG);
+                let png = metrics().time_render(|| render_online_png(&self.template, count));
+                self.channel.publish(&png, PNG);
                 shown = count;
                 last_render = Instant::now();
                 last_send = last_render;
