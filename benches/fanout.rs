@@ -81,9 +81,10 @@ async fn main() {
     let n: usize = std::env::var("FANOUT_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
-    // No state file: this measures the push path, not the disk's fsync.
+    // No state file: this measures the push path, not the disk's fsync. All
+    // viewers come from 127.0.0.1: no per-address cap.
     let json = format!(
-        r#"{{"api_tokens": ["{TOKEN}"], "state_file": null, "resend_interval_ms": 600000, "min_frame_interval_ms": 1}}"#
+        r#"{{"api_tokens": ["{TOKEN}"], "state_file": null, "resend_interval_ms": 600000, "min_frame_interval_ms": 1, "max_connections_per_ip": 0}}"#
     );
     std::fs::write(&config, json).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
