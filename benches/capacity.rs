@@ -10,41 +10,16 @@
 //! Sizes: CAPACITY_VIEWERS (default 19000) bounds the large run; the machine's
 //! limit is 20,000 open files per process.
 
-use std::io::{BufRead, BufReader};
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use framecast::load::{Load, LoadConfig, percentiles, process_usage};
+use server::ServerProcess;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(config: &str) -> (ServerProcess, SocketAddr, u32) {
-    let dir = std::env::temp_dir().join(format!("framecast-capacity-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.json");
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("//").next().unwrap().parse().unwrap();
-    let pid = child.id();
-    (ServerProcess(child), addr, pid)
-}
 
 async fn channel(addr: SocketAddr, name: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -107,7 +82,8 @@ async fn held(addr: SocketAddr, pid: u32, n: usize, baseline_rss: u64) {
 async fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let large: usize = std::env::var("CAPACITY_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(19_000);
-    let (_server, addr, pid) = start_server(r#"{"state_file": null, "max_connections": 19900}"#);
+    let server = ServerProcess::start(r#"{"state_file": null, "max_connections": 19900}"#);
+    let (addr, pid) = (server.addr, server.pid());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (baseline, _) = process_usage(pid).unwrap();
     println!("server baseline RSS {:.1} MiB", baseline as f64 / (1 << 20) as f64);

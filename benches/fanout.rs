@@ -5,13 +5,15 @@
 //! (viewer, write) pairs. Bounded: N viewers (default 1000, FANOUT_VIEWERS),
 //! 20 writes, loopback only.
 
-use std::io::{BufRead, BufReader};
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use framecast::multipart::{PartReader, boundary_from_content_type};
+use server::ServerProcess;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -79,23 +81,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("FANOUT_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
     // No state file: this measures the push path, not the disk's fsync. All
     // viewers come from 127.0.0.1: no per-address cap.
     let json = format!(
         r#"{{"api_tokens": ["{TOKEN}"], "state_file": null, "resend_interval_ms": 600000, "min_frame_interval_ms": 1, "max_connections_per_ip": 0}}"#
     );
-    std::fs::write(&config, json).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().rsplit("//").next().unwrap().parse().unwrap();
+    let server = ServerProcess::start(&json);
+    let addr = server.addr;
 
     put(addr, r#"{"label": "bench", "value": 0}"#).await;
     let arrivals = Arc::new(Mutex::new(vec![Vec::new(); n]));
@@ -126,8 +118,7 @@ async fn main() {
         }
     }
     latencies.sort();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     println!("fan-out of a badge write to {n} viewers ({WRITES} writes, {} deliveries):", latencies.len());
     println!("  p50 {:>10.2?}", percentile(&latencies, 0.50));
     println!("  p99 {:>10.2?}", percentile(&latencies, 0.99));

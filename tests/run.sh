@@ -28,4 +28,21 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
+
+# Fuzzing: a short bounded run of every target (longer runs and their figures:
+# README). cargo-fuzz's -Z flags need RUSTC_BOOTSTRAP on a stable toolchain.
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
+for target in multipart config template badge_update; do
+  corpus=$(mktemp -d)
+  log=$(mktemp)
+  if RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-15}" >"$log" 2>&1; then
+    echo "fuzz $target: $(grep -E '^Done' "$log" | tail -1)"
+  else
+    tail -40 "$log"
+    echo "fuzz $target: FAILED (crash input under fuzz/artifacts/$target)"
+    exit 1
+  fi
+  rm -rf "$corpus" "$log"
+done
+
 cargo test --all-features --lib --bins --tests
