@@ -12,6 +12,13 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc options (read once at startup): a background thread returns
+/// freed memory to the system within about a second, so RSS follows the
+/// audience down after churn. By default jemalloc purges only while it is
+/// busy, and an idle server kept ~8 MiB after 2,000 departures.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
+
 use framecast::app::App;
 use framecast::config::Config;
 use framecast::render::format::MapValues;

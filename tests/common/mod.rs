@@ -2,6 +2,8 @@
 //! viewers that parse the multipart stream, PNG decoding, API polling.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader, Cursor};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -50,6 +52,10 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit.

@@ -1,0 +1,116 @@
+//! Churn: rounds of hundreds of viewers arriving and leaving in every way a
+//! viewer leaves (FIN, RST, stop reading then close, vanish from the
+//! network) while steady viewers stay. At the end the count is exactly the
+//! steady viewers, and the server's memory is back near where it started.
+//! Runs in a private network namespace (vanishing needs dropped packets).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, Viewer, netns, wait_for_viewers};
+use framecast::load::process_usage;
+use tokio::net::TcpSocket;
+
+const ROUNDS: usize = 5;
+const PER_MODE: usize = 100;
+const STEADY: u64 = 50;
+
+async fn viewer_from(addr: std::net::SocketAddr, source: &str) -> Viewer {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    Viewer::start(socket.connect(addr).await.unwrap(), "/online/churn.png", "framecast-test").await
+}
+
+#[test]
+fn churn_in_every_mode_leaves_the_exact_count_and_memory_returns() {
+    netns::run_inside("churn_inside_namespace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "helper: churn_in_every_mode_leaves_the_exact_count_and_memory_returns runs it in a network namespace"]
+async fn churn_inside_namespace() {
+    netns::enter();
+    let server = Server::start(
+        r#"{"state_file": null, "resend_interval_ms": 500, "tcp_user_timeout_ms": 2000,
+            "tcp_keepalive_idle_ms": 1000, "tcp_keepalive_interval_ms": 1000, "tcp_keepalive_retries": 2}"#,
+    );
+    let addr = server.addr;
+    let mut steady = Vec::new();
+    for _ in 0..STEADY {
+        steady.push(viewer_from(addr, "127.0.0.1").await);
+    }
+    wait_for_viewers(addr, "churn", STEADY, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (baseline, _) = process_usage(server.pid()).unwrap();
+
+    // Vanishing viewers connect from 127.0.3.x; they go silent all at once
+    // at the end, when their packets start being dropped.
+    let mut vanishing = Vec::new();
+    let mut peak = baseline;
+    for round in 0..ROUNDS {
+        let mut fin = Vec::new();
+        let mut rst = Vec::new();
+        let mut frozen = Vec::new();
+        for i in 0..PER_MODE {
+            let source = format!("127.0.2.{}", 1 + (round * PER_MODE + i) % 200);
+            fin.push(viewer_from(addr, &source).await);
+            rst.push(viewer_from(addr, &source).await);
+            frozen.push(viewer_from(addr, &source).await);
+            vanishing.push(viewer_from(addr, &format!("127.0.3.{}", 1 + (round * PER_MODE + i) % 200)).await);
+        }
+        let expected = STEADY + (4 * PER_MODE + round * PER_MODE) as u64;
+        wait_for_viewers(addr, "churn", expected, Duration::from_secs(10)).await;
+        peak = peak.max(process_usage(server.pid()).unwrap().0);
+        drop(fin);
+        for v in rst {
+            v.reset();
+        }
+        // Frozen readers: resends pile up unread, then they close.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        drop(frozen);
+        let expected = STEADY + ((round + 1) * PER_MODE) as u64;
+        wait_for_viewers(addr, "churn", expected, Duration::from_secs(10)).await;
+    }
+
+    // Everyone on 127.0.3.x drops off the network at once.
+    let start = Instant::now();
+    netns::drop_packets(&["ip", "saddr", "127.0.3.0/24"]);
+    netns::drop_packets(&["ip", "daddr", "127.0.3.0/24"]);
+    let took = wait_for_viewers(addr, "churn", STEADY, Duration::from_secs(30)).await;
+    eprintln!(
+        "{} connects in 4 modes over {ROUNDS} rounds; {} vanished viewers left in {took:?}; count back to exactly {STEADY}",
+        ROUNDS * PER_MODE * 4,
+        vanishing.len()
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(common::viewers(addr, "churn").await, STEADY, "the count drifted after settling");
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    // Memory: back near the baseline, far below the peak. (jemalloc returns
+    // freed pages to the system over a few seconds.)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let settled = loop {
+        let (rss, _) = process_usage(server.pid()).unwrap();
+        if rss <= baseline + (peak - baseline) / 4 || Instant::now() > deadline {
+            break rss;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    eprintln!(
+        "server RSS: baseline {:.1} MiB, peak {:.1} MiB, after churn {:.1} MiB",
+        mib(baseline),
+        mib(peak),
+        mib(settled)
+    );
+    assert!(
+        settled <= baseline + (peak - baseline) / 4,
+        "RSS {:.1} MiB did not return near the baseline {:.1} MiB (peak {:.1} MiB)",
+        mib(settled),
+        mib(baseline),
+        mib(peak)
+    );
+    drop(vanishing);
+    drop(steady);
+}

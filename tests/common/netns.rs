@@ -1,0 +1,46 @@
+//! Running part of a test inside a private network namespace (`unshare
+//! --net`, as root): packets can be dropped there with nftables without ever
+//! touching the host's network.
+
+use std::process::Command;
+
+const INSIDE: &str = "FRAMECAST_TEST_IN_NETNS";
+
+/// Re-runs this test binary's ignored test `inner` inside a new network
+/// namespace; panics if it fails.
+pub fn run_inside(inner: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(exe)
+        .args(["--exact", inner, "--ignored", "--nocapture"])
+        .env(INSIDE, "1")
+        .status()
+        .expect("unshare (util-linux) runs; the test command installs it");
+    assert!(status.success(), "the namespaced part failed (needs root for unshare --net and nft)");
+}
+
+/// In the inner test: checks it runs inside the namespace, brings loopback up.
+pub fn enter() {
+    assert_eq!(std::env::var(INSIDE).as_deref(), Ok("1"), "run through its outer test");
+    run("ip", &["link", "set", "lo", "up"]);
+    run("nft", &["add", "table", "inet", "framecast_test"]);
+    run("nft", &["add", "chain", "inet", "framecast_test", "out", "{ type filter hook output priority 0 ; }"]);
+}
+
+/// Drops every packet matching `selector` (e.g. `tcp sport 4242`,
+/// `ip saddr 127.0.3.0/24`) in both directions on loopback.
+pub fn drop_packets(selector: &[&str]) {
+    let mut rule = vec!["add", "rule", "inet", "framecast_test", "out"];
+    rule.extend_from_slice(selector);
+    rule.push("drop");
+    run("nft", &rule);
+}
+
+pub fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}; the test command installs iproute2 and nftables"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
