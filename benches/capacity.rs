@@ -5,7 +5,9 @@
 //! 2. one change (a viewer joins) reaching every viewer: p50/p99/max at each
 //!    size;
 //! 3. 10,000 viewers connecting in a burst to a fresh room: frames rendered
-//!    and parts sent.
+//!    and parts sent;
+//! 4. connections accepted per second with and without a slowloris of 5,000
+//!    half-sent requests held open (ratio in one run).
 //!
 //! Sizes: CAPACITY_VIEWERS (default 19000) bounds the large run; the machine's
 //! limit is 20,000 open files per process.
@@ -108,4 +110,34 @@ async fn main() {
         info["parts_sent"].as_f64().unwrap_or(0.0) / burst as f64
     );
     load.stop().await;
+
+    slowloris(addr).await;
+}
+
+/// Viewers connected per second in a 2,000 burst, before and during a
+/// 5,000-connection slowloris (half-sent requests from 127.0.4.x).
+async fn slowloris(addr: SocketAddr) {
+    async fn burst_rate(addr: SocketAddr, room: &str) -> f64 {
+        let start = tokio::time::Instant::now();
+        let load = Load::start(config(addr, room, 2000, 0)).unwrap();
+        assert!(load.wait_connected(2000, Duration::from_secs(60)).await, "burst: {} connected", load.connected());
+        let rate = 2000.0 / start.elapsed().as_secs_f64();
+        load.stop().await;
+        rate
+    }
+    let clean = burst_rate(addr, "clean").await;
+    let mut crowd = Vec::with_capacity(5000);
+    for i in 0..5000 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("127.0.4.{}:0", 1 + i % 250).parse().unwrap()).unwrap();
+        let mut s = socket.connect(addr).await.unwrap();
+        s.write_all(b"GET /online/slow.png HTTP/1.1\r\nHost: b\r\nX-Slow: ").await.unwrap();
+        crowd.push(s);
+    }
+    let attacked = burst_rate(addr, "attacked").await;
+    println!(
+        "viewers accepted per second in a 2,000 burst: {clean:.0} alone, {attacked:.0} while 5,000 slowloris connections are held ({:.2}x)",
+        attacked / clean
+    );
+    drop(crowd);
 }
