@@ -2,7 +2,6 @@
 //! image with `?once`. `?style=TEMPLATE` and `?scale=N` choose the look.
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, StatusCode};
 
 use super::client::{Delivery, delivery};
@@ -80,11 +79,7 @@ pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
     }
     match app.badges.join(name, look) {
         Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown))),
-        Err(JoinError::TooManyChannels) => {
-            let mut r = response::text(StatusCode::SERVICE_UNAVAILABLE, "too many live images; try again later");
-            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("30"));
-            r
-        }
+        Err(JoinError::TooManyChannels) => response::channels_full("too many live images; try again later"),
     }
 }
 

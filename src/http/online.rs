@@ -34,10 +34,6 @@ pub fn serve(app: &App, room: &str, req: &Request<Incoming>) -> HttpResponse {
     }
     match app.online.join(room) {
         Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown))),
-        Err(JoinError::TooManyChannels) => {
-            let mut r = response::text(StatusCode::SERVICE_UNAVAILABLE, "too many live rooms; try again later");
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("30"));
-            r
-        }
+        Err(JoinError::TooManyChannels) => response::channels_full("too many live rooms; try again later"),
     }
 }

@@ -44,6 +44,25 @@ pub fn single_image(image: Bytes, content_type: &'static str, head: bool) -> Htt
         .expect("static headers are valid")
 }
 
+/// A short-lived cacheable image (static badges).
+pub fn cacheable_image(image: Vec<u8>, content_type: &'static str, max_age_s: u32, head: bool) -> HttpResponse {
+    let len = image.len();
+    let body = if head { Bytes::new() } else { Bytes::from(image) };
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, len)
+        .header(header::CACHE_CONTROL, format!("public, max-age={max_age_s}"))
+        .body(Either::Left(Full::new(body)))
+        .expect("static headers are valid")
+}
+
+/// A 503 for a full live-channel table: existing channels keep working.
+pub fn channels_full(message: &str) -> HttpResponse {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    response
+}
+
 pub fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {
     let mut body = message.into();
     body.push('\n');

@@ -3,8 +3,7 @@
 //! and pieces are percent-decoded. One PNG, cacheable for a short time.
 
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::badges::look_from_query;
@@ -74,14 +73,7 @@ pub fn serve(app: &App, content: &str, req: &Request<Incoming>) -> HttpResponse 
     let name = look.template.get_or_insert_with(|| "flat".into());
     let template = app.badges.templates().get(name).expect("look_from_query checked the name");
     let png = template.render_png(&values, look.scale);
-    let len = png.len();
-    let body = if req.method() == Method::HEAD { Vec::new() } else { png };
-    Response::builder()
-        .header(CONTENT_TYPE, "image/png")
-        .header(CONTENT_LENGTH, len)
-        .header(CACHE_CONTROL, "public, max-age=300")
-        .body(http_body_util::Either::Left(http_body_util::Full::new(body.into())))
-        .expect("static headers are valid")
+    response::cacheable_image(png, "image/png", 300, req.method() == Method::HEAD)
 }
 
 #[cfg(test)]
