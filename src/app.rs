@@ -10,6 +10,7 @@ use crate::push::registry::Registry;
 use crate::render::template::Templates;
 use crate::sources::badge_store::Store;
 use crate::sources::badges::{BadgeSettings, Badges};
+use crate::sources::camera::Cameras;
 use crate::sources::online::{OnlineRooms, Timing};
 
 pub struct App {
@@ -19,11 +20,13 @@ pub struct App {
     pub registry: Arc<Registry>,
     pub online: OnlineRooms,
     pub badges: Arc<Badges>,
+    pub cameras: Cameras,
 }
 
 impl App {
     /// Fails with a message naming the file, field and reason when a
-    /// template or the state file is bad.
+    /// template or the state file is bad. Needs a tokio runtime (camera
+    /// producers start here).
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let templates = Templates::load(config.template_dir.as_deref())?;
         let registry = Arc::new(Registry::new(config.max_rooms));
@@ -42,6 +45,7 @@ impl App {
         };
         let store = Store::new(config.state_file.clone());
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings)?);
-        Ok(Arc::new(App { config, shutdown: CancellationToken::new(), registry, online, badges }))
+        let cameras = Cameras::start(&config, &registry, &badges)?;
+        Ok(Arc::new(App { config, shutdown: CancellationToken::new(), registry, online, badges, cameras }))
     }
 }

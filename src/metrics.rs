@@ -45,6 +45,8 @@ pub struct Metrics {
     pub parts_sent: Counter,
     pub bytes_sent: Counter,
     pub frames_skipped: Counter,
+    /// Streams ended by a per-client limit (`max_duration`, `max_bytes`).
+    pub limits_reached: Family<Reason, Counter>,
     pub render_seconds: Histogram,
     viewers: Family<ChannelName, Gauge>,
 }
@@ -69,6 +71,7 @@ impl Metrics {
             parts_sent: Counter::default(),
             bytes_sent: Counter::default(),
             frames_skipped: Counter::default(),
+            limits_reached: Family::default(),
             // 1 µs to ~16 ms.
             render_seconds: Histogram::new(exponential_buckets(1e-6, 2.0, 15)),
             viewers: Family::default(),
@@ -84,6 +87,7 @@ impl Metrics {
         registry.register("parts_sent", "Multipart parts handed to connections", m.parts_sent.clone());
         registry.register("bytes_sent", "Bytes of parts handed to connections", m.bytes_sent.clone());
         registry.register("frames_skipped", "Frames a slow viewer skipped for a newer one", m.frames_skipped.clone());
+        registry.register("limits_reached", "Streams ended by a per-client limit", m.limits_reached.clone());
         registry.register("render_seconds", "Time to draw and encode one frame", m.render_seconds.clone());
         registry.register("viewers", "Viewers per live channel, exact", m.viewers.clone());
         Metrics { registry, ..m }

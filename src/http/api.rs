@@ -1,5 +1,5 @@
 //! `GET /api/v1/channels[/{name}]`: live channels with exact viewer counts
-//! and frame counters, as JSON.
+//! and frame counters; `GET /api/v1/cameras[/{name}]`: camera sources. JSON.
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -14,6 +14,19 @@ pub fn list(app: &App) -> HttpResponse {
     let channels: Vec<ChannelInfo> = app.registry.list().iter().map(|c| c.info()).collect();
     let viewers: u64 = channels.iter().map(|c| c.viewers).sum();
     response::json(StatusCode::OK, &json!({ "viewers": viewers, "channels": channels }))
+}
+
+/// `GET /api/v1/cameras`: each camera's source state, fps and channel counters.
+pub fn cameras(app: &App) -> HttpResponse {
+    let cameras: Vec<_> = app.cameras.list().map(|c| c.info()).collect();
+    response::json(StatusCode::OK, &json!({ "cameras": cameras }))
+}
+
+pub fn camera(app: &App, name: &str) -> HttpResponse {
+    match app.cameras.get(name) {
+        Some(camera) => response::json(StatusCode::OK, &camera.info()),
+        None => response::json_error(StatusCode::NOT_FOUND, "no such camera"),
+    }
 }
 
 pub fn one(app: &App, name: &str) -> HttpResponse {

@@ -4,12 +4,13 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::client::{Delivery, delivery};
+use super::client::{Delivery, delivery, limits};
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::push::body::PushBody;
+use crate::push::limits::Limits;
 use crate::push::registry::JoinError;
 use crate::render::template::MAX_SCALE;
 use crate::sources::badges::Look;
@@ -74,11 +75,15 @@ pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
         Ok(Delivery::Stream(framing)) => framing,
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
+    let limits = match limits(Limits::from_config(&app.config.client_limits), req.uri().query()) {
+        Ok(limits) => limits,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+    };
     if head {
         return response::stream(None);
     }
     match app.badges.join(name, look) {
-        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown))),
+        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
         Err(JoinError::TooManyChannels) => response::channels_full("too many live images; try again later"),
     }
 }

@@ -1,10 +1,13 @@
 //! What a client can take, from its query and User-Agent: a stream in which
-//! framing, or one plain image.
+//! framing, or one plain image; and the per-client limits it asks for.
 
 use hyper::HeaderMap;
 use hyper::header::USER_AGENT;
 
+use std::time::Duration;
+
 use crate::config::Config;
+use crate::push::limits::{Limits, interval_of_fps};
 use crate::push::part::Framing;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -76,5 +79,48 @@ mod tests {
         assert_eq!(delivery(&c, &ua("github-camo (876de43e)"), None), Ok(Delivery::Once));
         assert!(delivery(&c, &chrome, Some("framing=fast")).is_err());
         assert_eq!(delivery(&c, &chrome, Some("v=3")), Ok(Delivery::Stream(Framing::Browser)));
+    }
+}
+
+/// Limits a URL asks for (`?max_duration=SECONDS&max_bytes=N&max_fps=F`),
+/// tightened onto the server's `base`: a URL can never loosen them.
+pub fn limits(base: Limits, query: Option<&str>) -> Result<Limits, String> {
+    let mut asked = Limits::default();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let positive_int = || {
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{key}={value:?} is invalid: use a whole number above 0"))
+        };
+        match &*key {
+            "max_duration" => asked.max_duration = Some(Duration::from_secs(positive_int()?)),
+            "max_bytes" => asked.max_bytes = Some(positive_int()?),
+            "max_fps" => {
+                let fps = value.parse::<f64>().ok().filter(|f| f.is_finite() && *f > 0.0);
+                let fps = fps.ok_or_else(|| format!("max_fps={value:?} is invalid: use a number above 0"))?;
+                asked.min_interval = interval_of_fps(fps);
+            }
+            _ => {}
+        }
+    }
+    Ok(base.tighten(asked))
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn query_limits_tighten_and_bad_ones_are_named() {
+        let base = Limits { max_bytes: Some(1000), ..Limits::default() };
+        let l = limits(base, Some("max_bytes=5000&max_fps=2&max_duration=30")).unwrap();
+        assert_eq!(l.max_bytes, Some(1000));
+        assert_eq!(l.min_interval, Some(Duration::from_millis(500)));
+        assert_eq!(l.max_duration, Some(Duration::from_secs(30)));
+        assert!(limits(base, Some("max_fps=-1")).unwrap_err().contains("max_fps"));
+        assert!(limits(base, Some("max_bytes=0")).unwrap_err().contains("max_bytes"));
+        assert!(limits(base, Some("max_duration=1e99")).unwrap_err().contains("max_duration"));
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod badge_api;
 pub mod badges;
 pub mod body;
+pub mod camera;
 pub mod client;
 pub mod demo;
 pub mod online;

@@ -4,11 +4,12 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::client::{Delivery, delivery};
+use super::client::{Delivery, delivery, limits};
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::push::body::PushBody;
+use crate::push::limits::Limits;
 use crate::push::registry::JoinError;
 
 /// Room names follow the common rule for names.
@@ -29,11 +30,15 @@ pub fn serve(app: &App, room: &str, req: &Request<Incoming>) -> HttpResponse {
         Ok(Delivery::Stream(framing)) => framing,
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
+    let limits = match limits(Limits::from_config(&app.config.client_limits), req.uri().query()) {
+        Ok(limits) => limits,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+    };
     if head {
         return response::stream(None);
     }
     match app.online.join(room) {
-        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown))),
+        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
         Err(JoinError::TooManyChannels) => response::channels_full("too many live rooms; try again later"),
     }
 }

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
 use super::response::{self, HttpResponse};
-use super::{api, badge_api, badges, demo, online, static_badge};
+use super::{api, badge_api, badges, camera, demo, online, static_badge};
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 
@@ -23,6 +23,11 @@ enum Route {
     StaticBadge(String),
     BadgeList,
     BadgeApi(String),
+    CameraStream(String),
+    CameraSnapshot(String),
+    CameraPull(String),
+    Cameras,
+    CameraApi(String),
 }
 
 const READ: &[Method] = &[Method::GET, Method::HEAD];
@@ -38,6 +43,7 @@ impl Route {
             "/online.png" => Route::Online("default".into()),
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
+            "/api/v1/cameras" => Route::Cameras,
             _ => {
                 if let Some(room) = png("/online/") {
                     Route::Online(room)
@@ -47,6 +53,15 @@ impl Route {
                     Route::Badge(stem)
                 } else if let Some(name) = path.strip_prefix("/api/v1/channels/") {
                     Route::Channel(name.to_string())
+                } else if let Some(file) = path.strip_prefix("/camera/") {
+                    match file.rsplit_once('.') {
+                        Some((name, "mjpg")) => Route::CameraStream(name.to_string()),
+                        Some((name, "jpg")) => Route::CameraSnapshot(name.to_string()),
+                        Some((name, "html")) => Route::CameraPull(name.to_string()),
+                        _ => return None,
+                    }
+                } else if let Some(name) = path.strip_prefix("/api/v1/cameras/") {
+                    Route::CameraApi(name.to_string())
                 } else if let Some(name) = path.strip_prefix("/api/v1/badges/") {
                     Route::BadgeApi(name.to_string())
                 } else {
@@ -90,5 +105,10 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> HttpResponse {
         Route::StaticBadge(content) => static_badge::serve(app, &content, &req),
         Route::BadgeList => badge_api::list(app),
         Route::BadgeApi(name) => badge_api::one(app, &name, req).await,
+        Route::CameraStream(name) => camera::stream(app, &name, &req).await,
+        Route::CameraSnapshot(name) => camera::snapshot(app, &name, &req).await,
+        Route::CameraPull(name) => camera::pull_page(app, &name, &req),
+        Route::Cameras => api::cameras(app),
+        Route::CameraApi(name) => api::camera(app, &name),
     }
 }

@@ -1,6 +1,7 @@
 //! The response body of a live image: yields the channel's latest part
 //! whenever it changes. It owns the viewer's presence, so the viewer leaves
 //! the count exactly when hyper drops the body (the connection ended).
+//! Per-client limits end the stream cleanly (HTTP's last chunk) or pace it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,13 +12,15 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body, Frame as BodyFrame, SizeHint};
+use tokio::time::{Instant, Sleep, sleep};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::limits::Limits;
 use super::part::{Frame, Framing};
 use super::viewer::ViewerGuard;
-use crate::metrics::metrics;
+use crate::metrics::{Reason, metrics};
 
 pub struct PushBody {
     frames: WatchStream<Arc<Frame>>,
@@ -26,6 +29,19 @@ pub struct PushBody {
     framing: Framing,
     last_seq: u64,
     viewer: ViewerGuard,
+    /// Set by `with_limits`; `None` costs nothing per part.
+    limits: Option<Box<Enforced>>,
+}
+
+/// The running state of a stream's limits.
+struct Enforced {
+    deadline: Option<Pin<Box<Sleep>>>,
+    max_bytes: Option<u64>,
+    sent: u64,
+    min_interval: Option<std::time::Duration>,
+    /// Armed after each part when an fps cap applies.
+    pace: Pin<Box<Sleep>>,
+    pacing: bool,
 }
 
 impl PushBody {
@@ -34,8 +50,28 @@ impl PushBody {
     pub fn new(viewer: ViewerGuard, framing: Framing, shutdown: &CancellationToken) -> PushBody {
         let frames = WatchStream::new(viewer.channel().subscribe());
         let ended = Box::pin(shutdown.clone().cancelled_owned());
-        PushBody { frames, ended, framing, last_seq: 0, viewer }
+        PushBody { frames, ended, framing, last_seq: 0, viewer, limits: None }
     }
+
+    /// Applies per-client limits from the moment the stream starts.
+    pub fn with_limits(mut self, limits: Limits) -> PushBody {
+        if limits != Limits::default() {
+            self.limits = Some(Box::new(Enforced {
+                deadline: limits.max_duration.map(|d| Box::pin(sleep(d))),
+                max_bytes: limits.max_bytes,
+                sent: 0,
+                min_interval: limits.min_interval,
+                pace: Box::pin(sleep(std::time::Duration::ZERO)),
+                pacing: false,
+            }));
+        }
+        self
+    }
+}
+
+fn limit_reached(which: &'static str) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
+    metrics().limits_reached.get_or_create(&Reason { reason: which }).inc();
+    Poll::Ready(None)
 }
 
 impl Body for PushBody {
@@ -50,6 +86,17 @@ impl Body for PushBody {
         if this.ended.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
+        if let Some(limits) = &mut this.limits {
+            if limits.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+                return limit_reached("max_duration");
+            }
+            if limits.pacing {
+                // Frames published meanwhile replace each other in the watch
+                // slot: after the pause, the viewer gets the newest.
+                ready!(limits.pace.as_mut().poll(cx));
+                limits.pacing = false;
+            }
+        }
         let Some(frame) = ready!(Pin::new(&mut this.frames).poll_next(cx)) else {
             return Poll::Ready(None);
         };
@@ -59,7 +106,19 @@ impl Body for PushBody {
             stats.frames_skipped.fetch_add(skipped, Relaxed);
             metrics().frames_skipped.inc_by(skipped);
         }
-        let part = frame.part(this.framing, this.last_seq == 0);
+        let first = this.last_seq == 0;
+        let part = frame.part(this.framing, first);
+        if let Some(limits) = &mut this.limits {
+            // The first frame always goes out: a viewer sees a picture.
+            if limits.max_bytes.is_some_and(|max| !first && limits.sent + part.len() as u64 > max) {
+                return limit_reached("max_bytes");
+            }
+            limits.sent += part.len() as u64;
+            if let Some(interval) = limits.min_interval {
+                limits.pace.as_mut().reset(Instant::now() + interval);
+                limits.pacing = true;
+            }
+        }
         this.last_seq = frame.seq;
         stats.parts_sent.fetch_add(1, Relaxed);
         stats.bytes_sent.fetch_add(part.len() as u64, Relaxed);

@@ -30,6 +30,11 @@ pub(crate) struct ChannelStats {
     pub bytes_sent: AtomicU64,
     /// Frames a viewer never got because a newer one replaced them first.
     pub frames_skipped: AtomicU64,
+    /// Source frames identical to the one before: not pushed.
+    pub frames_unchanged: AtomicU64,
+    /// Source frames dropped before publishing (over the channel's fps cap,
+    /// or replaced while the previous one was still being processed).
+    pub frames_dropped: AtomicU64,
     pub connects: AtomicU64,
     pub disconnects: AtomicU64,
 }
@@ -46,6 +51,8 @@ pub struct ChannelInfo {
     pub parts_sent: u64,
     pub bytes_sent: u64,
     pub frames_skipped: u64,
+    pub frames_unchanged: u64,
+    pub frames_dropped: u64,
     pub connects: u64,
     pub disconnects: u64,
 }
@@ -134,6 +141,8 @@ impl Channel {
             parts_sent: s.parts_sent.load(Relaxed),
             bytes_sent: s.bytes_sent.load(Relaxed),
             frames_skipped: s.frames_skipped.load(Relaxed),
+            frames_unchanged: s.frames_unchanged.load(Relaxed),
+            frames_dropped: s.frames_dropped.load(Relaxed),
             connects: s.connects.load(Relaxed),
             disconnects: s.disconnects.load(Relaxed),
         }

@@ -10,7 +10,9 @@ use super::viewer::ViewerGuard;
 
 pub struct Registry {
     channels: Mutex<HashMap<String, Arc<Channel>>>,
+    /// Cap on channels made on demand; permanent ones do not count.
     max_channels: usize,
+    permanent: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub enum JoinError {
 
 impl Registry {
     pub fn new(max_channels: usize) -> Registry {
-        Registry { channels: Mutex::new(HashMap::new()), max_channels }
+        Registry { channels: Mutex::new(HashMap::new()), max_channels, permanent: Default::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
@@ -43,11 +45,25 @@ impl Registry {
         if let Some(channel) = channels.get(name) {
             return Ok((ViewerGuard::join(channel.clone()), false));
         }
-        if channels.len() >= self.max_channels {
+        if channels.len() - self.permanent.load(std::sync::atomic::Ordering::Relaxed) >= self.max_channels {
             return Err(JoinError::TooManyChannels);
         }
         channels.insert(name.to_string(), created.clone());
         Ok((ViewerGuard::join(created), true))
+    }
+
+    /// Adds a channel that is never forgotten (a configured camera).
+    pub fn insert_permanent(&self, channel: Arc<Channel>) {
+        let mut channels = self.lock();
+        if channels.insert(channel.name().to_string(), channel).is_none() {
+            self.permanent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Joins a channel added with `insert_permanent`: it is never forgotten,
+    /// so no lock is needed to keep the viewer from joining a dead channel.
+    pub fn join_permanent(&self, channel: &Arc<Channel>) -> ViewerGuard {
+        ViewerGuard::join(channel.clone())
     }
 
     /// Forgets `channel` if it is still the live one and nobody watches it.

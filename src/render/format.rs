@@ -63,6 +63,25 @@ pub enum Piece<'a> {
 /// Splits template text into literals and placeholders; `Err` names what is
 /// wrong (an unclosed brace, an unknown key).
 pub fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
+    let known = |key: &str| KEYS.contains(&key) || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty());
+    parse_with(text, &known, &format!("{}, viewers:{{channel}}", KEYS.join(", ")))
+}
+
+/// `parse` for text whose placeholders are `known` (listed as `listing` in errors).
+pub fn parse_with<'a>(text: &'a str, known: &dyn Fn(&str) -> bool, listing: &str) -> Result<Vec<Piece<'a>>, String> {
+    let pieces = split(text)?;
+    for piece in &pieces {
+        if let Piece::Placeholder { key, .. } = piece
+            && !known(key)
+        {
+            return Err(format!("{text:?}: unknown placeholder {{{key}}}; known: {listing}"));
+        }
+    }
+    Ok(pieces)
+}
+
+/// Literals and placeholders, keys unchecked.
+fn split(text: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -75,13 +94,6 @@ pub fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
             Some((k, d)) => (k.trim(), Some(d)),
             None => (inner.trim(), None),
         };
-        let known = KEYS.contains(&key) || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty());
-        if !known {
-            return Err(format!(
-                "{text:?}: unknown placeholder {{{key}}}; known: {}, viewers:{{channel}}",
-                KEYS.join(", ")
-            ));
-        }
         pieces.push(Piece::Placeholder { key, default });
         rest = &rest[close + 1..];
     }
@@ -94,7 +106,7 @@ pub fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
 /// Expands placeholders; a missing value takes its default, else nothing.
 /// Template text is validated at load, so unparsable text is kept literally.
 pub fn expand(text: &str, values: &dyn Values, format: NumberFormat) -> String {
-    let Ok(pieces) = parse(text) else { return text.to_string() };
+    let Ok(pieces) = split(text) else { return text.to_string() };
     let mut out = String::new();
     for piece in pieces {
         match piece {

@@ -1,10 +1,15 @@
-//! Drawing frames: text, badges and PNG encoding. Knows nothing of HTTP.
+//! Drawing frames: text, badges, camera overlays and placeholders, PNG and
+//! JPEG encoding. Knows nothing of HTTP.
 
 pub mod badge;
 pub mod cache;
 pub mod color;
 pub mod format;
+pub mod jpeg;
 pub mod online;
+pub mod overlay;
+pub mod pattern;
+pub mod placeholder;
 pub mod png;
 pub mod template;
 pub mod text;

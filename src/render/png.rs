@@ -31,3 +31,31 @@ pub fn encode_png_with(pixmap: &Pixmap, level: png::Compression) -> Vec<u8> {
     writer.finish().expect("PNG end into a Vec");
     out
 }
+
+/// A PNG file's pixels as RGB (palette, grey, 16-bit and alpha are
+/// converted; alpha is dropped onto black), for re-encoding as JPEG.
+pub fn decode_png_rgb(data: &[u8]) -> Result<super::jpeg::Rgb, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(data));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| format!("not a readable PNG: {e}"))?;
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    if width > super::jpeg::MAX_SIDE || height > super::jpeg::MAX_SIDE {
+        return Err(format!("PNG of {width}x{height} is larger than {0}x{0}", super::jpeg::MAX_SIDE));
+    }
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
+    let info = reader.next_frame(&mut buf).map_err(|e| format!("not a readable PNG: {e}"))?;
+    let data = &buf[..info.buffer_size()];
+    let pixels: Vec<u8> = match info.color_type {
+        png::ColorType::Rgb => data.to_vec(),
+        png::ColorType::Rgba => data.chunks_exact(4).flat_map(|p| premultiply(&p[..3], p[3])).collect(),
+        png::ColorType::Grayscale => data.iter().flat_map(|&g| [g, g, g]).collect(),
+        png::ColorType::GrayscaleAlpha => data.chunks_exact(2).flat_map(|p| premultiply(&[p[0]; 3], p[1])).collect(),
+        png::ColorType::Indexed => return Err("PNG palette was not expanded".into()),
+    };
+    Ok(super::jpeg::Rgb { width, height, pixels })
+}
+
+fn premultiply(rgb: &[u8], alpha: u8) -> [u8; 3] {
+    let m = |c: u8| ((c as u16 * alpha as u16 + 127) / 255) as u8;
+    [m(rgb[0]), m(rgb[1]), m(rgb[2])]
+}

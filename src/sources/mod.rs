@@ -4,4 +4,5 @@
 pub mod badge_state;
 pub mod badge_store;
 pub mod badges;
+pub mod camera;
 pub mod online;

@@ -13,6 +13,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod camera;
+
+use camera::{CameraConfig, LimitsConfig};
+
 const DEFAULT_CONFIG: &str = include_str!("default-config.json");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +82,20 @@ pub struct Config {
     /// User-Agent substrings of non-browser readers (ffmpeg, OpenCV, ...):
     /// they get the framing where each part is complete by its own length.
     pub reader_user_agents: Vec<String>,
+    /// Camera streams by name (`/camera/{name}.mjpg`).
+    pub cameras: BTreeMap<String, CameraConfig>,
+    /// Limits for every stream (a camera's own `limits` replace them); URL
+    /// query parameters may tighten them, never loosen.
+    pub client_limits: LimitsConfig,
+    /// An on-demand camera's source stops this long after its last viewer or snapshot.
+    pub camera_idle_stop_ms: u64,
+    /// A starting camera's first viewer waits this long for a real frame
+    /// before the stream begins with a "connecting" frame.
+    pub camera_start_wait_ms: u64,
+    /// The longest `?max_delay=` a snapshot may wait for a fresh frame.
+    pub snapshot_max_delay_ms: u64,
+    /// The image-pull page fetches snapshots no faster than this.
+    pub pull_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +185,13 @@ impl Config {
             // Never echo the token itself.
             return Err(format!("api_tokens: a token of {} characters is too short: use 16 or more", token.len()));
         }
+        for (name, camera) in &self.cameras {
+            camera.validate(name)?;
+        }
+        self.client_limits.validate("client_limits")?;
+        if self.pull_interval_ms < 20 {
+            return Err(format!("pull_interval_ms: {} is invalid: use 20 or more", self.pull_interval_ms));
+        }
         if self.require_referer && self.allowed_referers.is_empty() {
             return Err("require_referer: true is invalid without allowed_referers".into());
         }
@@ -181,6 +206,12 @@ impl Config {
     }
     pub fn write_stall_timeout(&self) -> Duration {
         Duration::from_millis(self.write_stall_timeout_ms)
+    }
+    pub fn camera_idle_stop(&self) -> Duration {
+        Duration::from_millis(self.camera_idle_stop_ms)
+    }
+    pub fn camera_start_wait(&self) -> Duration {
+        Duration::from_millis(self.camera_start_wait_ms)
     }
 }
 

@@ -1,0 +1,296 @@
+//! Camera and per-client-limit settings: the `cameras` and `client_limits`
+//! keys of the config, with their validation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::jpeg::MAX_SIDE;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub source: SourceConfig,
+    /// Run the source even with nobody watching (default: only on demand).
+    #[serde(default)]
+    pub always_on: bool,
+    /// Frames per second at most; faster source frames are dropped (0: the source's rate).
+    #[serde(default)]
+    pub max_fps: f64,
+    /// Stats burned into every frame; without it frames pass through byte for byte.
+    #[serde(default)]
+    pub overlay: Option<OverlayConfig>,
+    /// JPEG quality when framecast encodes (pattern, overlay, PNG files, raw devices).
+    #[serde(default = "default_quality")]
+    pub quality: u8,
+    /// Per-client limits for this camera's streams, replacing `client_limits`.
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+}
+
+fn default_quality() -> u8 {
+    80
+}
+
+/// Where frames come from; `kind` names the variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceConfig {
+    Pattern(PatternConfig),
+    File(FileConfig),
+    Mjpeg(MjpegConfig),
+    Device(DeviceConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternConfig {
+    #[serde(default = "default_width")]
+    pub width: u32,
+    #[serde(default = "default_height")]
+    pub height: u32,
+    #[serde(default = "default_fps")]
+    pub fps: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// A JPEG or PNG file; pushed whenever it is replaced or rewritten.
+    pub path: PathBuf,
+    /// How often the file is looked at.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MjpegConfig {
+    /// `http://host[:port]/path` of an MJPEG stream (an IP camera, another framecast).
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Upstream frames larger than this are discarded.
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+    /// Connecting, or silence from a connected upstream, longer than this reconnects.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// V4L2 index (`/dev/videoN`).
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default = "default_width")]
+    pub width: u32,
+    #[serde(default = "default_height")]
+    pub height: u32,
+    #[serde(default = "default_fps")]
+    pub fps: f64,
+}
+
+fn default_width() -> u32 {
+    640
+}
+fn default_height() -> u32 {
+    360
+}
+fn default_fps() -> f64 {
+    10.0
+}
+fn default_poll_ms() -> u64 {
+    250
+}
+fn default_max_frame_bytes() -> usize {
+    4 << 20
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Position {
+    #[default]
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayConfig {
+    /// Placeholders: `{viewers}` (of this stream), `{time}` (UTC), `{fps}`,
+    /// `{frame}`, `{camera}`, `{badge:NAME}`, `{viewers:CHANNEL}`; `\n` starts a line.
+    pub text: String,
+    #[serde(default)]
+    pub position: Position,
+    /// Text size in pixels.
+    #[serde(default = "default_text_size")]
+    pub size: f32,
+    #[serde(default)]
+    pub bold: bool,
+    #[serde(default = "default_text_color")]
+    pub color: String,
+    /// The box behind the text; alpha makes it translucent (`#000000a0`).
+    #[serde(default = "default_box_color")]
+    pub background: String,
+    /// Distance from the frame's edges, in pixels.
+    #[serde(default = "default_margin")]
+    pub margin: u32,
+}
+
+fn default_text_size() -> f32 {
+    16.0
+}
+fn default_text_color() -> String {
+    "#ffffff".into()
+}
+fn default_box_color() -> String {
+    "#000000a0".into()
+}
+fn default_margin() -> u32 {
+    8
+}
+
+/// Placeholders an overlay may use.
+pub fn overlay_key_known(key: &str) -> bool {
+    matches!(key, "viewers" | "time" | "fps" | "frame" | "camera")
+        || key.strip_prefix("badge:").is_some_and(crate::names::valid_name)
+        || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty())
+}
+
+pub const OVERLAY_KEYS: &str = "viewers, time, fps, frame, camera, badge:NAME, viewers:CHANNEL";
+
+/// Per-client limits as configured; 0 means none.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A stream ends after this many seconds.
+    #[serde(default)]
+    pub max_duration_s: u64,
+    /// A stream ends before a part would take it past this many bytes.
+    #[serde(default)]
+    pub max_bytes: u64,
+    /// Frames per second to one client at most; it gets the latest frame at that pace.
+    #[serde(default)]
+    pub max_fps: f64,
+}
+
+impl LimitsConfig {
+    pub fn validate(&self, key: &str) -> Result<(), String> {
+        if !self.max_fps.is_finite() || self.max_fps < 0.0 {
+            return Err(format!("{key}.max_fps: {} is invalid: use 0 (no limit) or a positive number", self.max_fps));
+        }
+        Ok(())
+    }
+
+    pub fn max_duration(&self) -> Option<Duration> {
+        (self.max_duration_s > 0).then(|| Duration::from_secs(self.max_duration_s))
+    }
+}
+
+impl CameraConfig {
+    pub fn validate(&self, name: &str) -> Result<(), String> {
+        let key = format!("cameras.{name}");
+        if !crate::names::valid_name(name) {
+            return Err(format!("{key}: {}", crate::names::invalid_name("camera")));
+        }
+        let size = |w: u32, h: u32| -> Result<(), String> {
+            if !(16..=MAX_SIDE as u32).contains(&w) || !(16..=MAX_SIDE as u32).contains(&h) {
+                return Err(format!("{key}.source: {w}x{h} is invalid: width and height must be 16 to {MAX_SIDE}"));
+            }
+            Ok(())
+        };
+        let fps = |fps: f64| -> Result<(), String> {
+            if !(fps > 0.0 && fps <= 120.0) {
+                return Err(format!("{key}.source.fps: {fps} is invalid: use more than 0, at most 120"));
+            }
+            Ok(())
+        };
+        match &self.source {
+            SourceConfig::Pattern(p) => {
+                size(p.width, p.height)?;
+                fps(p.fps)?;
+            }
+            SourceConfig::Device(d) => {
+                size(d.width, d.height)?;
+                fps(d.fps)?;
+                if !cfg!(feature = "device") {
+                    return Err(format!(
+                        "{key}.source: kind \"device\" needs a build with local camera support: \
+                         cargo build --release --features device"
+                    ));
+                }
+            }
+            SourceConfig::File(f) => {
+                if f.poll_ms < 10 {
+                    return Err(format!("{key}.source.poll_ms: {} is invalid: use 10 or more", f.poll_ms));
+                }
+            }
+            SourceConfig::Mjpeg(m) => {
+                crate::sources::camera::relay::parse_url(&m.url).map_err(|e| format!("{key}.source.url: {e}"))?;
+                if m.max_frame_bytes < 1024 || m.timeout_ms < 100 {
+                    return Err(format!(
+                        "{key}.source: max_frame_bytes must be 1024 or more and timeout_ms 100 or more"
+                    ));
+                }
+                if m.password.is_some() && m.username.is_none() {
+                    return Err(format!("{key}.source.password: set username as well"));
+                }
+            }
+        }
+        if !self.max_fps.is_finite() || self.max_fps < 0.0 {
+            return Err(format!("{key}.max_fps: {} is invalid: use 0 or a positive number", self.max_fps));
+        }
+        if !(1..=100).contains(&self.quality) {
+            return Err(format!("{key}.quality: {} is invalid: use 1 to 100", self.quality));
+        }
+        if let Some(limits) = &self.limits {
+            limits.validate(&format!("{key}.limits"))?;
+        }
+        if let Some(overlay) = &self.overlay {
+            crate::render::format::parse_with(&overlay.text, &overlay_key_known, OVERLAY_KEYS)
+                .map_err(|e| format!("{key}.overlay.text: {e}"))?;
+            if !(6.0..=200.0).contains(&overlay.size) {
+                return Err(format!("{key}.overlay.size: {} is invalid: use 6 to 200", overlay.size));
+            }
+            crate::render::overlay::Overlay::new(overlay).map_err(|e| format!("{key}.{e}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> Result<CameraConfig, String> {
+        let c: CameraConfig = serde_json::from_value(json).map_err(|e| e.to_string())?;
+        c.validate("cam")?;
+        Ok(c)
+    }
+
+    #[test]
+    fn sources_parse_and_unknown_keys_are_named() {
+        assert!(parse(serde_json::json!({"source": {"kind": "pattern", "fps": 5}})).is_ok());
+        let err = parse(serde_json::json!({"source": {"kind": "pattern", "fsp": 5}})).unwrap_err();
+        assert!(err.contains("fsp"), "{err}");
+        let err = parse(serde_json::json!({"source": {"kind": "webcam"}})).unwrap_err();
+        assert!(err.contains("webcam"), "{err}");
+        let err = parse(serde_json::json!({"source": {"kind": "mjpeg", "url": "ftp://x"}})).unwrap_err();
+        assert!(err.contains("cameras.cam.source.url"), "{err}");
+        let err =
+            parse(serde_json::json!({"source": {"kind": "pattern"}, "overlay": {"text": "{viewrs}"}})).unwrap_err();
+        assert!(err.contains("unknown placeholder {viewrs}"), "{err}");
+        let err = parse(serde_json::json!({"source": {"kind": "pattern", "width": 99999}})).unwrap_err();
+        assert!(err.contains("width and height"), "{err}");
+    }
+}

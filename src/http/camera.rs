@@ -1,0 +1,115 @@
+//! `GET /camera/{name}.mjpg` (the live stream), `GET /camera/{name}.jpg`
+//! (one frame; `?max_delay=ms` waits for a fresh one) and
+//! `GET /camera/{name}.html` (the image-pull page for clients that cannot
+//! show server push).
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+
+use super::client::{Delivery, delivery, limits};
+use super::referer;
+use super::response::{self, HttpResponse};
+use crate::app::App;
+use crate::names::{invalid_name, valid_name};
+use crate::push::body::PushBody;
+use crate::push::limits::Limits;
+use crate::sources::camera::{Camera, JPEG};
+
+static PULL_PAGE: &str = include_str!("../../templates/pull.html");
+
+/// The camera named in the URL, or the error response.
+fn find<'a>(app: &'a App, name: &str, req: &Request<Incoming>) -> Result<&'a Camera, Box<HttpResponse>> {
+    if !valid_name(name) {
+        return Err(Box::new(response::text(StatusCode::BAD_REQUEST, invalid_name("camera"))));
+    }
+    if let Err(reason) = referer::check(&app.config, req.headers()) {
+        return Err(Box::new(response::text(StatusCode::FORBIDDEN, reason)));
+    }
+    app.cameras.get(name).map(|c| &**c).ok_or_else(|| {
+        let known: Vec<&str> = app.cameras.list().map(|c| c.name()).collect();
+        Box::new(response::text(
+            StatusCode::NOT_FOUND,
+            format!("no camera named {name:?}; cameras: {}", known.join(", ")),
+        ))
+    })
+}
+
+pub async fn stream(app: &App, name: &str, req: &Request<Incoming>) -> HttpResponse {
+    let camera = match find(app, name, req) {
+        Ok(camera) => camera,
+        Err(response) => return *response,
+    };
+    let framing = match delivery(&app.config, req.headers(), req.uri().query()) {
+        Ok(Delivery::Stream(framing)) => framing,
+        Ok(Delivery::Once) => return snapshot_of(app, camera, None, req.method() == Method::HEAD).await,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+    };
+    let base = Limits::from_config(camera.config().limits.as_ref().unwrap_or(&app.config.client_limits));
+    let limits = match limits(base, req.uri().query()) {
+        Ok(limits) => limits,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+    };
+    if req.method() == Method::HEAD {
+        return response::stream(None);
+    }
+    let viewer = camera.watch(&app.registry);
+    // A starting source gets a moment to produce a real first frame, so the
+    // viewer's first picture is live rather than "connecting".
+    camera.wait_started(app.config.camera_start_wait()).await;
+    response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits)))
+}
+
+pub async fn snapshot(app: &App, name: &str, req: &Request<Incoming>) -> HttpResponse {
+    let camera = match find(app, name, req) {
+        Ok(camera) => camera,
+        Err(response) => return *response,
+    };
+    let mut max_delay = None;
+    for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        if key == "max_delay" {
+            let cap = app.config.snapshot_max_delay_ms;
+            match value.parse::<u64>() {
+                Ok(ms) if ms <= cap => max_delay = Some(Duration::from_millis(ms)),
+                _ => {
+                    let message = format!("max_delay={value:?} is invalid: use milliseconds from 0 to {cap}");
+                    return response::text(StatusCode::BAD_REQUEST, message);
+                }
+            }
+        }
+    }
+    snapshot_of(app, camera, max_delay, req.method() == Method::HEAD).await
+}
+
+/// The latest frame, after starting the source if it was idle; with
+/// `max_delay`, the first frame newer than the request, waiting that long.
+async fn snapshot_of(app: &App, camera: &Camera, max_delay: Option<Duration>, head: bool) -> HttpResponse {
+    let current = camera.channel().latest().seq;
+    camera.demand();
+    let live = camera.wait_started(app.config.camera_start_wait()).await;
+    let frame = match max_delay {
+        Some(limit) if live => camera.frame_after(current, limit).await,
+        _ => camera.channel().latest(),
+    };
+    let mut response = response::single_image(frame.image(), JPEG, head);
+    if !live {
+        // The placeholder, so an <img> shows why; the status tells programs.
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+pub fn pull_page(app: &App, name: &str, req: &Request<Incoming>) -> HttpResponse {
+    let camera = match find(app, name, req) {
+        Ok(camera) => camera,
+        Err(response) => return *response,
+    };
+    // Names are validated to [A-Za-z0-9_-], so they are safe in HTML and URLs.
+    let page = PULL_PAGE
+        .replace("{{name}}", camera.name())
+        .replace("{{interval_ms}}", &app.config.pull_interval_ms.to_string());
+    response::html(page)
+}

@@ -1,0 +1,230 @@
+//! An upstream MJPEG stream (an IP camera, another framecast) relayed to any
+//! number of viewers over **one** upstream connection. A task reads the
+//! upstream into a latest-frame slot; it reconnects with backoff, and the
+//! lenient `multipart` reader copes with missing lengths, odd boundaries,
+//! junk and truncated parts.
+
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Uri;
+use hyper::client::conn::http1;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
+
+use super::source::{FrameSource, NextFrame};
+use crate::config::camera::MjpegConfig;
+use crate::multipart::{PartReader, boundary_from_content_type};
+use crate::render::jpeg::looks_like_jpeg;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// What the reader task last saw: a frame (numbered) or why there is none.
+#[derive(Clone)]
+enum Upstream {
+    Starting,
+    Frame(u64, Bytes),
+    Down(String),
+}
+
+pub struct Relay {
+    latest: watch::Receiver<Upstream>,
+    task: JoinHandle<()>,
+    taken: u64,
+    dropped: u64,
+}
+
+/// An `http://host[:port]/path` URL, checked; credentials go in the config's
+/// `username`/`password`, never in the URL (URLs end up in logs).
+pub fn parse_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("{url:?}: only http:// upstreams are supported"));
+    }
+    let authority = uri.authority().ok_or_else(|| format!("{url:?} has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL are refused: use username and password".into());
+    }
+    Ok(uri)
+}
+
+impl Relay {
+    /// Starts the reader task; it stops when the relay is dropped.
+    pub fn start(config: MjpegConfig) -> Relay {
+        let (tx, latest) = watch::channel(Upstream::Starting);
+        let task = tokio::spawn(read_forever(config, tx));
+        Relay { latest, task, taken: 0, dropped: 0 }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // Nobody watches: close the upstream connection too.
+        self.task.abort();
+    }
+}
+
+impl FrameSource for Relay {
+    fn next_frame(&mut self) -> NextFrame<'_> {
+        Box::pin(async move {
+            loop {
+                // `changed` is cancel-safe; the slot is only marked seen below.
+                self.latest.changed().await.map_err(|_| "relay task ended".to_string())?;
+                match self.latest.borrow_and_update().clone() {
+                    Upstream::Starting => continue,
+                    Upstream::Down(reason) => return Err(reason),
+                    Upstream::Frame(n, jpeg) => {
+                        if self.taken != 0 && n > self.taken + 1 {
+                            self.dropped += n - self.taken - 1;
+                        }
+                        self.taken = n;
+                        return Ok(jpeg);
+                    }
+                }
+            }
+        })
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+async fn read_forever(config: MjpegConfig, tx: watch::Sender<Upstream>) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut frames = 0u64;
+    loop {
+        let before = frames;
+        let reason = match session(&config, &tx, &mut frames).await {
+            Ok(()) => "the upstream ended its stream".to_string(),
+            Err(e) => e,
+        };
+        if frames > before {
+            backoff = FIRST_BACKOFF;
+        }
+        tracing::info!(url = %config.url, %reason, retry_ms = backoff.as_millis() as u64, "upstream camera down");
+        tx.send_replace(Upstream::Down(reason));
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One upstream connection, until it fails or ends.
+async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mut u64) -> Result<(), String> {
+    let uri = parse_url(&config.url)?;
+    let limit = Duration::from_millis(config.timeout_ms);
+    let authority = uri.authority().expect("checked by parse_url").clone();
+    let port = authority.port_u16().unwrap_or(80);
+    let stream = timeout(limit, TcpStream::connect((authority.host(), port)))
+        .await
+        .map_err(|_| "connecting timed out".to_string())?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) =
+        http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let _stop_driver = AbortOnDrop(driver);
+    let mut request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(HOST, authority.as_str())
+        // Asks a framecast upstream for per-part lengths.
+        .header(USER_AGENT, concat!("framecast-relay/", env!("CARGO_PKG_VERSION"), " (reader)"));
+    if let Some(user) = &config.username {
+        let pair = format!("{user}:{}", config.password.as_deref().unwrap_or(""));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        request = request.header(AUTHORIZATION, format!("Basic {encoded}"));
+    }
+    let request = request.body(Empty::<Bytes>::new()).map_err(|e| format!("bad request: {e}"))?;
+    let response = timeout(limit, sender.send_request(request))
+        .await
+        .map_err(|_| "no response in time".to_string())?
+        .map_err(|e| format!("request failed: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("upstream answered {}", response.status()));
+    }
+    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
+        return Err(format!("upstream sent {content_type:?}, not an MJPEG (multipart) stream"));
+    }
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    // Cameras that omit the boundary parameter: take it from the first `--` line.
+    let mut reader = boundary_from_content_type(&content_type).map(|b| PartReader::new(&b, config.max_frame_bytes));
+    loop {
+        let frame = match timeout(limit, body.frame()).await {
+            Err(_) => return Err(format!("no data for {} ms", config.timeout_ms)),
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(e))) => return Err(format!("stream broke: {e}")),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        let reader = match &mut reader {
+            Some(reader) => {
+                reader.push(&data);
+                reader
+            }
+            None => {
+                pending.extend_from_slice(&data);
+                let Some(boundary) = sniff_boundary(&pending) else {
+                    if pending.len() > 64 * 1024 {
+                        return Err("no multipart boundary found in the upstream stream".into());
+                    }
+                    continue;
+                };
+                let mut r = PartReader::new(&boundary, config.max_frame_bytes);
+                r.push(&pending);
+                pending = Vec::new();
+                reader.insert(r)
+            }
+        };
+        while let Some(part) = reader.next_part() {
+            // Non-JPEG parts (PNG, text) cannot go into an MJPEG stream.
+            if looks_like_jpeg(&part.body) {
+                *frames += 1;
+                tx.send_replace(Upstream::Frame(*frames, part.body));
+            }
+        }
+    }
+}
+
+/// The boundary of a stream whose Content-Type does not give it.
+fn sniff_boundary(data: &[u8]) -> Option<String> {
+    let text = &data[..data.len().min(8192)];
+    let start = memchr::memmem::find(text, b"--")?;
+    let line_end = memchr::memchr(b'\n', &text[start..])? + start;
+    let line = std::str::from_utf8(&text[start + 2..line_end]).ok()?.trim();
+    (!line.is_empty() && line.len() <= 200).then(|| line.to_string())
+}
+
+struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(parse_url("http://10.0.0.5:8080/video.mjpg").is_ok());
+        assert!(parse_url("https://cam/x").unwrap_err().contains("only http://"));
+        assert!(parse_url("http://admin:secret@cam/x").unwrap_err().contains("credentials"));
+        assert!(parse_url("not a url").is_err());
+    }
+
+    #[test]
+    fn boundary_sniffing() {
+        assert_eq!(sniff_boundary(b"\r\n--myboundary\r\nContent-Type: image/jpeg\r\n"), Some("myboundary".into()));
+        assert_eq!(sniff_boundary(b"--x"), None);
+    }
+}
