@@ -1,21 +1,42 @@
-//! `GET /`: the demo page from `templates/index.html`.
+//! `GET /`: the demo page from `templates/index.html`, with every
+//! configured camera shown live.
 
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::header::HOST;
 
 use super::response::{self, HttpResponse};
+use crate::app::App;
 
 static INDEX: &str = include_str!("../../templates/index.html");
 
-pub fn index(req: &Request<Incoming>) -> HttpResponse {
+pub fn index(app: &App, req: &Request<Incoming>) -> HttpResponse {
     let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost:8080");
     let scheme = match req.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
         Some("https") => "https",
         _ => "http",
     };
     // Host is the client's to choose: escape it before it reaches HTML.
-    response::html(INDEX.replace("{{origin}}", &escape_html(&format!("{scheme}://{host}"))))
+    let page = INDEX.replace("{{cameras}}", &cameras(app));
+    response::html(page.replace("{{origin}}", &escape_html(&format!("{scheme}://{host}"))))
+}
+
+/// One live `<img>` per camera, with its snapshot and pull-page links.
+/// Camera names are validated to `[A-Za-z0-9_-]`: safe in HTML as they are.
+fn cameras(app: &App) -> String {
+    let mut html = String::new();
+    for camera in app.cameras.list() {
+        let name = camera.name();
+        html.push_str(&format!(
+            "<figure><img src=\"/camera/{name}.mjpg\" alt=\"camera {name}\" width=\"480\">\n\
+             <figcaption><code>/camera/{name}.mjpg</code> · <a href=\"/camera/{name}.jpg\">snapshot</a> · \
+             <a href=\"/camera/{name}.html\">image-pull page</a></figcaption></figure>\n"
+        ));
+    }
+    if html.is_empty() {
+        html.push_str("<p><small>No cameras are configured.</small></p>\n");
+    }
+    html
 }
 
 fn escape_html(s: &str) -> String {

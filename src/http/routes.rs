@@ -95,7 +95,7 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> HttpResponse {
     }
     let app = &**app;
     match route {
-        Route::Demo => demo::index(&req),
+        Route::Demo => demo::index(app, &req),
         Route::Health => response::text(StatusCode::OK, "ok"),
         Route::Metrics => response::prometheus(metrics().encode(&app.registry)),
         Route::Online(room) => online::serve(app, &room, &req),

@@ -2,6 +2,7 @@
 //! viewers that parse the multipart stream, PNG decoding, API polling.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod jpeg;
 pub mod netns;
 
 use std::io::{BufRead, BufReader, Cursor};
@@ -27,13 +28,22 @@ impl Server {
         Self::start_with(Command::new(env!("CARGO_BIN_EXE_framecast")), config)
     }
 
+    /// Starts on a given address (to restart a server where it was).
+    pub fn start_on(listen: SocketAddr, config: &str) -> Server {
+        Self::start_listening(Command::new(env!("CARGO_BIN_EXE_framecast")), &listen.to_string(), config)
+    }
+
     /// Starts through a wrapper command (e.g. inside a namespace).
-    pub fn start_with(mut command: Command, config: &str) -> Server {
+    pub fn start_with(command: Command, config: &str) -> Server {
+        Self::start_listening(command, "127.0.0.1:0", config)
+    }
+
+    fn start_listening(mut command: Command, listen: &str, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(&path, config).unwrap();
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .args(["serve", "--listen", listen, "--config"])
             .arg(&path)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -232,6 +242,32 @@ impl Viewer {
                 Err(_) => panic!("the server did not close the stream within {limit:?}"),
             }
         }
+    }
+
+    /// Reads whatever arrives for `period`.
+    pub async fn read_for(&mut self, period: Duration) {
+        let deadline = tokio::time::Instant::now() + period;
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            self.feed(&buf[..n]);
+        }
+    }
+
+    /// Reads until the response body ends (HTTP's last chunk; the connection
+    /// may stay open for another request). Whether it ended within `limit`.
+    pub async fn read_until_ended(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut buf = vec![0u8; 64 * 1024];
+        while !self.chunks.ended {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.feed(&buf[..n]),
+                _ => return false,
+            }
+        }
+        true
     }
 
     pub fn last(&self) -> Option<&Part> {
