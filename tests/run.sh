@@ -13,10 +13,16 @@ declare -A needs=(
   [ip]=iproute2                #   inside a private network namespace
   [unshare]=util-linux
   [nginx]=nginx                # tests/nginx.rs: the documented deploy/nginx.conf, for real
+  [ffmpeg]=ffmpeg              # tests/readers.rs: ffmpeg reads camera streams
 )
 missing=()
 for cmd in "${!needs[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
+done
+# Libraries and modules, by package: nokhwa's V4L2 bindings (the `device`
+# feature) need libclang to build; OpenCV goes into a venv.
+for pkg in libclang1-14 python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   sudo=""
@@ -24,6 +30,13 @@ if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/readers.rs: OpenCV's cv2.VideoCapture, from PyPI (headless build).
+if ! target/pyenv/bin/python3 -c "import cv2" 2>/dev/null; then
+  echo "tests/run.sh: installing opencv-python-headless into target/pyenv"
+  python3 -m venv target/pyenv
+  target/pyenv/bin/pip install --quiet --disable-pip-version-check opencv-python-headless
 fi
 
 cargo fmt --all -- --check

@@ -24,6 +24,13 @@ pub fn looks_like_jpeg(data: &[u8]) -> bool {
     data.starts_with(&[0xFF, 0xD8])
 }
 
+/// Whether `data` is a whole JPEG: SOI first, EOI last (trailing padding
+/// some cameras add is allowed). Catches truncated frames without decoding.
+pub fn looks_complete(data: &[u8]) -> bool {
+    let end = data.iter().rposition(|&b| !matches!(b, 0 | b'\r' | b'\n')).map_or(0, |i| i + 1);
+    looks_like_jpeg(data) && data[..end].ends_with(&[0xFF, 0xD9])
+}
+
 pub fn decode(jpeg: &[u8]) -> Result<Rgb, String> {
     let options = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::RGB)
@@ -70,7 +77,11 @@ mod tests {
     fn round_trip_keeps_size_and_roughly_the_colour() {
         let image = Rgb { width: 64, height: 32, pixels: [200u8, 40, 90].repeat(64 * 32) };
         let jpeg = encode_rgb(&image, 90);
-        assert!(looks_like_jpeg(&jpeg));
+        assert!(looks_like_jpeg(&jpeg) && looks_complete(&jpeg));
+        assert!(!looks_complete(&jpeg[..jpeg.len() - 10]));
+        let mut padded = jpeg.clone();
+        padded.extend_from_slice(b"\r\n\0");
+        assert!(looks_complete(&padded));
         assert_eq!(dimensions(&jpeg), Some((64, 32)));
         let back = decode(&jpeg).unwrap();
         assert_eq!((back.width, back.height), (64, 32));

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::source::{FrameSource, NextFrame};
 use crate::config::camera::DeviceConfig;
-use crate::render::jpeg::{Rgb, encode_rgb, looks_like_jpeg};
+use crate::render::jpeg::{Rgb, encode_rgb, looks_complete};
 
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -81,7 +81,7 @@ fn capture(config: DeviceConfig, quality: u8, tx: watch::Sender<Option<Result<By
         while !stop.load(Ordering::Relaxed) {
             let frame = camera.frame().map_err(|e| e.to_string()).and_then(|buffer| {
                 let raw = buffer.buffer_bytes();
-                if buffer.source_frame_format() == FrameFormat::MJPEG && looks_like_jpeg(&raw) {
+                if buffer.source_frame_format() == FrameFormat::MJPEG && looks_complete(&raw) {
                     return Ok(raw);
                 }
                 let res = buffer.resolution();

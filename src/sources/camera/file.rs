@@ -11,7 +11,7 @@ use tokio::time::sleep;
 
 use super::source::{FrameSource, NextFrame};
 use crate::config::camera::FileConfig;
-use crate::render::jpeg::{encode_rgb, looks_like_jpeg};
+use crate::render::jpeg::{encode_rgb, looks_complete, looks_like_jpeg};
 use crate::render::png::decode_png_rgb;
 
 /// What identifies one version of the file.
@@ -71,7 +71,7 @@ impl FileSource {
 fn to_jpeg(data: Vec<u8>, quality: u8) -> Result<Bytes, String> {
     if looks_like_jpeg(&data) {
         // A JPEG ends with EOI; without it the file is still being written.
-        if !data.ends_with(&[0xFF, 0xD9]) {
+        if !looks_complete(&data) {
             return Err("truncated JPEG".into());
         }
         return Ok(Bytes::from(data));

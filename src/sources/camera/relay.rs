@@ -21,7 +21,7 @@ use tokio::time::{sleep, timeout};
 use super::source::{FrameSource, NextFrame};
 use crate::config::camera::MjpegConfig;
 use crate::multipart::{PartReader, boundary_from_content_type};
-use crate::render::jpeg::looks_like_jpeg;
+use crate::render::jpeg::looks_complete;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -184,8 +184,9 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
             }
         };
         while let Some(part) = reader.next_part() {
-            // Non-JPEG parts (PNG, text) cannot go into an MJPEG stream.
-            if looks_like_jpeg(&part.body) {
+            // Non-JPEG parts (PNG, text) cannot go into an MJPEG stream,
+            // and a truncated JPEG would show as a broken picture.
+            if looks_complete(&part.body) {
                 *frames += 1;
                 tx.send_replace(Upstream::Frame(*frames, part.body));
             }

@@ -1,0 +1,143 @@
+//! The MJPEG relay against real upstreams: a second framecast that is killed
+//! and restarted (viewers stay, see the placeholder, then resume; one
+//! upstream connection however many watch), and a hostile upstream whose
+//! malformed stream must never crash the relay.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use common::jpeg::{mean, near, placeholder_kind, solid_jpeg};
+use common::{Server, Viewer, api};
+
+const READER: &str = "Lavf/59.27.100";
+
+fn relay_config(url: &str) -> String {
+    format!(
+        r#"{{ "max_connections_per_ip": 0, "camera_idle_stop_ms": 300, "cameras": {{
+            "relay": {{ "source": {{ "kind": "mjpeg", "url": "{url}", "timeout_ms": 1000 }} }} }} }}"#
+    )
+}
+
+/// Reads until the latest part satisfies `done`, or panics after `limit`.
+async fn read_until(viewer: &mut Viewer, limit: Duration, what: &str, done: impl Fn(&[u8]) -> bool) {
+    let deadline = Instant::now() + limit;
+    while viewer.last().is_none_or(|p| !done(&p.body)) {
+        assert!(Instant::now() < deadline, "{what}: not seen within {limit:?}");
+        let have = viewer.received.len();
+        viewer.read_parts(have + 1, Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn viewers_ride_out_an_upstream_restart_over_one_upstream_connection() {
+    let upstream_config =
+        r#"{ "cameras": { "up": { "source": { "kind": "pattern", "width": 160, "height": 90, "fps": 10 } } } }"#;
+    let upstream = Server::start(upstream_config);
+    let upstream_addr = upstream.addr;
+    let relay = Server::start(&relay_config(&upstream.url("/camera/up.mjpg")));
+
+    let mut viewers = Vec::new();
+    for _ in 0..20 {
+        viewers.push(Viewer::connect(relay.addr, "/camera/relay.mjpg", READER).await);
+    }
+    for v in &mut viewers {
+        assert!(v.read_parts(3, Duration::from_secs(10)).await);
+        assert_eq!(placeholder_kind(&v.last().unwrap().body), None, "live frames are relayed");
+    }
+    let up = api(upstream.addr, "/api/v1/channels/camera/up").await;
+    assert_eq!(up["viewers"], 1, "20 relay viewers share one upstream connection");
+
+    drop(upstream); // killed
+    for v in &mut viewers {
+        read_until(v, Duration::from_secs(10), "the offline placeholder", |b| placeholder_kind(b) == Some("offline"))
+            .await;
+    }
+    assert_eq!(api(relay.addr, "/api/v1/cameras/relay").await["state"], "offline");
+    assert_eq!(api(relay.addr, "/api/v1/channels/camera/relay").await["viewers"], 20, "nobody was dropped");
+
+    let upstream = Server::start_on(upstream_addr, upstream_config);
+    for v in &mut viewers {
+        read_until(v, Duration::from_secs(20), "live frames again", |b| placeholder_kind(b).is_none()).await;
+    }
+    assert_eq!(api(relay.addr, "/api/v1/cameras/relay").await["state"], "live");
+    assert_eq!(api(upstream.addr, "/api/v1/channels/camera/up").await["viewers"], 1);
+
+    // Nobody watches: the relay closes its upstream connection too.
+    drop(viewers);
+    let start = Instant::now();
+    while api(upstream.addr, "/api/v1/channels/camera/up").await["viewers"] != 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "the idle relay kept its upstream connection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a hostile or broken camera sends, one script per connection.
+fn hostile_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let good = solid_jpeg([20, 200, 20], 32, 24);
+        for (i, conn) in listener.incoming().enumerate() {
+            let Ok(mut s) = conn else { continue };
+            let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
+            let mut write = |bytes: &[u8]| s.write_all(bytes).is_ok();
+            match i {
+                // Not HTTP at all.
+                0 => {
+                    write(b"\x00\xff garbage \r\n\r\n not http");
+                }
+                // A 200 that is not multipart.
+                1 => {
+                    write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nhello");
+                }
+                // Multipart with no boundary parameter, junk, a truncated part,
+                // a non-JPEG part, LF-only lines and a part without a length;
+                // then good frames forever (until the relay hangs up).
+                _ => {
+                    let mut stream =
+                        b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace\r\nConnection: close\r\n\r\n"
+                            .to_vec();
+                    stream.extend_from_slice(b"junk before the first boundary\r\n--cam\r\nContent-Type: image/jpeg\r\nContent-Length: 50000\r\n\r\n");
+                    stream.extend_from_slice(&good[..good.len() / 2]);
+                    stream.extend_from_slice(b"\r\n--cam\r\nContent-Type: text/plain\r\n\r\nnot an image\r\n");
+                    stream.extend_from_slice(b"--cam\nContent-Type: image/jpeg\n\n\xff\xd8 truncated jpeg\n");
+                    stream.extend_from_slice(&[0x5a; 70_000]);
+                    if !write(&stream) {
+                        continue;
+                    }
+                    loop {
+                        let mut part = b"\r\n--cam\r\nContent-Type: image/jpeg\r\n\r\n".to_vec();
+                        part.extend_from_slice(&good);
+                        if !write(&part) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_malformed_upstream_never_crashes_the_relay() {
+    let upstream = hostile_upstream();
+    let relay = Server::start(&relay_config(&format!("http://{upstream}/stream")));
+    let mut viewer = Viewer::connect(relay.addr, "/camera/relay.mjpg", READER).await;
+    // Two bad connections first (shown as offline), then the good frames get through.
+    read_until(&mut viewer, Duration::from_secs(20), "the upstream's good frame", |b| {
+        placeholder_kind(b).is_none() && near(mean(b), [20, 200, 20], 10)
+    })
+    .await;
+    let info = api(relay.addr, "/api/v1/cameras/relay").await;
+    assert_eq!(info["state"], "live", "{info}");
+    // Every part the relay served decodes as JPEG; the truncated one never reached viewers.
+    for part in &viewer.received {
+        common::jpeg::decoded(&part.body);
+    }
+    assert_eq!(common::get(relay.addr, "/healthz").await.0, 200);
+}
