@@ -2,6 +2,7 @@
 //! loads the demo page, shows the live badge, and displays a new count
 //! within 200 ms of a second viewer arriving, checked on pixels against the
 //! renderer `framecast render online` uses. Closing the page leaves the count.
+//! The demo camera plays live, and so does the image-pull page.
 
 mod common;
 
@@ -145,5 +146,63 @@ async fn chromium_shows_the_live_count_at_once() {
     client.goto("about:blank").await.unwrap();
     let took = wait_for_viewers(server.addr, "default", 0, Duration::from_secs(3)).await;
     eprintln!("navigating away left the count after {took:?}");
+    client.close().await.unwrap();
+}
+
+/// The pixels of the first `<img>` whose src contains `needle`, once it has
+/// loaded, as a short fingerprint (or null).
+const CAMERA_PIXELS: &str = r#"
+    const [needle, done] = arguments;
+    const t0 = performance.now();
+    (function poll() {
+        const img = [...document.images].find(i => i.src.includes(needle));
+        if (img && img.naturalWidth > 0) {
+            const c = document.createElement("canvas");
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const ctx = c.getContext("2d");
+            ctx.drawImage(img, 0, 0);
+            const d = ctx.getImageData(0, 0, c.width, c.height).data;
+            let sum = 0;
+            for (let i = 0; i < d.length; i += 97) sum = (sum * 31 + d[i]) % 1000000007;
+            return done({ w: img.naturalWidth, h: img.naturalHeight, sum });
+        }
+        if (performance.now() - t0 > 10000) return done(null);
+        setTimeout(poll, 20);
+    })();
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_demo_camera_live_and_the_pull_page_updates() {
+    let server = Server::start(r#"{"camera_idle_stop_ms": 300}"#);
+    let (_driver, client, _profile) = start_chromium().await;
+    client.goto(&server.url("/")).await.unwrap();
+    let mut sums = Vec::new();
+    for _ in 0..3 {
+        let shown = client.execute_async(CAMERA_PIXELS, vec![json!("/camera/demo.mjpg")]).await.unwrap();
+        assert_eq!((shown["w"].clone(), shown["h"].clone()), (json!(640), json!(360)), "{shown}");
+        sums.push(shown["sum"].clone());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    sums.dedup();
+    assert!(sums.len() >= 2, "the demo camera's picture never changed in the browser: {sums:?}");
+    let camera = common::api(server.addr, "/api/v1/cameras/demo").await;
+    assert_eq!((camera["state"].clone(), camera["channel"]["viewers"].clone()), (json!("live"), json!(1)), "{camera}");
+
+    // The image-pull page: snapshots fetched in a loop, also changing.
+    client.goto(&server.url("/camera/demo.html")).await.unwrap();
+    let mut sums = Vec::new();
+    for _ in 0..3 {
+        let shown = client.execute_async(CAMERA_PIXELS, vec![json!("blob:")]).await.unwrap();
+        assert_eq!(shown["w"], json!(640), "{shown}");
+        sums.push(shown["sum"].clone());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    sums.dedup();
+    assert!(sums.len() >= 2, "the pull page's picture never changed: {sums:?}");
+    assert_eq!(
+        common::api(server.addr, "/api/v1/channels/camera/demo").await["viewers"],
+        0,
+        "snapshots are not viewers"
+    );
     client.close().await.unwrap();
 }
