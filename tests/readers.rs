@@ -59,12 +59,15 @@ fn run(mut command: Command, limit: Duration) -> (std::process::Output, Duration
 fn ffmpeg_reads_frames_as_they_come() {
     let (server, _dir) = server();
     let out = tempfile::tempdir().unwrap();
-    let pattern = out.path().join("p%d.jpg");
-    let mut ffmpeg = Command::new("ffmpeg");
-    ffmpeg.args(["-nostdin", "-loglevel", "error", "-f", "mpjpeg", "-i", &server.url("/camera/pattern.mjpg")]);
-    ffmpeg.args(["-frames:v", "5", "-c", "copy", "-y"]).arg(&pattern);
-    let (output, _) = run(ffmpeg, Duration::from_secs(20));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let ffmpeg = |path: &str, frames: &str, output: &std::path::Path| {
+        let mut ffmpeg = Command::new("ffmpeg");
+        ffmpeg.args(["-nostdin", "-loglevel", "error", "-f", "mpjpeg", "-i", &server.url(path)]);
+        ffmpeg.args(["-frames:v", frames, "-c", "copy", "-y"]).arg(output);
+        let (result, took) = run(ffmpeg, Duration::from_secs(20));
+        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+        took
+    };
+    ffmpeg("/camera/pattern.mjpg", "5", &out.path().join("p%d.jpg"));
     for i in 1..=5 {
         let image = decoded(&std::fs::read(out.path().join(format!("p{i}.jpg"))).unwrap());
         assert_eq!((image.width, image.height), (320, 180));
@@ -72,11 +75,7 @@ fn ffmpeg_reads_frames_as_they_come() {
 
     // One still frame: done at once, not after the resend a minute later.
     let still = out.path().join("still.jpg");
-    let mut ffmpeg = Command::new("ffmpeg");
-    ffmpeg.args(["-nostdin", "-loglevel", "error", "-f", "mpjpeg", "-i", &server.url("/camera/still.mjpg")]);
-    ffmpeg.args(["-frames:v", "1", "-c", "copy", "-y"]).arg(&still);
-    let (output, took) = run(ffmpeg, Duration::from_secs(20));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let took = ffmpeg("/camera/still.mjpg", "1", &still);
     assert_eq!(std::fs::read(&still).unwrap(), still_jpeg(), "the still frame, byte for byte");
     eprintln!("ffmpeg read the still camera's only frame in {took:?}");
 }
