@@ -141,3 +141,68 @@ async fn a_malformed_upstream_never_crashes_the_relay() {
     }
     assert_eq!(common::get(relay.addr, "/healthz").await.0, 200);
 }
+
+/// An upstream that wants HTTP basic auth (`user` / `pa:ss`) and sends one
+/// frame a second to whoever passes.
+fn guarded_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if std::io::Read::read(&mut s, &mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                // base64("user:pa:ss")
+                if !String::from_utf8_lossy(&head).contains("Authorization: Basic dXNlcjpwYTpzcw==\r\n") {
+                    let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                let _ =
+                    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=\"q\"\r\n\r\n");
+                let frame = solid_jpeg([200, 200, 30], 32, 24);
+                loop {
+                    let mut part =
+                        format!("--q\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", frame.len())
+                            .into_bytes();
+                    part.extend_from_slice(&frame);
+                    part.extend_from_slice(b"\r\n");
+                    if s.write_all(&part).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn basic_auth_reaches_the_upstream_and_a_refusal_is_reported() {
+    let upstream = guarded_upstream();
+    let config = serde_json::json!({ "cameras": {
+        "ok": { "source": { "kind": "mjpeg", "url": format!("http://{upstream}/cam"), "username": "user", "password": "pa:ss" } },
+        "denied": { "source": { "kind": "mjpeg", "url": format!("http://{upstream}/cam") } }
+    }});
+    let relay = Server::start(&config.to_string());
+    let mut viewer = Viewer::connect(relay.addr, "/camera/ok.mjpg", READER).await;
+    read_until(&mut viewer, Duration::from_secs(10), "the guarded upstream's frame", |b| {
+        placeholder_kind(b).is_none() && near(mean(b), [200, 200, 30], 10)
+    })
+    .await;
+    let (status, _, body) = common::get(relay.addr, "/camera/denied.jpg").await;
+    assert_eq!(status, 503);
+    assert_eq!(placeholder_kind(&body), Some("offline"));
+    let info = api(relay.addr, "/api/v1/cameras/denied").await;
+    assert!(info["reason"].as_str().unwrap().contains("401"), "{info}");
+    // The password never shows in the API.
+    let all = String::from_utf8(common::get(relay.addr, "/api/v1/cameras").await.2).unwrap();
+    assert!(!all.contains("pa:ss"), "{all}");
+}

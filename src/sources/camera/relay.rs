@@ -109,7 +109,8 @@ async fn read_forever(config: MjpegConfig, tx: watch::Sender<Upstream>) {
         if frames > before {
             backoff = FIRST_BACKOFF;
         }
-        tracing::info!(url = %config.url, %reason, retry_ms = backoff.as_millis() as u64, "upstream camera down");
+        // The producer logs the transition to offline once; retries are debug detail.
+        tracing::debug!(url = %config.url, %reason, retry_ms = backoff.as_millis() as u64, "upstream camera down");
         tx.send_replace(Upstream::Down(reason));
         sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -127,8 +128,12 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|e| format!("cannot connect: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, connection) =
-        http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    // Title-case header names: some embedded camera servers match them case-sensitively.
+    let (mut sender, connection) = http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
     let driver = tokio::spawn(connection);
     let _stop_driver = AbortOnDrop(driver);
     let mut request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
