@@ -111,11 +111,13 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
             return Err(format!("{}: badges.{name}.template: no template named {template:?}", file.display()));
         }
     }
+    let cameras: Vec<String> = config.cameras.iter().map(|(name, c)| format!("{name} ({})", c.source.kind())).collect();
     Ok(format!(
-        "listen {}, {} templates, {} stored badge values",
+        "listen {}, {} templates, {} stored badge values, cameras: {}",
         config.listen,
         templates.names().count(),
-        saved.len()
+        saved.len(),
+        if cameras.is_empty() { "none".to_string() } else { cameras.join(", ") }
     ))
 }
 

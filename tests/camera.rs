@@ -224,3 +224,19 @@ async fn per_client_limits_end_or_pace_streams_cleanly() {
     assert!(metrics.contains(r#"framecast_limits_reached_total{reason="max_bytes"} 1"#), "{metrics}");
     assert_eq!(api(server.addr, "/api/v1/channels/camera/fast").await["viewers"], 0);
 }
+
+#[tokio::test]
+async fn an_always_on_camera_runs_with_nobody_watching() {
+    let config = format!(
+        r#"{{ "camera_idle_stop_ms": 200, "cameras": {{ {}, {} }} }}"#,
+        pattern_camera("always", 20, r#", "always_on": true"#),
+        pattern_camera("lazy", 20, "")
+    );
+    let server = Server::start(&config);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let always = api(server.addr, "/api/v1/cameras/always").await;
+    assert_eq!(always["state"], "live", "{always}");
+    assert!(always["channel"]["frame_seq"].as_u64().unwrap() > 5, "frames flow unwatched: {always}");
+    assert_eq!(always["channel"]["viewers"], 0);
+    assert_eq!(camera_state(&server, "lazy").await, "idle");
+}
