@@ -10,7 +10,7 @@
 //!    half-sent requests held open (ratio in one run).
 //!
 //! Sizes: CAPACITY_VIEWERS (default 19000) bounds the large run; the machine's
-//! limit is 20,000 open files per process.
+//! limit is 20,000 open files per process. CAPACITY_ONLY=ramp runs 3. alone.
 
 #[path = "support/server.rs"]
 mod server;
@@ -90,7 +90,12 @@ async fn main() {
     let (baseline, _) = process_usage(pid).unwrap();
     println!("server baseline RSS {:.1} MiB", baseline as f64 / (1 << 20) as f64);
 
+    // CAPACITY_ONLY=ramp runs the burst alone.
+    let only_ramp = std::env::var("CAPACITY_ONLY").is_ok_and(|v| v == "ramp");
     for n in [1000, large] {
+        if only_ramp {
+            break;
+        }
         held(addr, pid, n, baseline).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -111,7 +116,9 @@ async fn main() {
     );
     load.stop().await;
 
-    slowloris(addr).await;
+    if !only_ramp {
+        slowloris(addr).await;
+    }
 }
 
 /// Viewers connected per second in a 2,000 burst, before and during a

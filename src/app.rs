@@ -2,6 +2,7 @@
 //! and badge producers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,7 @@ impl App {
             min_frame_interval: config.min_frame_interval(),
             resend_interval: config.resend_interval(),
             fanout_parts_per_second: config.fanout_parts_per_second,
+            max_frame_interval: Duration::from_millis(config.max_frame_interval_ms),
         };
         let online_template = templates.get("online").expect("the online template is built in");
         let online = OnlineRooms::new(registry.clone(), online_template, timing);

@@ -30,6 +30,9 @@ pub struct Config {
     /// Renders of one channel are at least this far apart: bursts of
     /// connects coalesce into a handful of frames.
     pub min_frame_interval_ms: u64,
+    /// While a room's count keeps changing, its renders back off (doubling)
+    /// up to this far apart; a quiet spell resets them.
+    pub max_frame_interval_ms: u64,
     /// Fan-out budget of one channel: a channel with V viewers renders at
     /// most every V / this seconds, so big audiences coalesce more.
     pub fanout_parts_per_second: u64,
@@ -189,6 +192,12 @@ impl Config {
             camera.validate(name)?;
         }
         self.client_limits.validate("client_limits")?;
+        if self.max_frame_interval_ms < self.min_frame_interval_ms {
+            return Err(format!(
+                "max_frame_interval_ms: {} is invalid: it must be at least min_frame_interval_ms ({})",
+                self.max_frame_interval_ms, self.min_frame_interval_ms
+            ));
+        }
         if self.pull_interval_ms < 20 {
             return Err(format!("pull_interval_ms: {} is invalid: use 20 or more", self.pull_interval_ms));
         }
