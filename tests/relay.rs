@@ -187,7 +187,7 @@ fn guarded_upstream() -> SocketAddr {
 #[tokio::test]
 async fn basic_auth_reaches_the_upstream_and_a_refusal_is_reported() {
     let upstream = guarded_upstream();
-    let config = serde_json::json!({ "cameras": {
+    let config = serde_json::json!({ "camera_idle_stop_ms": 300, "cameras": {
         "ok": { "source": { "kind": "mjpeg", "url": format!("http://{upstream}/cam"), "username": "user", "password": "pa:ss" } },
         "denied": { "source": { "kind": "mjpeg", "url": format!("http://{upstream}/cam") } }
     }});
@@ -205,4 +205,28 @@ async fn basic_auth_reaches_the_upstream_and_a_refusal_is_reported() {
     // The password never shows in the API.
     let all = String::from_utf8(common::get(relay.addr, "/api/v1/cameras").await.2).unwrap();
     assert!(!all.contains("pa:ss"), "{all}");
+
+    // The upstream repeats one picture: identical frames are skipped and
+    // counted, and skipping them must not keep an unwatched source running.
+    let start = std::time::Instant::now();
+    while api(relay.addr, "/api/v1/channels/camera/ok").await["frames_unchanged"] == 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "the repeated picture was not counted as unchanged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(viewer);
+    let start = std::time::Instant::now();
+    while api(relay.addr, "/api/v1/cameras/ok").await["state"] != "idle" {
+        assert!(start.elapsed() < Duration::from_secs(5), "a source of identical frames never went idle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Started by a snapshot, whose demand simply expires (no viewer leaves to wake the producer).
+    assert_eq!(common::get(relay.addr, "/camera/ok.jpg").await.0, 200);
+    let start = std::time::Instant::now();
+    while api(relay.addr, "/api/v1/cameras/ok").await["state"] != "idle" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "a snapshot-started source of identical frames never went idle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -90,6 +90,12 @@ impl Producer {
         let mut last_send = Instant::now();
         let mut idle_since: Option<Instant> = None;
         loop {
+            // Checked on every pass, including the ones that skip a frame.
+            if camera.demanded() {
+                idle_since = None;
+            } else {
+                idle_since.get_or_insert_with(Instant::now);
+            }
             let far = Instant::now() + Duration::from_secs(86_400);
             let idle_deadline = idle_since.map_or(far, |t| t + camera.idle_stop);
             let overlay_check =
@@ -157,11 +163,6 @@ impl Producer {
                     }
                 }
                 _ = sleep_until(idle_deadline) => return size,
-            }
-            if camera.demanded() {
-                idle_since = None;
-            } else {
-                idle_since.get_or_insert_with(Instant::now);
             }
         }
     }
