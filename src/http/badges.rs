@@ -4,13 +4,12 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::client::{Delivery, delivery, limits};
+use super::client::{Wanted, wanted};
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::push::body::PushBody;
-use crate::push::limits::Limits;
 use crate::push::registry::JoinError;
 use crate::render::template::MAX_SCALE;
 use crate::sources::badges::Look;
@@ -70,13 +69,9 @@ pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
     let head = req.method() == Method::HEAD;
-    let framing = match delivery(&app.config, req.headers(), req.uri().query()) {
-        Ok(Delivery::Once) => return response::single_image(app.badges.snapshot(name, &look), "image/png", head),
-        Ok(Delivery::Stream(framing)) => framing,
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
-    };
-    let limits = match limits(Limits::from_config(&app.config.client_limits), req.uri().query()) {
-        Ok(limits) => limits,
+    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
+        Ok(Wanted::Stream(framing, limits)) => (framing, limits),
+        Ok(Wanted::Once) => return response::single_image(app.badges.snapshot(name, &look), "image/png", head),
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
     if head {

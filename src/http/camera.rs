@@ -9,13 +9,12 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
-use super::client::{Delivery, delivery, limits};
+use super::client::{Wanted, wanted};
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::push::body::PushBody;
-use crate::push::limits::Limits;
 use crate::sources::camera::{Camera, JPEG};
 
 static PULL_PAGE: &str = include_str!("../../templates/pull.html");
@@ -42,14 +41,11 @@ pub async fn stream(app: &App, name: &str, req: &Request<Incoming>) -> HttpRespo
         Ok(camera) => camera,
         Err(response) => return *response,
     };
-    let framing = match delivery(&app.config, req.headers(), req.uri().query()) {
-        Ok(Delivery::Stream(framing)) => framing,
-        Ok(Delivery::Once) => return snapshot_of(app, camera, None, req.method() == Method::HEAD).await,
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
-    };
-    let base = Limits::from_config(camera.config().limits.as_ref().unwrap_or(&app.config.client_limits));
-    let limits = match limits(base, req.uri().query()) {
-        Ok(limits) => limits,
+    // A camera's own limits replace the server-wide ones.
+    let base = camera.config().limits.as_ref().unwrap_or(&app.config.client_limits);
+    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), base) {
+        Ok(Wanted::Stream(framing, limits)) => (framing, limits),
+        Ok(Wanted::Once) => return snapshot_of(app, camera, None, req.method() == Method::HEAD).await,
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
     if req.method() == Method::HEAD {

@@ -7,6 +7,7 @@ use hyper::header::USER_AGENT;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::config::camera::LimitsConfig;
 use crate::push::limits::{Limits, interval_of_fps};
 use crate::push::part::Framing;
 
@@ -79,6 +80,27 @@ mod tests {
         assert_eq!(delivery(&c, &ua("github-camo (876de43e)"), None), Ok(Delivery::Once));
         assert!(delivery(&c, &chrome, Some("framing=fast")).is_err());
         assert_eq!(delivery(&c, &chrome, Some("v=3")), Ok(Delivery::Stream(Framing::Browser)));
+    }
+}
+
+/// What one request for a live image wants, all of it read from the
+/// request: one plain image, or a stream in some framing under some limits.
+pub enum Wanted {
+    Once,
+    Stream(Framing, Limits),
+}
+
+/// `delivery`, then for a stream its limits tightened onto `base`; `Err`
+/// is a 400 message. (A single image has no limits, so they are not read.)
+pub fn wanted(
+    config: &Config,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    base: &LimitsConfig,
+) -> Result<Wanted, String> {
+    match delivery(config, headers, query)? {
+        Delivery::Once => Ok(Wanted::Once),
+        Delivery::Stream(framing) => Ok(Wanted::Stream(framing, limits(Limits::from_config(base), query)?)),
     }
 }
 

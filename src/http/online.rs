@@ -4,12 +4,11 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::client::{Delivery, delivery, limits};
+use super::client::{Wanted, wanted};
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::push::body::PushBody;
-use crate::push::limits::Limits;
 use crate::push::registry::JoinError;
 
 /// Room names follow the common rule for names.
@@ -23,15 +22,9 @@ pub fn serve(app: &App, room: &str, req: &Request<Incoming>) -> HttpResponse {
         return response::text(StatusCode::FORBIDDEN, reason);
     }
     let head = req.method() == Method::HEAD;
-    let framing = match delivery(&app.config, req.headers(), req.uri().query()) {
-        Ok(Delivery::Once) => {
-            return response::single_image(app.online.snapshot(room), "image/png", head);
-        }
-        Ok(Delivery::Stream(framing)) => framing,
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
-    };
-    let limits = match limits(Limits::from_config(&app.config.client_limits), req.uri().query()) {
-        Ok(limits) => limits,
+    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
+        Ok(Wanted::Stream(framing, limits)) => (framing, limits),
+        Ok(Wanted::Once) => return response::single_image(app.online.snapshot(room), "image/png", head),
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
     if head {
