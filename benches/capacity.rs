@@ -20,18 +20,7 @@ use std::time::Duration;
 
 use framecast::load::{Load, LoadConfig, percentiles, process_usage};
 use server::ServerProcess;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-async fn channel(addr: SocketAddr, name: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /api/v1/channels/{name} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let body = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(&out[..], |i| &out[i + 4..]);
-    serde_json::from_slice(body).unwrap_or_default()
-}
+use tokio::io::AsyncWriteExt;
 
 fn config(target: SocketAddr, room: &str, viewers: usize, connect_rate: u32) -> LoadConfig {
     LoadConfig {
@@ -107,7 +96,7 @@ async fn main() {
     assert!(load.wait_connected(burst, Duration::from_secs(120)).await, "ramp: only {} connected", load.connected());
     let took = start.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let info = channel(addr, "online/ramp").await;
+    let info = server::get_json(addr, "/api/v1/channels/online/ramp").await;
     println!(
         "ramp: {burst} viewers connected in a burst in {took:.2?}: {} frames rendered, {} parts sent ({:.2} per viewer)",
         info["frames_rendered"],

@@ -93,9 +93,8 @@ async fn main() {
     let arrivals = Arc::new(Mutex::new(vec![Vec::new(); n]));
     let tasks: Vec<_> = (0..n).map(|id| tokio::spawn(viewer(addr, arrivals.clone(), id))).collect();
     // Everyone is counted (so has its first frame) before the first write.
-    let counted = format!("\"viewers\": {n},");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !channel_info(addr).await.contains(&counted) {
+    while server::get_json(addr, "/api/v1/channels/badge/bench").await["viewers"] != n {
         assert!(Instant::now() < deadline, "{n} viewers never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -123,13 +122,4 @@ async fn main() {
     println!("  p50 {:>10.2?}", percentile(&latencies, 0.50));
     println!("  p99 {:>10.2?}", percentile(&latencies, 0.99));
     println!("  max {:>10.2?}", latencies.last().unwrap());
-}
-
-/// The badge's channel info (viewer count) as JSON text.
-async fn channel_info(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /api/v1/channels/badge/bench HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    String::from_utf8_lossy(&out).to_string()
 }

@@ -33,16 +33,6 @@ async fn open(addr: SocketAddr, source: &str, path: &str) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn viewers(addr: SocketAddr) -> u64 {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /api/v1/channels HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let body = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(&out[..], |i| &out[i + 4..]);
-    let json: serde_json::Value = serde_json::from_slice(body).expect("channels JSON");
-    json["viewers"].as_u64().unwrap_or(0)
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
@@ -102,7 +92,7 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (end_rss, _) = process_usage(server.pid()).unwrap();
-    let count = viewers(addr).await;
+    let count = server::get_json(addr, "/api/v1/channels").await["viewers"].as_u64().unwrap_or(0);
     println!("  peak: RSS {:.1} MiB", mib(peak));
     println!(
         "  after: RSS {:.1} MiB ({:+.1} MiB vs start), {arrivals} arrivals in all; viewers now {count} (exactly the 50 steady: {})",

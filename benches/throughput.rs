@@ -153,15 +153,6 @@ async fn measure(pid: u32, bytes: &AtomicU64, seconds: u64) -> Measured {
     }
 }
 
-async fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let body = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(&out[..], |i| &out[i + 4..]);
-    serde_json::from_slice(body).unwrap_or_default()
-}
-
 #[tokio::main]
 async fn main() {
     if std::env::var_os(CEILING_ENV).is_some() {
@@ -181,9 +172,9 @@ async fn main() {
     let framecast = server::ServerProcess::start(&config);
     let bytes = readers(framecast.addr, "/camera/relay.mjpg", viewers).await;
     tokio::time::sleep(WARM_UP).await;
-    let before = api(framecast.addr, "/api/v1/channels/camera/relay").await;
+    let before = server::get_json(framecast.addr, "/api/v1/channels/camera/relay").await;
     let fc = measure(framecast.pid(), &bytes, seconds).await;
-    let after = api(framecast.addr, "/api/v1/channels/camera/relay").await;
+    let after = server::get_json(framecast.addr, "/api/v1/channels/camera/relay").await;
     let delta = |key: &str| after[key].as_u64().unwrap_or(0).saturating_sub(before[key].as_u64().unwrap_or(0));
     let (parts, skipped, published) = (delta("parts_sent"), delta("frames_skipped"), delta("frames_rendered"));
     drop(framecast);

@@ -34,6 +34,18 @@ impl ServerProcess {
     }
 }
 
+/// `GET path` on its own connection, the body parsed as JSON (null if it is not).
+pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let body = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(&out[..], |i| &out[i + 4..]);
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
