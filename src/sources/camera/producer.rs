@@ -42,7 +42,16 @@ struct Shown {
     source: Bytes,
     decoded: Option<Arc<Rgb>>,
     text: String,
-    size: (u32, u32),
+}
+
+impl Shown {
+    /// The picture's size, read from the frame only when a placeholder needs it.
+    fn size(&self) -> Option<(u32, u32)> {
+        match &self.decoded {
+            Some(rgb) => Some((rgb.width as u32, rgb.height as u32)),
+            None => jpeg::dimensions(&self.source).map(|(w, h)| (w as u32, h as u32)),
+        }
+    }
 }
 
 impl Producer {
@@ -118,7 +127,6 @@ impl Producer {
                                 continue;
                             }
                             let Some(next) = self.show(jpeg, None).await else { continue };
-                            size = next.size;
                             shown = Some(next);
                             offline = false;
                             camera.state.send_replace(CameraState::Live);
@@ -129,6 +137,7 @@ impl Producer {
                         Err(reason) => {
                             if !offline {
                                 tracing::warn!(camera = %camera.name, %reason, "camera source failed; showing the placeholder");
+                                size = shown.as_ref().and_then(Shown::size).unwrap_or(size);
                                 self.placeholder(Placeholder::Offline, size);
                                 offline = true;
                                 shown = None;
@@ -162,7 +171,7 @@ impl Producer {
                         };
                     }
                 }
-                _ = sleep_until(idle_deadline) => return size,
+                _ = sleep_until(idle_deadline) => return shown.as_ref().and_then(Shown::size).unwrap_or(size),
             }
         }
     }
@@ -172,10 +181,8 @@ impl Producer {
     async fn show(&self, source: Bytes, decoded: Option<Arc<Rgb>>) -> Option<Shown> {
         let camera = &self.camera;
         let Some(overlay) = self.overlay.clone() else {
-            let size =
-                jpeg::dimensions(&source).map_or(camera.config.source.size_hint(), |(w, h)| (w as u32, h as u32));
             camera.channel.publish(&source, JPEG);
-            return Some(Shown { source, decoded: None, text: String::new(), size });
+            return Some(Shown { source, decoded: None, text: String::new() });
         };
         let text = self.overlay_text();
         let (input, quality, line) = (source.clone(), camera.config.quality, text.clone());
@@ -193,8 +200,7 @@ impl Producer {
             Ok(Ok((out, base))) => {
                 metrics().render_seconds.observe(started.elapsed().as_secs_f64());
                 camera.channel.publish(&out, JPEG);
-                let size = (base.width as u32, base.height as u32);
-                Some(Shown { source, decoded: Some(base), text, size })
+                Some(Shown { source, decoded: Some(base), text })
             }
             Ok(Err(reason)) => {
                 // One bad frame from upstream: drop it, keep the stream.
