@@ -54,7 +54,7 @@ fn main() {
     let latency = values(&[("label", "latency"), ("value", "42.5")], series);
     let views = values(&[("label", "page views"), ("value", "12345")], vec![]);
 
-    let pixmap = online.draw(&OnlineCount(1234), 1.0);
+    let pixmap = online.draw(&OnlineCount(1234), 1.0).expect("fits");
     let png = encode_png(&pixmap);
     let draw = median(|| online.draw(&OnlineCount(1234), 1.0));
     let fast = median(|| encode_png(&pixmap));

@@ -5,14 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::push::registry::Registry;
+use crate::render::pool::RenderPool;
 use crate::render::template::Templates;
 use crate::sources::badge_store::Store;
 use crate::sources::badges::{BadgeSettings, Badges};
 use crate::sources::camera::Cameras;
 use crate::sources::online::{OnlineRooms, Timing};
+use crate::sources::tasks::Tasks;
 
 pub struct App {
     pub config: Config,
@@ -22,6 +25,10 @@ pub struct App {
     pub online: OnlineRooms,
     pub badges: Arc<Badges>,
     pub cameras: Cameras,
+    /// One-off renders, off the async threads and bounded.
+    pub renders: RenderPool,
+    /// Producers and blocking work: shutdown waits for them (bounded).
+    pub tracker: TaskTracker,
 }
 
 impl App {
@@ -38,7 +45,9 @@ impl App {
             max_frame_interval: Duration::from_millis(config.max_frame_interval_ms),
         };
         let online_template = templates.get("online").expect("the online template is built in");
-        let online = OnlineRooms::new(registry.clone(), online_template, timing);
+        let shutdown = CancellationToken::new();
+        let tasks = Tasks::new(shutdown.clone());
+        let online = OnlineRooms::new(registry.clone(), online_template, timing, tasks.clone());
         let settings = BadgeSettings {
             declared: config.badges.clone(),
             max_badges: config.max_badges,
@@ -46,8 +55,15 @@ impl App {
             timing,
         };
         let store = Store::new(config.state_file.clone());
-        let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings)?);
-        let cameras = Cameras::start(&config, &registry, &badges)?;
-        Ok(Arc::new(App { config, shutdown: CancellationToken::new(), registry, online, badges, cameras }))
+        let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
+        badges.start_writer(&tasks);
+        let cameras = Cameras::start(&config, &registry, &badges, &tasks)?;
+        let tracker = tasks.tracker.clone();
+        let renders = RenderPool::new(
+            config.max_concurrent_renders,
+            Duration::from_millis(config.render_queue_ms),
+            tracker.clone(),
+        );
+        Ok(Arc::new(App { config, shutdown, registry, online, badges, cameras, renders, tracker }))
     }
 }

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
@@ -21,8 +23,9 @@ static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_de
 
 use framecast::app::App;
 use framecast::config::Config;
+use framecast::config::bounds::quantize_scale;
 use framecast::render::format::MapValues;
-use framecast::render::template::{MAX_SCALE, Template, Templates};
+use framecast::render::template::{Template, Templates};
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "Live images over HTTP server push")]
@@ -149,10 +152,8 @@ fn render(args: RenderArgs) -> Result<(), String> {
             values.text.insert(key.to_string(), value.to_string());
         }
     }
-    if !(1.0..=MAX_SCALE).contains(&args.scale) {
-        return Err(format!("--scale {}: expected 1 to {MAX_SCALE}", args.scale));
-    }
-    let png = template.render_png(&values, args.scale);
+    let scale = quantize_scale("--scale", args.scale)?;
+    let png = template.render_png(&values, scale).map_err(|e| e.to_string())?;
     std::fs::write(&args.output, png).map_err(|e| format!("{}: {e}", args.output.display()))
 }
 
@@ -181,7 +182,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::warn!(error = %e, "could not raise the open-file limit");
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    runtime.block_on(async move {
+    let exit = runtime.block_on(async move {
         let app = match App::new(config) {
             Ok(app) => app,
             Err(e) => {
@@ -200,15 +201,32 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Tests and scripts read this line to find the port.
         println!("framecast listening on http://{addr}");
         let shutdown = app.shutdown.clone();
+        let signalled = Arc::new(OnceLock::new());
+        let signalled_at = signalled.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: streams end, connections close");
+            let _ = signalled_at.set(Instant::now());
+            tracing::info!("shutting down: streams end, connections close (a second signal exits at once)");
             shutdown.cancel();
+            shutdown_signal().await;
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
         });
         // Returns once shutdown has drained the connections (or timed out).
-        framecast::server::serve(listener, app).await;
+        framecast::server::serve(listener, app.clone()).await;
+        // Then producers, the badge writer's queue and blocking renders,
+        // within what is left of `shutdown_timeout_ms`.
+        let limit = Duration::from_millis(app.config.shutdown_timeout_ms);
+        let spent = signalled.get().map_or(Duration::ZERO, Instant::elapsed);
+        app.tracker.close();
+        if tokio::time::timeout(limit.saturating_sub(spent), app.tracker.wait()).await.is_err() {
+            tracing::warn!(tasks = app.tracker.len(), "shutdown timeout: stopping tasks anyway");
+        }
         ExitCode::SUCCESS
-    })
+    });
+    // Blocking work still running past the timeout is not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    exit
 }
 
 async fn shutdown_signal() {

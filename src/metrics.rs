@@ -1,20 +1,20 @@
 //! Process-wide counters and `GET /metrics` in the Prometheus text format.
 //! Counters are bumped where things happen (accept, join, render, send);
-//! per-channel viewer gauges are read from the registry at scrape time, so
-//! forgotten rooms disappear from the output.
+//! per-channel gauges come from collectors handed to `encode` (see
+//! `push::gauges`), read at scrape time, so forgotten rooms disappear from
+//! the output. This module imports no other room.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::push::registry::Registry as Channels;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
@@ -48,7 +48,9 @@ pub struct Metrics {
     /// Streams ended by a per-client limit (`max_duration`, `max_bytes`).
     pub limits_reached: Family<Reason, Counter>,
     pub render_seconds: Histogram,
-    viewers: Family<ChannelName, Gauge>,
+    /// Panics caught at a task boundary, by where (`handler`, `connection`,
+    /// `producer`, ...).
+    panics: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 /// The process's metrics.
@@ -74,7 +76,7 @@ impl Metrics {
             limits_reached: Family::default(),
             // 1 µs to ~16 ms.
             render_seconds: Histogram::new(exponential_buckets(1e-6, 2.0, 15)),
-            viewers: Family::default(),
+            panics: Family::default(),
             registry: Registry::default(),
         };
         registry.register("connections_open", "Open client connections", m.connections_open.clone());
@@ -89,8 +91,18 @@ impl Metrics {
         registry.register("frames_skipped", "Frames a slow viewer skipped for a newer one", m.frames_skipped.clone());
         registry.register("limits_reached", "Streams ended by a per-client limit", m.limits_reached.clone());
         registry.register("render_seconds", "Time to draw and encode one frame", m.render_seconds.clone());
-        registry.register("viewers", "Viewers per live channel, exact", m.viewers.clone());
+        registry.register("panics", "Panics caught at a task boundary, by where", m.panics.clone());
         Metrics { registry, ..m }
+    }
+
+    /// Counts a panic caught at `place`.
+    pub fn panic(&self, place: &'static str) {
+        self.panics.get_or_create(&vec![("where", place)]).inc();
+    }
+
+    /// Panics caught at `place` so far.
+    pub fn panics_in(&self, place: &'static str) -> u64 {
+        self.panics.get_or_create(&vec![("where", place)]).get()
     }
 
     /// Runs `render`, recording how long it took.
@@ -101,16 +113,26 @@ impl Metrics {
         out
     }
 
-    /// The text exposition, with viewer gauges read from `channels` now.
-    pub fn encode(&self, channels: &Channels) -> String {
-        self.viewers.clear();
-        for channel in channels.list() {
-            self.viewers
-                .get_or_create(&ChannelName { channel: channel.name().to_string() })
-                .set(channel.viewers() as i64);
+    /// The text exposition: the process's counters, then what `collectors`
+    /// read now (per-channel gauges), each read in one pass.
+    pub fn encode(&self, collectors: Vec<Box<dyn Collector>>) -> String {
+        let mut scrape = Registry::with_prefix("framecast");
+        for collector in collectors {
+            scrape.register_collector(collector);
         }
         let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");
+        encode_registry(&mut out, &scrape).expect("writing to a String cannot fail");
+        encode_eof(&mut out).expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// The text of a panic payload (`panic!("...")` carries a `&str` or `String`).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "(no message)".to_string(),
     }
 }

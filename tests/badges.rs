@@ -39,7 +39,7 @@ async fn put(addr: std::net::SocketAddr, name: &str, body: &str) -> (u16, Value)
 fn expected(template: &str, pairs: &[(&str, &str)], scale: f32) -> (u32, u32, Vec<u8>) {
     let values =
         MapValues { text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), history: vec![] };
-    decode_png(&Templates::builtin().get(template).unwrap().render_png(&values, scale))
+    decode_png(&Templates::builtin().get(template).unwrap().render_png(&values, scale).unwrap())
 }
 
 #[tokio::test]
@@ -172,7 +172,7 @@ async fn a_badge_shows_another_channels_live_viewer_count() {
                 .collect(),
             history: vec![],
         };
-        decode_png(&t.render_png(&values, 1.0))
+        decode_png(&t.render_png(&values, 1.0).unwrap())
     };
     badge.wait_for_image(&reading("0"), Duration::from_secs(5)).await;
     let _a = Viewer::connect(addr, "/online/lobby.png", "t").await;

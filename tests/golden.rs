@@ -48,7 +48,7 @@ fn every_template_matches_its_golden_image() {
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     for (file, template, values, scale) in cases() {
-        let png = templates.get(template).unwrap().render_png(&values, scale);
+        let png = templates.get(template).unwrap().render_png(&values, scale).unwrap();
         let path = golden_path(file);
         if update {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -87,7 +87,7 @@ fn text_fits_and_badges_grow_with_it() {
         let mut last_width = 0;
         for message in ["1", "passing", "a considerably longer message, still fitting"] {
             let v = values(&[("label", "label"), ("message", message), ("color", "blue")], &[]);
-            let (w, h, px) = decode_png(&template.render_png(&v, 1.0));
+            let (w, h, px) = decode_png(&template.render_png(&v, 1.0).unwrap());
             assert!(w > last_width, "{style}: {message:?} is not wider");
             last_width = w;
             // The outermost columns inside the padding carry no text.

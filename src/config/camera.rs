@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{BYTES, DURATION_S, FPS, Fps, SOURCE_FPS, within, zero_or_within};
 use crate::render::jpeg::MAX_SIDE;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,10 +187,15 @@ pub struct LimitsConfig {
 
 impl LimitsConfig {
     pub fn validate(&self, key: &str) -> Result<(), String> {
-        if !self.max_fps.is_finite() || self.max_fps < 0.0 {
-            return Err(format!("{key}.max_fps: {} is invalid: use 0 (no limit) or a positive number", self.max_fps));
-        }
+        zero_or_within(&format!("{key}.max_fps"), self.max_fps, FPS)?;
+        zero_or_within(&format!("{key}.max_duration_s"), self.max_duration_s, DURATION_S)?;
+        zero_or_within(&format!("{key}.max_bytes"), self.max_bytes, BYTES)?;
         Ok(())
+    }
+
+    /// The fps cap, `None` for 0 (validated: never out of range).
+    pub fn max_fps(&self) -> Option<Fps> {
+        Fps::optional("max_fps", self.max_fps).ok().flatten()
     }
 
     pub fn max_duration(&self) -> Option<Duration> {
@@ -209,12 +215,7 @@ impl CameraConfig {
             }
             Ok(())
         };
-        let fps = |fps: f64| -> Result<(), String> {
-            if !(fps > 0.0 && fps <= 120.0) {
-                return Err(format!("{key}.source.fps: {fps} is invalid: use more than 0, at most 120"));
-            }
-            Ok(())
-        };
+        let fps = |fps: f64| within(&format!("{key}.source.fps"), fps, SOURCE_FPS).map(|_| ());
         match &self.source {
             SourceConfig::Pattern(p) => {
                 size(p.width, p.height)?;
@@ -231,25 +232,18 @@ impl CameraConfig {
                 }
             }
             SourceConfig::File(f) => {
-                if f.poll_ms < 10 {
-                    return Err(format!("{key}.source.poll_ms: {} is invalid: use 10 or more", f.poll_ms));
-                }
+                within(&format!("{key}.source.poll_ms"), f.poll_ms, (10, 3_600_000))?;
             }
             SourceConfig::Mjpeg(m) => {
                 crate::sources::camera::relay::parse_url(&m.url).map_err(|e| format!("{key}.source.url: {e}"))?;
-                if m.max_frame_bytes < 1024 || m.timeout_ms < 100 {
-                    return Err(format!(
-                        "{key}.source: max_frame_bytes must be 1024 or more and timeout_ms 100 or more"
-                    ));
-                }
+                within(&format!("{key}.source.max_frame_bytes"), m.max_frame_bytes, (1024, 64 << 20))?;
+                within(&format!("{key}.source.timeout_ms"), m.timeout_ms, (100, 3_600_000))?;
                 if m.password.is_some() && m.username.is_none() {
                     return Err(format!("{key}.source.password: set username as well"));
                 }
             }
         }
-        if !self.max_fps.is_finite() || self.max_fps < 0.0 {
-            return Err(format!("{key}.max_fps: {} is invalid: use 0 or a positive number", self.max_fps));
-        }
+        zero_or_within(&format!("{key}.max_fps"), self.max_fps, FPS)?;
         if !(1..=100).contains(&self.quality) {
             return Err(format!("{key}.quality: {} is invalid: use 1 to 100", self.quality));
         }
@@ -259,9 +253,8 @@ impl CameraConfig {
         if let Some(overlay) = &self.overlay {
             crate::render::format::parse_with(&overlay.text, &overlay_key_known, OVERLAY_KEYS)
                 .map_err(|e| format!("{key}.overlay.text: {e}"))?;
-            if !(6.0..=200.0).contains(&overlay.size) {
-                return Err(format!("{key}.overlay.size: {} is invalid: use 6 to 200", overlay.size));
-            }
+            within(&format!("{key}.overlay.size"), overlay.size, (6.0, 200.0))?;
+            within(&format!("{key}.overlay.margin"), overlay.margin, (0, 4096))?;
             crate::render::overlay::Overlay::new(overlay).map_err(|e| format!("{key}.{e}"))?;
         }
         Ok(())
@@ -290,6 +283,10 @@ mod tests {
         let err =
             parse(serde_json::json!({"source": {"kind": "pattern"}, "overlay": {"text": "{viewrs}"}})).unwrap_err();
         assert!(err.contains("unknown placeholder {viewrs}"), "{err}");
+        let err = parse(serde_json::json!({"source": {"kind": "pattern", "fps": 1e-300}})).unwrap_err();
+        assert!(err.contains("cameras.cam.source.fps") && err.contains("out of range"), "{err}");
+        let err = parse(serde_json::json!({"source": {"kind": "pattern"}, "max_fps": 1e-19})).unwrap_err();
+        assert!(err.contains("cameras.cam.max_fps"), "{err}");
         let err = parse(serde_json::json!({"source": {"kind": "pattern", "width": 99999}})).unwrap_err();
         assert!(err.contains("width and height"), "{err}");
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod bounds;
 pub mod camera;
 
 use camera::{CameraConfig, LimitsConfig};
@@ -99,6 +100,14 @@ pub struct Config {
     pub snapshot_max_delay_ms: u64,
     /// The image-pull page fetches snapshots no faster than this.
     pub pull_interval_ms: u64,
+    /// One-off renders (static badges, `?once`) running at once at most;
+    /// they run off the async threads.
+    pub max_concurrent_renders: usize,
+    /// How long a one-off render may wait for a free slot before the
+    /// request gets `503` + `Retry-After`.
+    pub render_queue_ms: u64,
+    /// Test hooks (`/debug/panic...`) that force panics; never in production.
+    pub debug_endpoints: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,34 +152,38 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let positive = [
-            ("resend_interval_ms", self.resend_interval_ms),
-            ("write_stall_timeout_ms", self.write_stall_timeout_ms),
-            ("header_read_timeout_ms", self.header_read_timeout_ms),
-            ("max_connections", self.max_connections as u64),
-            ("max_rooms", self.max_rooms as u64),
-            ("fanout_parts_per_second", self.fanout_parts_per_second),
-            ("max_badges", self.max_badges as u64),
-            ("history_len", self.history_len as u64),
-            ("max_body_bytes", self.max_body_bytes as u64),
+        const MS_HOUR: u64 = 3_600_000;
+        // Every number in the config, with its accepted range: checked here
+        // so nothing downstream can overflow (`Instant + Duration` panics).
+        let ranges: [(&str, u64, (u64, u64)); 24] = [
+            ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
+            ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
+            ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
+            ("fanout_parts_per_second", self.fanout_parts_per_second, (1, 100_000_000)),
+            ("write_stall_timeout_ms", self.write_stall_timeout_ms, (100, MS_HOUR)),
+            ("send_buffer_bytes", self.send_buffer_bytes as u64, (0, 64 << 20)),
+            // The kernel counts keepalive in whole seconds, at most 32767.
+            ("tcp_keepalive_idle_ms", self.tcp_keepalive_idle_ms, (1000, 32_767_000)),
+            ("tcp_keepalive_interval_ms", self.tcp_keepalive_interval_ms, (1000, 32_767_000)),
+            ("tcp_keepalive_retries", u64::from(self.tcp_keepalive_retries), (1, 127)),
+            ("tcp_user_timeout_ms", self.tcp_user_timeout_ms, (0, MS_HOUR)),
+            ("header_read_timeout_ms", self.header_read_timeout_ms, (100, 600_000)),
+            ("shutdown_timeout_ms", self.shutdown_timeout_ms, (0, 600_000)),
+            ("max_connections", self.max_connections as u64, (1, 1_000_000)),
+            ("max_connections_per_ip", self.max_connections_per_ip as u64, (0, 1_000_000)),
+            ("max_rooms", self.max_rooms as u64, (1, 1_000_000)),
+            ("max_badges", self.max_badges as u64, (1, 1_000_000)),
+            ("history_len", self.history_len as u64, (1, 10_000)),
+            ("max_body_bytes", self.max_body_bytes as u64, (1, 16 << 20)),
+            ("camera_idle_stop_ms", self.camera_idle_stop_ms, (0, MS_HOUR)),
+            ("camera_start_wait_ms", self.camera_start_wait_ms, (0, 60_000)),
+            ("snapshot_max_delay_ms", self.snapshot_max_delay_ms, (0, 600_000)),
+            ("pull_interval_ms", self.pull_interval_ms, (20, MS_HOUR)),
+            ("max_concurrent_renders", self.max_concurrent_renders as u64, (1, 256)),
+            ("render_queue_ms", self.render_queue_ms, (0, 10_000)),
         ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(format!("{key}: {value} is invalid: it must be greater than 0"));
-            }
-        }
-        for (key, value) in [
-            ("tcp_keepalive_idle_ms", self.tcp_keepalive_idle_ms),
-            ("tcp_keepalive_interval_ms", self.tcp_keepalive_interval_ms),
-        ] {
-            if value < 1000 {
-                return Err(format!(
-                    "{key}: {value} is invalid: the kernel counts keepalive in whole seconds; use 1000 or more"
-                ));
-            }
-        }
-        if self.tcp_keepalive_retries == 0 {
-            return Err("tcp_keepalive_retries: 0 is invalid: it must be at least 1".into());
+        for (key, value, range) in ranges {
+            bounds::within(key, value, range)?;
         }
         for origin in &self.allowed_referers {
             if crate::http::referer::origin_of(origin).is_none() {
@@ -197,9 +210,6 @@ impl Config {
                 "max_frame_interval_ms: {} is invalid: it must be at least min_frame_interval_ms ({})",
                 self.max_frame_interval_ms, self.min_frame_interval_ms
             ));
-        }
-        if self.pull_interval_ms < 20 {
-            return Err(format!("pull_interval_ms: {} is invalid: use 20 or more", self.pull_interval_ms));
         }
         if self.require_referer && self.allowed_referers.is_empty() {
             return Err("require_referer: true is invalid without allowed_referers".into());
@@ -251,11 +261,15 @@ mod tests {
     #[test]
     fn bad_values_name_key_and_reason() {
         let err = Config::parse(r#"{"resend_interval_ms": 0}"#).unwrap_err();
-        assert!(err.contains("resend_interval_ms") && err.contains("greater than 0"), "{err}");
+        assert!(err.contains("resend_interval_ms: 0 is out of range: use 10 to 3600000"), "{err}");
+        let err = Config::parse(r#"{"resend_interval_ms": 18446744073709551615}"#).unwrap_err();
+        assert!(err.contains("resend_interval_ms"), "{err}");
+        let err = Config::parse(r#"{"client_limits": {"max_fps": 1e-20}}"#).unwrap_err();
+        assert!(err.contains("client_limits.max_fps") && err.contains("out of range"), "{err}");
         let err = Config::parse(r#"{"allowed_referers": ["forum"]}"#).unwrap_err();
         assert!(err.contains("allowed_referers"), "{err}");
         let err = Config::parse(r#"{"tcp_keepalive_interval_ms": 500}"#).unwrap_err();
-        assert!(err.contains("tcp_keepalive_interval_ms") && err.contains("whole seconds"), "{err}");
+        assert!(err.contains("tcp_keepalive_interval_ms: 500 is out of range"), "{err}");
         let err = Config::parse(r#"{"listen": "nope"}"#).unwrap_err();
         assert!(err.contains("invalid"), "{err}");
     }

@@ -1,7 +1,7 @@
 //! `/api/v1/badges[/{name}]`: read (open), write and delete (bearer token)
 //! badge values.
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
@@ -17,7 +17,7 @@ pub fn list(app: &App) -> HttpResponse {
     response::json(StatusCode::OK, &json!({ "badges": app.badges.list() }))
 }
 
-pub async fn one(app: &App, name: &str, req: Request<Incoming>) -> HttpResponse {
+pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpResponse {
     if !valid_name(name) {
         return response::json_error(StatusCode::BAD_REQUEST, &invalid_name("badge"));
     }
@@ -60,6 +60,17 @@ fn write_failed(error: WriteError) -> HttpResponse {
         WriteError::Storage(e) => {
             tracing::error!(error = %e, "could not persist badge state");
             response::json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not store the value; nothing was changed")
+        }
+        WriteError::Panicked => {
+            response::json_error(StatusCode::INTERNAL_SERVER_ERROR, "the write failed; nothing was changed")
+        }
+        WriteError::Unavailable => {
+            let mut response = response::json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many writes waiting, or shutting down; nothing was changed: try again",
+            );
+            response.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+            response
         }
     }
 }

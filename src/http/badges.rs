@@ -1,24 +1,28 @@
 //! `GET /badge/{name}.png` (and `{name}@2x.png`): a live value badge, or one
 //! image with `?once`. `?style=TEMPLATE` and `?scale=N` choose the look.
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::{Method, Request, StatusCode};
 
 use super::client::{Wanted, wanted};
+use super::query;
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::push::body::PushBody;
 use crate::push::registry::JoinError;
-use crate::render::template::MAX_SCALE;
+use crate::render::pool::Busy;
 use crate::sources::badges::Look;
 
-/// `name` or `name@2x` → (name, scale).
-fn split_scale(stem: &str) -> (&str, Option<f32>) {
+/// `name` or `name@2x` → (name, scale snapped to the allowed set).
+fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
     match stem.rsplit_once('@') {
-        Some((name, s)) => (name, s.strip_suffix('x').and_then(|n| n.parse().ok())),
-        None => (stem, Some(1.0)),
+        Some((name, s)) => {
+            let bad = || format!("@{s}: use @1.5x, @2x, @3x or @4x");
+            (name, s.strip_suffix('x').ok_or_else(bad).and_then(|n| query::scale("@Nx", n).map_err(|_| bad())))
+        }
+        None => (stem, Ok(1.0)),
     }
 }
 
@@ -34,23 +38,18 @@ pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Loo
                 }
                 look.template = Some(value.into_owned());
             }
-            "scale" => {
-                look.scale = value
-                    .parse()
-                    .ok()
-                    .filter(|s| (1.0..=MAX_SCALE).contains(s))
-                    .ok_or_else(|| format!("scale={value:?} is invalid: use a number from 1 to {MAX_SCALE}"))?;
-            }
+            "scale" => look.scale = query::scale(&key, &value)?,
             _ => {}
         }
     }
     Ok(look)
 }
 
-pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
+pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpResponse {
     let (name, scale) = split_scale(stem);
-    let Some(scale) = scale.filter(|s| (1.0..=MAX_SCALE).contains(s)) else {
-        return response::text(StatusCode::BAD_REQUEST, format!("invalid scale suffix: use @2x up to @{MAX_SCALE}x"));
+    let scale = match scale {
+        Ok(scale) => scale,
+        Err(message) => return response::text(StatusCode::BAD_REQUEST, format!("invalid scale suffix {message}")),
     };
     if !valid_name(name) {
         return response::text(StatusCode::BAD_REQUEST, invalid_name("badge"));
@@ -71,7 +70,14 @@ pub fn serve(app: &App, stem: &str, req: &Request<Incoming>) -> HttpResponse {
     let head = req.method() == Method::HEAD;
     let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
-        Ok(Wanted::Once) => return response::single_image(app.badges.snapshot(name, &look), "image/png", head),
+        Ok(Wanted::Once) => {
+            let (badges, name, look) = (app.badges.clone(), name.to_string(), look.clone());
+            return match app.renders.run(move || badges.snapshot(&name, &look)).await {
+                Ok(Ok(png)) => response::single_image(png, "image/png", head),
+                Ok(Err(too_large)) => response::text(StatusCode::BAD_REQUEST, too_large.to_string()),
+                Err(Busy) => response::busy(),
+            };
+        }
         Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
     };
     if head {
@@ -89,8 +95,11 @@ mod tests {
 
     #[test]
     fn scale_suffix() {
-        assert_eq!(split_scale("build"), ("build", Some(1.0)));
-        assert_eq!(split_scale("build@2x"), ("build", Some(2.0)));
-        assert_eq!(split_scale("build@x"), ("build", None));
+        assert_eq!(split_scale("build"), ("build", Ok(1.0)));
+        assert_eq!(split_scale("build@2x"), ("build", Ok(2.0)));
+        assert_eq!(split_scale("build@2.2x"), ("build", Ok(2.0)));
+        assert!(split_scale("build@x").1.is_err());
+        assert!(split_scale("build@1e-20x").1.is_err());
+        assert!(split_scale("build@NaNx").1.is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! Reading request bodies, bounded: larger than `max` is a 413 before a
 //! byte beyond the limit is buffered.
 
+use super::RequestBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
 use hyper::{Request, StatusCode};
 
@@ -26,7 +26,7 @@ impl BodyError {
     }
 }
 
-pub async fn read_limited(req: Request<Incoming>, max: usize) -> Result<Bytes, BodyError> {
+pub async fn read_limited(req: Request<RequestBody>, max: usize) -> Result<Bytes, BodyError> {
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(BodyError::TooLarge(max));

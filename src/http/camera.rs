@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
 use super::client::{Wanted, wanted};
+use super::query;
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
@@ -20,7 +21,7 @@ use crate::sources::camera::{Camera, JPEG};
 static PULL_PAGE: &str = include_str!("../../templates/pull.html");
 
 /// The camera named in the URL, or the error response.
-fn find<'a>(app: &'a App, name: &str, req: &Request<Incoming>) -> Result<&'a Camera, Box<HttpResponse>> {
+fn find<'a>(app: &'a App, name: &str, req: &Request<RequestBody>) -> Result<&'a Camera, Box<HttpResponse>> {
     if !valid_name(name) {
         return Err(Box::new(response::text(StatusCode::BAD_REQUEST, invalid_name("camera"))));
     }
@@ -36,7 +37,7 @@ fn find<'a>(app: &'a App, name: &str, req: &Request<Incoming>) -> Result<&'a Cam
     })
 }
 
-pub async fn stream(app: &App, name: &str, req: &Request<Incoming>) -> HttpResponse {
+pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
     let camera = match find(app, name, req) {
         Ok(camera) => camera,
         Err(response) => return *response,
@@ -58,7 +59,7 @@ pub async fn stream(app: &App, name: &str, req: &Request<Incoming>) -> HttpRespo
     response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits)))
 }
 
-pub async fn snapshot(app: &App, name: &str, req: &Request<Incoming>) -> HttpResponse {
+pub async fn snapshot(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
     let camera = match find(app, name, req) {
         Ok(camera) => camera,
         Err(response) => return *response,
@@ -66,13 +67,9 @@ pub async fn snapshot(app: &App, name: &str, req: &Request<Incoming>) -> HttpRes
     let mut max_delay = None;
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         if key == "max_delay" {
-            let cap = app.config.snapshot_max_delay_ms;
-            match value.parse::<u64>() {
-                Ok(ms) if ms <= cap => max_delay = Some(Duration::from_millis(ms)),
-                _ => {
-                    let message = format!("max_delay={value:?} is invalid: use milliseconds from 0 to {cap}");
-                    return response::text(StatusCode::BAD_REQUEST, message);
-                }
+            match query::whole(&key, &value, (0, app.config.snapshot_max_delay_ms)) {
+                Ok(ms) => max_delay = Some(Duration::from_millis(ms)),
+                Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
             }
         }
     }
@@ -98,7 +95,7 @@ async fn snapshot_of(app: &App, camera: &Camera, max_delay: Option<Duration>, he
     response
 }
 
-pub fn pull_page(app: &App, name: &str, req: &Request<Incoming>) -> HttpResponse {
+pub fn pull_page(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
     let camera = match find(app, name, req) {
         Ok(camera) => camera,
         Err(response) => return *response,

@@ -6,9 +6,11 @@ use hyper::header::USER_AGENT;
 
 use std::time::Duration;
 
+use super::query;
 use crate::config::Config;
+use crate::config::bounds;
 use crate::config::camera::LimitsConfig;
-use crate::push::limits::{Limits, interval_of_fps};
+use crate::push::limits::Limits;
 use crate::push::part::Framing;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -109,21 +111,13 @@ pub fn wanted(
 pub fn limits(base: Limits, query: Option<&str>) -> Result<Limits, String> {
     let mut asked = Limits::default();
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        let positive_int = || {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{key}={value:?} is invalid: use a whole number above 0"))
-        };
         match &*key {
-            "max_duration" => asked.max_duration = Some(Duration::from_secs(positive_int()?)),
-            "max_bytes" => asked.max_bytes = Some(positive_int()?),
-            "max_fps" => {
-                let fps = value.parse::<f64>().ok().filter(|f| f.is_finite() && *f > 0.0);
-                let fps = fps.ok_or_else(|| format!("max_fps={value:?} is invalid: use a number above 0"))?;
-                asked.min_interval = interval_of_fps(fps);
+            "max_duration" => {
+                let seconds = query::whole(&key, &value, bounds::DURATION_S)?;
+                asked.max_duration = Some(Duration::from_secs(seconds));
             }
+            "max_bytes" => asked.max_bytes = Some(query::whole(&key, &value, bounds::BYTES)?),
+            "max_fps" => asked.min_interval = Some(query::fps(&key, &value)?.interval()),
             _ => {}
         }
     }
@@ -144,5 +138,7 @@ mod limit_tests {
         assert!(limits(base, Some("max_fps=-1")).unwrap_err().contains("max_fps"));
         assert!(limits(base, Some("max_bytes=0")).unwrap_err().contains("max_bytes"));
         assert!(limits(base, Some("max_duration=1e99")).unwrap_err().contains("max_duration"));
+        assert!(limits(base, Some("max_fps=1e-20")).unwrap_err().contains("max_fps"));
+        assert!(limits(base, Some("max_duration=18446744073709551615")).unwrap_err().contains("max_duration"));
     }
 }

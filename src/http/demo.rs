@@ -1,8 +1,8 @@
 //! `GET /`: the demo page from `templates/index.html`, with every
 //! configured camera shown live.
 
+use super::RequestBody;
 use hyper::Request;
-use hyper::body::Incoming;
 use hyper::header::HOST;
 
 use super::response::{self, HttpResponse};
@@ -10,7 +10,7 @@ use crate::app::App;
 
 static INDEX: &str = include_str!("../../templates/index.html");
 
-pub fn index(app: &App, req: &Request<Incoming>) -> HttpResponse {
+pub fn index(app: &App, req: &Request<RequestBody>) -> HttpResponse {
     let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost:8080");
     let scheme = match req.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
         Some("https") => "https",

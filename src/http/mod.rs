@@ -10,7 +10,13 @@ pub mod camera;
 pub mod client;
 pub mod demo;
 pub mod online;
+pub mod query;
 pub mod referer;
 pub mod response;
 pub mod routes;
 pub mod static_badge;
+
+/// A request's body as handlers see it: hyper's `Incoming` from a
+/// connection, or any other body (the request-surface fuzz target builds
+/// requests with no network).
+pub type RequestBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;

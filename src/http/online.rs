@@ -1,7 +1,7 @@
 //! `GET /online.png`, `GET /online/{room}.png`: the users-online badge, live
 //! or as one image.
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::{Method, Request, StatusCode};
 
 use super::client::{Wanted, wanted};
@@ -14,7 +14,7 @@ use crate::push::registry::JoinError;
 /// Room names follow the common rule for names.
 pub use crate::names::valid_name as valid_room;
 
-pub fn serve(app: &App, room: &str, req: &Request<Incoming>) -> HttpResponse {
+pub fn serve(app: &App, room: &str, req: &Request<RequestBody>) -> HttpResponse {
     if !valid_room(room) {
         return response::text(StatusCode::BAD_REQUEST, crate::names::invalid_name("room"));
     }

@@ -2,15 +2,20 @@
 //! it does not take is a 405 naming the ones it does.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
+use super::RequestBody;
 use super::response::{self, HttpResponse};
 use super::{api, badge_api, badges, camera, demo, online, static_badge};
 use crate::app::App;
-use crate::metrics::{Status, metrics};
+use crate::metrics::{Status, metrics, panic_message};
+use crate::push::gauges::ViewerGauges;
 
 enum Route {
     Demo,
@@ -28,6 +33,10 @@ enum Route {
     CameraPull(String),
     Cameras,
     CameraApi(String),
+    /// Test hooks, only with `debug_endpoints`: a handler that panics, and
+    /// a camera producer made to panic on its next pass.
+    DebugPanic,
+    DebugPanicProducer(String),
 }
 
 const READ: &[Method] = &[Method::GET, Method::HEAD];
@@ -44,6 +53,7 @@ impl Route {
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
             "/api/v1/cameras" => Route::Cameras,
+            "/debug/panic" => Route::DebugPanic,
             _ => {
                 if let Some(room) = png("/online/") {
                     Route::Online(room)
@@ -64,6 +74,8 @@ impl Route {
                     Route::CameraApi(name.to_string())
                 } else if let Some(name) = path.strip_prefix("/api/v1/badges/") {
                     Route::BadgeApi(name.to_string())
+                } else if let Some(name) = path.strip_prefix("/debug/panic/camera/") {
+                    Route::DebugPanicProducer(name.to_string())
                 } else {
                     return None;
                 }
@@ -79,14 +91,33 @@ impl Route {
     }
 }
 
+/// Answers one request. A panic anywhere in routing or a handler is caught
+/// here: the client gets a 500, the log one line with the request line, and
+/// `framecast_panics_total{where="handler"}` counts it; the connection and
+/// the process serve on.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
-    let response = route(&app, req).await;
-    metrics().responses.get_or_create(&Status { status: response.status().as_u16() }).inc();
-    Ok(response)
+    Ok(respond(&app, req.map(BodyExt::boxed)).await)
 }
 
-async fn route(app: &Arc<App>, req: Request<Incoming>) -> HttpResponse {
-    let Some(route) = Route::parse(req.uri().path()) else {
+/// `handle` for a request with any body.
+pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
+    let request_line = format!("{} {}", req.method(), req.uri());
+    let response = match AssertUnwindSafe(route(app, req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            metrics().panic("handler");
+            tracing::error!(request = %request_line, panic = %panic_message(&*panic), "handler panicked");
+            response::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it was logged")
+        }
+    };
+    metrics().responses.get_or_create(&Status { status: response.status().as_u16() }).inc();
+    response
+}
+
+async fn route(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
+    let route = Route::parse(req.uri().path())
+        .filter(|r| app.config.debug_endpoints || !matches!(r, Route::DebugPanic | Route::DebugPanicProducer(_)));
+    let Some(route) = route else {
         return response::text(StatusCode::NOT_FOUND, "not found");
     };
     if !route.methods().contains(req.method()) {
@@ -97,12 +128,15 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> HttpResponse {
     match route {
         Route::Demo => demo::index(app, &req),
         Route::Health => response::text(StatusCode::OK, "ok"),
-        Route::Metrics => response::prometheus(metrics().encode(&app.registry)),
+        Route::Metrics => {
+            let viewers = Box::new(ViewerGauges(app.registry.clone()));
+            response::prometheus(metrics().encode(vec![viewers]))
+        }
         Route::Online(room) => online::serve(app, &room, &req),
         Route::Channels => api::list(app),
         Route::Channel(name) => api::one(app, &name),
-        Route::Badge(stem) => badges::serve(app, &stem, &req),
-        Route::StaticBadge(content) => static_badge::serve(app, &content, &req),
+        Route::Badge(stem) => badges::serve(app, &stem, &req).await,
+        Route::StaticBadge(content) => static_badge::serve(app, &content, &req).await,
         Route::BadgeList => badge_api::list(app),
         Route::BadgeApi(name) => badge_api::one(app, &name, req).await,
         Route::CameraStream(name) => camera::stream(app, &name, &req).await,
@@ -110,5 +144,13 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> HttpResponse {
         Route::CameraPull(name) => camera::pull_page(app, &name, &req),
         Route::Cameras => api::cameras(app),
         Route::CameraApi(name) => api::camera(app, &name),
+        Route::DebugPanic => panic!("forced by /debug/panic"),
+        Route::DebugPanicProducer(name) => match app.cameras.get(&name) {
+            Some(camera) => {
+                camera.panic_on_next_pass();
+                response::text(StatusCode::OK, "the producer will panic")
+            }
+            None => response::text(StatusCode::NOT_FOUND, "no such camera"),
+        },
     }
 }

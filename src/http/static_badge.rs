@@ -2,7 +2,7 @@
 //! the shields URL form: `--` is a dash, `__` an underscore, `_` a space,
 //! and pieces are percent-decoded. One PNG, cacheable for a short time.
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::{Method, Request, StatusCode};
 use percent_encoding::percent_decode_str;
 
@@ -11,6 +11,7 @@ use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::render::color::parse_color;
 use crate::render::format::MapValues;
+use crate::render::pool::Busy;
 use crate::sources::badge_state::MAX_TEXT;
 
 /// Splits on single dashes; `--` stands for a literal dash.
@@ -41,7 +42,7 @@ fn unescape(piece: &str) -> Result<String, String> {
     Ok(text.into_owned())
 }
 
-pub fn serve(app: &App, content: &str, req: &Request<Incoming>) -> HttpResponse {
+pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> HttpResponse {
     let bad = |m: String| response::text(StatusCode::BAD_REQUEST, m);
     let pieces: Result<Vec<String>, String> = split_dashes(content).iter().map(|p| unescape(p)).collect();
     let pieces = match pieces {
@@ -72,8 +73,12 @@ pub fn serve(app: &App, content: &str, req: &Request<Incoming>) -> HttpResponse 
     values.text.extend([("label".into(), label), ("message".into(), message), ("color".into(), color)]);
     let name = look.template.get_or_insert_with(|| "flat".into());
     let template = app.badges.templates().get(name).expect("look_from_query checked the name");
-    let png = template.render_png(&values, look.scale);
-    response::cacheable_image(png, "image/png", 300, req.method() == Method::HEAD)
+    let scale = look.scale;
+    match app.renders.run(move || template.render_png(&values, scale)).await {
+        Ok(Ok(png)) => response::cacheable_image(png, "image/png", 300, req.method() == Method::HEAD),
+        Ok(Err(too_large)) => bad(too_large.to_string()),
+        Err(Busy) => response::busy(),
+    }
 }
 
 #[cfg(test)]

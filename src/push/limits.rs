@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::config::bounds::Fps;
 use crate::config::camera::LimitsConfig;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -18,7 +19,7 @@ impl Limits {
         Limits {
             max_duration: c.max_duration(),
             max_bytes: (c.max_bytes > 0).then_some(c.max_bytes),
-            min_interval: interval_of_fps(c.max_fps),
+            min_interval: c.max_fps().map(Fps::interval),
         }
     }
 
@@ -43,11 +44,6 @@ impl Limits {
     }
 }
 
-/// The least time between frames for `fps` frames per second (0: none).
-pub fn interval_of_fps(fps: f64) -> Option<Duration> {
-    (fps > 0.0 && fps.is_finite()).then(|| Duration::from_secs_f64(1.0 / fps))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,7 +65,5 @@ mod tests {
         assert_eq!(t.max_bytes, Some(1000));
         assert_eq!(t.min_interval, Some(Duration::from_millis(100)));
         assert_eq!(Limits::default().tighten(Limits::default()), Limits::default());
-        assert_eq!(interval_of_fps(4.0), Some(Duration::from_millis(250)));
-        assert_eq!(interval_of_fps(0.0), None);
     }
 }

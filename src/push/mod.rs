@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod channel;
+pub mod gauges;
 pub mod limits;
 pub mod part;
 pub mod registry;

@@ -10,6 +10,7 @@ use tiny_skia::{
 use super::cache::{cached, next_layout_id};
 use super::color::text_color_on;
 use super::format::{NumberFormat, Values, expand};
+use super::size::{TooLarge, checked};
 use super::template::{check_color, check_range, check_text, resolve_color};
 use super::text::{FontName, TextRenderer, TextStyle, font};
 
@@ -88,7 +89,7 @@ impl BadgeLayout {
 }
 
 /// Draws the badge with placeholders filled from `values`.
-pub fn draw_badge(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Pixmap {
+pub fn draw_badge(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Result<Pixmap, TooLarge> {
     let l = layout.scaled(scale);
     let text = font(l.font);
     let mut label = expand(&l.label, values, l.format);
@@ -104,11 +105,12 @@ pub fn draw_badge(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Pixm
     };
     let label_w = if label.is_empty() { 0.0 } else { section_width(text, &label, &l) };
     let message_w = section_width(text, &message, &l);
+    checked(label_w + message_w, l.height)?;
     let bg = Background { label: &label, label_w, message_w, label_bg, message_bg };
     let mut pixmap = cached_background(text, &l, &bg);
     let baseline = text.centered_baseline(l.height, l.font_size);
     draw_centered(text, &mut pixmap, &l, &message, (label_w, message_w), baseline, message_bg);
-    pixmap
+    Ok(pixmap)
 }
 
 struct Background<'a> {
@@ -138,7 +140,7 @@ fn cached_background(text: &TextRenderer, layout: &BadgeLayout, bg: &Background)
 fn draw_background(text: &TextRenderer, layout: &BadgeLayout, bg: &Background) -> Pixmap {
     let (label_w, h) = (bg.label_w, layout.height);
     let w = label_w + bg.message_w;
-    let mut pixmap = Pixmap::new(w as u32, h as u32).expect("badge size is positive");
+    let mut pixmap = Pixmap::new(w as u32, h as u32).expect("size checked in draw_badge");
     let r = layout.radius;
     // Anti-aliased paths, not fills through a clip mask (~10x dearer).
     if label_w > 0.0 {

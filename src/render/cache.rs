@@ -1,14 +1,17 @@
 //! Pixmaps that depend only on a template and a few inputs (backgrounds,
 //! labels), drawn once and copied after: a copy costs ~0.3 µs, the
-//! anti-aliased fills behind it 7–40 µs.
+//! anti-aliased fills behind it 7–40 µs. The cache is bounded by bytes, not
+//! entries: anonymous URLs choose the text, so entries can be large.
 
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 use tiny_skia::Pixmap;
 
-/// Most entries kept; the oldest is dropped first.
-const KEEP: usize = 128;
+/// Bytes of pixmaps (and keys) kept at most.
+pub const CAPACITY_BYTES: u64 = 16 << 20;
 
 /// A fresh id for each parsed layout, so cache keys never need to spell out
 /// the layout (ids are never reused, unlike addresses).
@@ -17,18 +20,32 @@ pub fn next_layout_id() -> u64 {
     NEXT.fetch_add(1, Relaxed)
 }
 
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<String, Pixmap> for ByBytes {
+    fn weight(&self, key: &String, pixmap: &Pixmap) -> u64 {
+        (key.len() + pixmap.data().len()) as u64 + 64
+    }
+}
+
+fn cache() -> &'static Cache<String, Pixmap, ByBytes> {
+    static CACHE: OnceLock<Cache<String, Pixmap, ByBytes>> = OnceLock::new();
+    CACHE.get_or_init(|| Cache::with_weighter(1024, CAPACITY_BYTES, ByBytes))
+}
+
 /// The pixmap for `key`, drawn by `draw` the first time.
 pub fn cached(key: String, draw: impl FnOnce() -> Pixmap) -> Pixmap {
-    static CACHE: Mutex<Vec<(String, Pixmap)>> = Mutex::new(Vec::new());
-    if let Some((_, pixmap)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| *k == key) {
-        return pixmap.clone();
+    if let Some(pixmap) = cache().get(&key) {
+        return pixmap;
     }
-    // Draw without holding the lock: other renderers need not wait.
+    // Drawn without a lock: other renderers need not wait.
     let pixmap = draw();
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= KEEP {
-        cache.remove(0);
-    }
-    cache.push((key, pixmap.clone()));
+    cache().insert(key, pixmap.clone());
     pixmap
+}
+
+/// Bytes the cache holds now (for tests and metrics).
+pub fn held_bytes() -> u64 {
+    cache().weight()
 }

@@ -11,6 +11,8 @@ pub mod overlay;
 pub mod pattern;
 pub mod placeholder;
 pub mod png;
+pub mod pool;
+pub mod size;
 pub mod template;
 pub mod text;
 pub mod tile;

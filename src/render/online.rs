@@ -21,7 +21,14 @@ impl Values for OnlineCount {
 
 /// PNG bytes of the users-online badge showing `count`.
 pub fn render_online_png(template: &Template, count: u64) -> Vec<u8> {
-    template.render_png(&OnlineCount(count), 1.0)
+    // A count is at most 20 digits: any valid template draws it well
+    // inside the size limits, so this cannot fail for the built-in one; a
+    // custom template that still does shows an empty 1x1 picture.
+    template.render_png(&OnlineCount(count), 1.0).unwrap_or_else(|_| crate::render::png::encode_png(&empty()))
+}
+
+fn empty() -> tiny_skia::Pixmap {
+    tiny_skia::Pixmap::new(1, 1).expect("1x1 is a valid size")
 }
 
 /// The built-in `online` template (a `template_dir` may replace it).

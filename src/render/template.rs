@@ -15,6 +15,7 @@ use super::badge::{BadgeLayout, draw_badge};
 use super::color::parse_color;
 use super::format::{Piece, Values, expand, parse};
 use super::png::encode_png;
+use super::size::TooLarge;
 use super::tile::{CounterLayout, SparklineLayout, draw_counter, draw_sparkline};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -50,7 +51,8 @@ impl Template {
         Ok(template)
     }
 
-    pub fn draw(&self, values: &dyn Values, scale: f32) -> Pixmap {
+    /// The picture, or `TooLarge` (measured before anything is drawn).
+    pub fn draw(&self, values: &dyn Values, scale: f32) -> Result<Pixmap, TooLarge> {
         let scale = scale.clamp(1.0, MAX_SCALE);
         match self {
             Template::Badge(l) => draw_badge(l, values, scale),
@@ -60,8 +62,8 @@ impl Template {
     }
 
     /// The PNG bytes the server pushes for these values.
-    pub fn render_png(&self, values: &dyn Values, scale: f32) -> Vec<u8> {
-        encode_png(&self.draw(values, scale))
+    pub fn render_png(&self, values: &dyn Values, scale: f32) -> Result<Vec<u8>, TooLarge> {
+        self.draw(values, scale).map(|pixmap| encode_png(&pixmap))
     }
 
     /// Channels whose viewer counts this template shows (`{viewers:…}`).

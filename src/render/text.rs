@@ -2,10 +2,11 @@
 //! glyph metrics (so badges fit their text) and drawing from a glyph cache
 //! (rasterizing is the expensive part; a badge reuses a dozen glyphs).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use fontdue::{Font, FontSettings, Metrics};
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 use tiny_skia::{Color, Pixmap};
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
@@ -28,15 +29,28 @@ pub struct TextStyle {
     pub color: Color,
 }
 
+/// Bytes of rasterized glyphs kept per font at most. Anonymous URLs choose
+/// the characters, so the cache is bounded by weight, least used first out.
+pub const GLYPH_CACHE_BYTES: u64 = 8 << 20;
+
 /// A font plus its rasterized glyphs, shared by every renderer.
 pub struct TextRenderer {
     font: Font,
-    glyphs: Mutex<HashMap<(char, u32), Arc<Glyph>>>,
+    glyphs: Cache<(char, u32), Arc<Glyph>, GlyphBytes>,
 }
 
 struct Glyph {
     metrics: Metrics,
     coverage: Vec<u8>,
+}
+
+#[derive(Clone)]
+struct GlyphBytes;
+
+impl Weighter<(char, u32), Arc<Glyph>> for GlyphBytes {
+    fn weight(&self, _key: &(char, u32), glyph: &Arc<Glyph>) -> u64 {
+        glyph.coverage.len() as u64 + 96
+    }
 }
 
 /// The bundled DejaVu Sans, loaded once per process.
@@ -58,7 +72,7 @@ pub fn font(name: FontName) -> &'static TextRenderer {
 impl TextRenderer {
     pub fn new(font_bytes: &[u8]) -> Result<TextRenderer, String> {
         let font = Font::from_bytes(font_bytes, FontSettings::default()).map_err(|e| e.to_string())?;
-        Ok(TextRenderer { font, glyphs: Mutex::new(HashMap::new()) })
+        Ok(TextRenderer { font, glyphs: Cache::with_weighter(4096, GLYPH_CACHE_BYTES, GlyphBytes) })
     }
 
     /// Advance width of `text` at `px`, kerning and `spacing` between
@@ -103,20 +117,24 @@ impl TextRenderer {
         }
     }
 
-    /// The rasterized glyphs of `text`, taking the cache lock once.
+    /// The rasterized glyphs of `text`.
     fn glyphs(&self, text: &str, px: f32) -> Vec<Arc<Glyph>> {
-        let mut cache = self.glyphs.lock().unwrap_or_else(|e| e.into_inner());
         text.chars()
             .map(|c| {
-                cache
-                    .entry((c, px.to_bits()))
-                    .or_insert_with(|| {
-                        let (metrics, coverage) = self.font.rasterize(c, px);
-                        Arc::new(Glyph { metrics, coverage })
-                    })
-                    .clone()
+                let key = (c, px.to_bits());
+                self.glyphs.get(&key).unwrap_or_else(|| {
+                    let (metrics, coverage) = self.font.rasterize(c, px);
+                    let glyph = Arc::new(Glyph { metrics, coverage });
+                    self.glyphs.insert(key, glyph.clone());
+                    glyph
+                })
             })
             .collect()
+    }
+
+    /// Bytes of glyphs held now.
+    pub fn cached_bytes(&self) -> u64 {
+        self.glyphs.weight()
     }
 }
 

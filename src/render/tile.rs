@@ -8,6 +8,7 @@ use tiny_skia::{FillRule, Paint, PathBuilder, Pixmap, Stroke, Transform};
 use super::badge::{fill, section, solid};
 use super::cache::{cached, next_layout_id};
 use super::format::{NumberFormat, Values, expand};
+use super::size::{TooLarge, checked};
 use super::template::{check_color, check_range, check_text, resolve_color};
 use super::text::{FontName, TextStyle, font};
 
@@ -88,7 +89,7 @@ impl SparklineLayout {
     }
 }
 
-pub fn draw_counter(l: &CounterLayout, values: &dyn Values, scale: f32) -> Pixmap {
+pub fn draw_counter(l: &CounterLayout, values: &dyn Values, scale: f32) -> Result<Pixmap, TooLarge> {
     let (bold, regular) = (font(FontName::Bold), font(FontName::Regular));
     let value = expand(&l.value, values, l.format);
     let caption = expand(&l.caption, values, l.format);
@@ -97,6 +98,7 @@ pub fn draw_counter(l: &CounterLayout, values: &dyn Values, scale: f32) -> Pixma
     let caption_w = regular.width(&caption, caption_px, 0.0);
     let w = (l.width * scale).max(value_w.max(caption_w) + 2.0 * pad).ceil();
     let h = (l.height * scale).max(value_px + caption_px + 2.0 * pad).ceil();
+    checked(w, h)?;
     let background = resolve_color(&l.background, values);
     let caption_color = resolve_color(&l.caption_color, values);
     let caption_baseline = (h - pad).round();
@@ -104,7 +106,7 @@ pub fn draw_counter(l: &CounterLayout, values: &dyn Values, scale: f32) -> Pixma
     let key =
         format!("counter {} {w} {h} {:?} {:?} {caption}", l.id, background.to_color_u8(), caption_color.to_color_u8());
     let mut pixmap = cached(key, || {
-        let mut pixmap = Pixmap::new(w as u32, h as u32).expect("tile size is positive");
+        let mut pixmap = Pixmap::new(w as u32, h as u32).expect("size checked above");
         fill(&mut pixmap, section(0.0, w, h, l.radius * scale, (true, true)), solid(background));
         let style = TextStyle { px: caption_px, spacing: 0.0, color: caption_color };
         regular.draw(&mut pixmap, &caption, ((w - caption_w) / 2.0).round(), caption_baseline, style);
@@ -113,10 +115,10 @@ pub fn draw_counter(l: &CounterLayout, values: &dyn Values, scale: f32) -> Pixma
     let value_baseline = (caption_baseline - caption_px * 1.4).min((h + value_px * 0.7) / 2.0).round();
     let style = TextStyle { px: value_px, spacing: 0.0, color: resolve_color(&l.color, values) };
     bold.draw(&mut pixmap, &value, ((w - value_w) / 2.0).round(), value_baseline, style);
-    pixmap
+    Ok(pixmap)
 }
 
-pub fn draw_sparkline(l: &SparklineLayout, values: &dyn Values, scale: f32) -> Pixmap {
+pub fn draw_sparkline(l: &SparklineLayout, values: &dyn Values, scale: f32) -> Result<Pixmap, TooLarge> {
     let text = font(FontName::Regular);
     let label = expand(&l.label, values, l.format);
     let value = expand(&l.value, values, l.format);
@@ -124,13 +126,14 @@ pub fn draw_sparkline(l: &SparklineLayout, values: &dyn Values, scale: f32) -> P
     let (label_w, value_w) = (text.width(&label, px, 0.0), text.width(&value, px, 0.0));
     let w = (l.width * scale).max(label_w + value_w + 3.0 * pad).ceil();
     let h = (l.height * scale).max(px * 2.0 + 2.0 * pad).ceil();
+    checked(w, h)?;
     let background = resolve_color(&l.background, values);
     let text_color = resolve_color(&l.text_color, values);
     let baseline = (pad + px * 0.8).round();
     let key =
         format!("sparkline {} {w} {h} {:?} {:?} {label}", l.id, background.to_color_u8(), text_color.to_color_u8());
     let mut pixmap = cached(key, || {
-        let mut pixmap = Pixmap::new(w as u32, h as u32).expect("tile size is positive");
+        let mut pixmap = Pixmap::new(w as u32, h as u32).expect("size checked above");
         fill(&mut pixmap, section(0.0, w, h, l.radius * scale, (true, true)), solid(background));
         text.draw(&mut pixmap, &label, pad, baseline, TextStyle { px, spacing: 0.0, color: text_color });
         pixmap
@@ -155,7 +158,7 @@ pub fn draw_sparkline(l: &SparklineLayout, values: &dyn Values, scale: f32) -> P
         pixmap.fill_path(&area, &paint, FillRule::Winding, Transform::identity(), None);
         stroke_hairlines(&mut pixmap, &line, l.line_width * scale, line_color);
     }
-    pixmap
+    Ok(pixmap)
 }
 
 /// A line `width` px thick as 1 px hairlines stacked vertically: tiny-skia

@@ -2,9 +2,11 @@
 //! address), and a quick 503 beyond them instead of an unbounded pile of
 //! sockets.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -12,15 +14,38 @@ use tokio::sync::Semaphore;
 use super::per_ip::PerIp;
 use super::{connection, socket};
 use crate::app::App;
-use crate::metrics::{Reason, metrics};
+use crate::metrics::{Reason, metrics, panic_message};
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nConnection: close\r\n\r\nserver full, try later\n";
+
+/// Refusals being answered at once at most. Past it a refused connection is
+/// closed without an answer, so a flood of refusals costs bounded tasks,
+/// sockets and memory.
+const MAX_REFUSING: usize = 256;
+
+/// One open connection in `framecast_connections_open`, released on drop:
+/// also when the connection's task panics.
+struct OpenGauge;
+
+impl OpenGauge {
+    fn open() -> OpenGauge {
+        metrics().connections_open.inc();
+        OpenGauge
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        metrics().connections_open.dec();
+    }
+}
 
 /// Accepts until shutdown, then waits (up to `shutdown_timeout_ms`) for open
 /// connections to finish.
 pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
     let per_ip = PerIp::new(app.config.max_connections_per_ip);
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -41,22 +66,26 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
         }
         let Some(per_ip) = per_ip.admit(peer.ip()) else {
             metrics().refused.get_or_create(&Reason { reason: "per_ip_cap" }).inc();
-            tokio::spawn(refuse(stream));
+            refuse(stream, &refusing);
             continue;
         };
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let app = app.clone();
-                metrics().connections_open.inc();
+                // Moved into the task: a panic drops them all the same.
+                let held = (OpenGauge::open(), slot, per_ip);
                 tokio::spawn(async move {
-                    connection::serve(stream, app).await;
-                    metrics().connections_open.dec();
-                    drop((slot, per_ip));
+                    let served = AssertUnwindSafe(connection::serve(stream, app)).catch_unwind().await;
+                    if let Err(panic) = served {
+                        metrics().panic("connection");
+                        tracing::error!(%peer, panic = %panic_message(&*panic), "connection panicked");
+                    }
+                    drop(held);
                 });
             }
             Err(_) => {
                 metrics().refused.get_or_create(&Reason { reason: "connection_cap" }).inc();
-                tokio::spawn(refuse(stream));
+                refuse(stream, &refusing);
             }
         }
     }
@@ -71,9 +100,22 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     }
 }
 
+/// Answers 503 in a task of its own, or, with `MAX_REFUSING` answers under
+/// way already, just closes the connection.
+fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>) {
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        metrics().refused.get_or_create(&Reason { reason: "refusals_full" }).inc();
+        return;
+    };
+    tokio::spawn(async move {
+        answer_busy(stream).await;
+        drop(permit);
+    });
+}
+
 /// Answers 503 and closes gracefully: closing with the request unread would
 /// send RST, and the client could lose the answer.
-async fn refuse(mut stream: TcpStream) {
+async fn answer_busy(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         stream.write_all(BUSY).await?;
         stream.shutdown().await?;

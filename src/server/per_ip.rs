@@ -2,7 +2,7 @@
 //! slot. A slot is held by a guard and released when it drops.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
@@ -24,7 +24,10 @@ impl PerIp {
     }
 
     /// A slot for a connection from `ip`, or `None` if it has `limit` open.
+    /// IPv6 clients are counted by /64: one host usually holds a whole /64,
+    /// so counting single addresses would not cap it at all.
     pub fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
+        let ip = client_key(ip);
         if self.limit == 0 {
             return Some(IpSlot { ip, open: None });
         }
@@ -35,6 +38,18 @@ impl PerIp {
         }
         *count += 1;
         Some(IpSlot { ip, open: Some(self.open.clone()) })
+    }
+}
+
+/// The address a client is counted under: IPv4 as it is (also when mapped
+/// into IPv6), IPv6 by its /64 prefix.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
     }
 }
 
@@ -69,5 +84,12 @@ mod tests {
         drop((s2, s3));
         assert!(p.open.lock().unwrap().is_empty());
         assert!(PerIp::new(0).admit(a).is_some());
+        // Two addresses of one IPv6 /64 share a count; another /64 does not.
+        let p = PerIp::new(1);
+        let _x = p.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert!(p.admit("2001:db8:1:2:ffff::9".parse().unwrap()).is_none());
+        assert!(p.admit("2001:db8:1:3::1".parse().unwrap()).is_some());
+        let _m = p.admit("::ffff:10.1.2.3".parse().unwrap()).unwrap();
+        assert!(p.admit("10.1.2.3".parse().unwrap()).is_none());
     }
 }

@@ -14,12 +14,15 @@ use tokio::time::{Instant, sleep_until};
 
 use super::badge_state::{BadgeState, BadgeUpdate, BadgeView};
 use super::badge_store::Store;
+use super::badge_writer::WriterQueue;
 use super::online::Timing;
+use super::tasks::Tasks;
 use crate::config::BadgeConfig;
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
+use crate::render::size::TooLarge;
 use crate::render::template::{Template, Templates};
 
 const PNG: &str = "image/png";
@@ -38,14 +41,20 @@ pub struct Badges {
     history_len: usize,
     timing: Timing,
     slots: Mutex<HashMap<String, Slot>>,
-    /// Serializes writes so the file and the slots change in the same order.
-    writing: tokio::sync::Mutex<()>,
+    /// Changes go through one task, so the store and the slots change in
+    /// the same order and no client can cancel one half-way.
+    pub(super) writer: WriterQueue,
+    tasks: Tasks,
 }
 
 #[derive(Debug)]
 pub enum WriteError {
     TooManyBadges,
     Storage(std::io::Error),
+    /// The write queue is full, or the server is shutting down.
+    Unavailable,
+    /// The change panicked; nothing was changed.
+    Panicked,
 }
 
 /// What a viewer asked to see: a template fixed by the URL, or the badge's own.
@@ -68,6 +77,7 @@ impl Badges {
         templates: Templates,
         store: Store,
         settings: BadgeSettings,
+        tasks: Tasks,
     ) -> Result<Badges, String> {
         let saved = store.load()?;
         for (name, config) in &settings.declared {
@@ -86,7 +96,8 @@ impl Badges {
             history_len: settings.history_len,
             timing: settings.timing,
             slots: Mutex::new(slots),
-            writing: tokio::sync::Mutex::new(()),
+            writer: WriterQueue::new(),
+            tasks,
         })
     }
 
@@ -116,9 +127,9 @@ impl Badges {
         self.slots().iter().filter_map(|(n, s)| Some((n.clone(), s.borrow().clone()?))).collect()
     }
 
-    /// Applies, persists, then publishes a write; returns the new state.
-    pub async fn write(&self, name: &str, update: BadgeUpdate) -> Result<Arc<BadgeState>, WriteError> {
-        let _order = self.writing.lock().await;
+    /// Applies, persists, then publishes a write (only the writer task
+    /// calls this, one change at a time).
+    pub(super) async fn apply_write(&self, name: &str, update: BadgeUpdate) -> Result<Arc<BadgeState>, WriteError> {
         let old = self.get(name);
         if old.is_none() && !self.declared.contains_key(name) && self.list().len() >= self.max_badges {
             return Err(WriteError::TooManyBadges);
@@ -129,9 +140,8 @@ impl Badges {
         Ok(new)
     }
 
-    /// Removes a badge's value; `false` if it had none.
-    pub async fn delete(&self, name: &str) -> Result<bool, WriteError> {
-        let _order = self.writing.lock().await;
+    /// Removes a badge's value; `false` if it had none (writer task only).
+    pub(super) async fn apply_delete(&self, name: &str) -> Result<bool, WriteError> {
         if self.get(name).is_none() {
             return Ok(false);
         }
@@ -170,7 +180,13 @@ impl Badges {
             .unwrap_or_else(|| self.templates.get(DEFAULT_TEMPLATE).expect("flat is built in"))
     }
 
-    fn render(&self, name: &str, look: &Look, state: Option<&BadgeState>, own_viewers: u64) -> Vec<u8> {
+    fn render(
+        &self,
+        name: &str,
+        look: &Look,
+        state: Option<&BadgeState>,
+        own_viewers: u64,
+    ) -> Result<Vec<u8>, TooLarge> {
         let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| {
@@ -181,11 +197,23 @@ impl Badges {
         metrics().time_render(|| template.render_png(&view, look.scale))
     }
 
+    /// What a live stream shows: the badge, or, for a value that would
+    /// draw larger than the size limit at this look, the same template
+    /// saying "too large".
+    fn render_live(&self, name: &str, look: &Look, state: Option<&BadgeState>, own_viewers: u64) -> Vec<u8> {
+        self.render(name, look, state, own_viewers).unwrap_or_else(|_| {
+            let fallback = BadgeState { message: Some("too large".into()), ..BadgeState::default() };
+            let template = self.template_for(name, look, state);
+            let view = BadgeView { state: Some(&fallback), default_label: "", viewers: &|_| 0 };
+            template.render_png(&view, 1.0).unwrap_or_default()
+        })
+    }
+
     /// One PNG of the badge as it is now (for `?once`).
-    pub fn snapshot(&self, name: &str, look: &Look) -> Bytes {
+    pub fn snapshot(&self, name: &str, look: &Look) -> Result<Bytes, TooLarge> {
         let channel = self.registry.get(&channel_name(name, look));
         let viewers = channel.as_ref().map_or(0, |c| c.viewers());
-        Bytes::from(self.render(name, look, self.get(name).as_deref(), viewers))
+        self.render(name, look, self.get(name).as_deref(), viewers).map(Bytes::from)
     }
 
     /// Counts a viewer in, starting the channel for `look` if needed.
@@ -197,13 +225,13 @@ impl Badges {
         };
         let create = || {
             let state = slot.borrow().clone();
-            Channel::new(channel_name.clone(), &self.render(name, &look, state.as_deref(), 1), PNG)
+            Channel::new(channel_name.clone(), &self.render_live(name, &look, state.as_deref(), 1), PNG)
         };
         let (viewer, created) = self.registry.join(&channel_name, create)?;
         if created {
             let channel = viewer.channel().clone();
             let producer = Producer { badges: self.clone(), name: name.to_string(), look, channel, slot };
-            tokio::spawn(producer.run());
+            self.tasks.supervise("producer", channel_name, move || producer.clone().run());
         }
         Ok(viewer)
     }
@@ -222,6 +250,7 @@ pub fn channel_name(name: &str, look: &Look) -> String {
     s
 }
 
+#[derive(Clone)]
 struct Producer {
     badges: Arc<Badges>,
     name: String,
@@ -258,7 +287,7 @@ impl Producer {
                 return;
             }
             let state = self.slot.borrow_and_update().clone();
-            let png = self.badges.render(&self.name, &self.look, state.as_deref(), viewers);
+            let png = self.badges.render_live(&self.name, &self.look, state.as_deref(), viewers);
             // Dedupe: a write that draws the same picture pushes nothing.
             if self.channel.publish_if_changed(&png, PNG) {
                 last_render = Instant::now();

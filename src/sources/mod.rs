@@ -3,6 +3,8 @@
 
 pub mod badge_state;
 pub mod badge_store;
+pub mod badge_writer;
 pub mod badges;
 pub mod camera;
 pub mod online;
+pub mod tasks;

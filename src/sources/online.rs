@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
+use super::tasks::Tasks;
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
@@ -21,6 +22,7 @@ const PNG: &str = "image/png";
 
 pub struct OnlineRooms {
     registry: Arc<Registry>,
+    tasks: Tasks,
     template: Arc<Template>,
     timing: Timing,
     /// What an empty room shows, rendered once.
@@ -62,9 +64,9 @@ impl Timing {
 }
 
 impl OnlineRooms {
-    pub fn new(registry: Arc<Registry>, template: Arc<Template>, timing: Timing) -> OnlineRooms {
+    pub fn new(registry: Arc<Registry>, template: Arc<Template>, timing: Timing, tasks: Tasks) -> OnlineRooms {
         let idle_png = Bytes::from(render_online_png(&template, 0));
-        OnlineRooms { registry, template, timing, idle_png }
+        OnlineRooms { registry, tasks, template, timing, idle_png }
     }
 
     /// The channel name of a room.
@@ -86,7 +88,12 @@ impl OnlineRooms {
                 template: self.template.clone(),
                 timing: self.timing,
             };
-            tokio::spawn(producer.run(1));
+            // After a panic the restarted producer draws the count afresh.
+            let first = std::sync::atomic::AtomicBool::new(true);
+            self.tasks.supervise("producer", name, move || {
+                let shown = if first.swap(false, std::sync::atomic::Ordering::Relaxed) { 1 } else { u64::MAX };
+                producer.clone().run(shown)
+            });
         }
         Ok(viewer)
     }
@@ -100,6 +107,7 @@ impl OnlineRooms {
     }
 }
 
+#[derive(Clone)]
 struct Producer {
     channel: Arc<Channel>,
     registry: Arc<Registry>,

@@ -13,7 +13,7 @@ pub mod relay;
 pub mod source;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use crate::push::registry::Registry;
 use crate::push::viewer::ViewerGuard;
 use crate::render::placeholder::{Placeholder, placeholder_jpeg};
 use crate::sources::badges::Badges;
+use crate::sources::tasks::Tasks;
 
 pub const JPEG: &str = "image/jpeg";
 
@@ -59,6 +60,8 @@ pub struct Camera {
     /// Published frames per second, as f64 bits.
     fps: AtomicU64,
     idle_stop: Duration,
+    /// Set by the `debug_endpoints` test hook: the producer panics once.
+    panic_next: AtomicBool,
 }
 
 /// What `GET /api/v1/cameras` reports per camera.
@@ -81,7 +84,12 @@ pub struct Cameras {
 impl Cameras {
     /// Registers every configured camera's channel and starts its producer
     /// (which waits, idle, for demand). Needs a tokio runtime.
-    pub fn start(config: &Config, registry: &Arc<Registry>, badges: &Arc<Badges>) -> Result<Cameras, String> {
+    pub fn start(
+        config: &Config,
+        registry: &Arc<Registry>,
+        badges: &Arc<Badges>,
+        tasks: &Tasks,
+    ) -> Result<Cameras, String> {
         let mut cameras = BTreeMap::new();
         for (name, camera_config) in &config.cameras {
             let (width, height) = camera_config.source.size_hint();
@@ -97,13 +105,14 @@ impl Cameras {
                 wake: Notify::new(),
                 fps: AtomicU64::new(0),
                 idle_stop: config.camera_idle_stop(),
+                panic_next: AtomicBool::new(false),
             });
             let overlay = match &camera_config.overlay {
                 Some(o) => Some(crate::render::overlay::Overlay::new(o).map_err(|e| format!("cameras.{name}.{e}"))?),
                 None => None,
             };
             let producer = producer::Producer::new(camera.clone(), overlay, registry.clone(), badges.clone(), config);
-            tokio::spawn(producer.run());
+            tasks.supervise("producer", format!("camera/{name}"), move || producer.clone().run());
             cameras.insert(name.clone(), camera);
         }
         Ok(Cameras { cameras })
@@ -138,6 +147,12 @@ impl Camera {
     /// Counts a stream viewer in; the producer starts the source if idle.
     pub fn watch(&self, registry: &Registry) -> ViewerGuard {
         registry.join_permanent(&self.channel)
+    }
+
+    /// Test hook: the producer panics on its next pass (and is restarted).
+    pub fn panic_on_next_pass(&self) {
+        self.panic_next.store(true, Relaxed);
+        self.wake.notify_one();
     }
 
     /// A snapshot wants frames: keep (or get) the source running a while.

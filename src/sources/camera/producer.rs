@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
-use super::source::{FrameSource, open};
+use super::source::{Running, open};
 use super::{Camera, CameraState, JPEG};
 use crate::config::Config;
+use crate::config::bounds::Fps;
 use crate::metrics::metrics;
-use crate::push::limits::interval_of_fps;
 use crate::push::registry::Registry;
 use crate::render::format::{NumberFormat, Values, expand, format_number};
 use crate::render::jpeg::{self, Rgb};
@@ -28,6 +28,7 @@ use crate::sources::badges::Badges;
 /// How often a still picture's overlay text (time, viewers) is looked at.
 const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
 
+#[derive(Clone)]
 pub(super) struct Producer {
     camera: Arc<Camera>,
     overlay: Option<Arc<Overlay>>,
@@ -70,27 +71,36 @@ impl Producer {
         let mut size = camera.config.source.size_hint();
         loop {
             while !camera.demanded() {
+                self.debug_panic_hook();
                 tokio::select! {
                     _ = camera.channel.presence_changed.notified() => {}
                     _ = camera.wake.notified() => {}
                 }
             }
             camera.state.send_replace(CameraState::Starting);
-            let source = open(&camera.config.source, camera.config.quality);
+            let source = Running::start(open(&camera.config.source, camera.config.quality));
             size = self.run_source(source, size).await;
             camera.state.send_replace(CameraState::Idle);
             camera.fps.store(0f64.to_bits(), Relaxed);
             // The next viewer must not be shown this session's last, stale picture.
-            self.placeholder(Placeholder::Connecting, size);
+            self.placeholder(Placeholder::Connecting, size).await;
+        }
+    }
+
+    /// The `debug_endpoints` test hook: panic once when asked to.
+    fn debug_panic_hook(&self) {
+        if self.camera.panic_next.swap(false, Relaxed) {
+            panic!("forced by /debug/panic/camera/{}", self.camera.name);
         }
     }
 
     /// Publishes the source's frames until demand has been gone for
     /// `idle_stop`. Returns the last picture size seen.
-    async fn run_source(&self, mut source: Box<dyn FrameSource>, mut size: (u32, u32)) -> (u32, u32) {
+    async fn run_source(&self, mut source: Running, mut size: (u32, u32)) -> (u32, u32) {
         let camera = &self.camera;
         let stats = &camera.channel.stats;
-        let min_gap = interval_of_fps(camera.config.max_fps);
+        // Validated at load: 0 (no cap) or within range.
+        let min_gap = Fps::optional("max_fps", camera.config.max_fps).ok().flatten().map(Fps::interval);
         let mut shown: Option<Shown> = None;
         let mut offline = false;
         let mut dropped_seen = 0;
@@ -99,6 +109,7 @@ impl Producer {
         let mut last_send = Instant::now();
         let mut idle_since: Option<Instant> = None;
         loop {
+            self.debug_panic_hook();
             // Checked on every pass, including the ones that skip a frame.
             if camera.demanded() {
                 idle_since = None;
@@ -110,9 +121,11 @@ impl Producer {
             let overlay_check =
                 if self.overlay.is_some() && shown.is_some() { Instant::now() + OVERLAY_REFRESH } else { far };
             tokio::select! {
-                result = source.next_frame() => {
-                    let dropped = source.dropped();
-                    stats.frames_dropped.fetch_add(dropped - dropped_seen, Relaxed);
+                next = source.next() => {
+                    // The source's task ended only if it panicked: so does the
+                    // producer, and its supervisor restarts both with backoff.
+                    let Some((result, dropped)) = next else { panic!("camera {} source panicked", camera.name) };
+                    stats.frames_dropped.fetch_add(dropped.saturating_sub(dropped_seen), Relaxed);
                     dropped_seen = dropped;
                     match result {
                         Ok(jpeg) => {
@@ -138,7 +151,7 @@ impl Producer {
                             if !offline {
                                 tracing::warn!(camera = %camera.name, %reason, "camera source failed; showing the placeholder");
                                 size = shown.as_ref().and_then(Shown::size).unwrap_or(size);
-                                self.placeholder(Placeholder::Offline, size);
+                                self.placeholder(Placeholder::Offline, size).await;
                                 offline = true;
                                 shown = None;
                                 last_send = Instant::now();
@@ -212,10 +225,14 @@ impl Producer {
         }
     }
 
-    fn placeholder(&self, kind: Placeholder, (width, height): (u32, u32)) {
+    /// Publishes a placeholder, drawn and encoded off the async threads.
+    async fn placeholder(&self, kind: Placeholder, (width, height): (u32, u32)) {
         let detail = format!("{} UTC", clock(SystemTime::now(), false));
-        let jpeg = placeholder_jpeg(kind, &self.camera.name, &detail, width, height);
-        self.camera.channel.publish(&jpeg, JPEG);
+        let name = self.camera.name.clone();
+        let drawn = tokio::task::spawn_blocking(move || placeholder_jpeg(kind, &name, &detail, width, height));
+        if let Ok(jpeg) = drawn.await {
+            self.camera.channel.publish(&jpeg, JPEG);
+        }
     }
 
     fn overlay_text(&self) -> String {

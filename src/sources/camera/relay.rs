@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{sleep, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::source::{FrameSource, NextFrame};
 use crate::config::camera::MjpegConfig;
@@ -123,7 +123,10 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
     let limit = Duration::from_millis(config.timeout_ms);
     let authority = uri.authority().expect("checked by parse_url").clone();
     let port = authority.port_u16().unwrap_or(80);
-    let stream = timeout(limit, TcpStream::connect((authority.host(), port)))
+    // An IPv6 literal comes bracketed (`[::1]`); the resolver wants it bare.
+    let host = authority.host();
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let stream = timeout(limit, TcpStream::connect((host, port)))
         .await
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -161,12 +164,20 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
     let mut pending = Vec::new();
     // Cameras that omit the boundary parameter: take it from the first `--` line.
     let mut reader = boundary_from_content_type(&content_type).map(|b| PartReader::new(&b, config.max_frame_bytes));
+    // Silence is measured in whole frames, not bytes: an upstream that
+    // trickles bytes but never completes a frame is frozen, not live.
+    let mut frame_deadline = Instant::now() + limit;
     loop {
-        let frame = match timeout(limit, body.frame()).await {
-            Err(_) => return Err(format!("no data for {} ms", config.timeout_ms)),
-            Ok(None) => return Ok(()),
-            Ok(Some(Err(e))) => return Err(format!("stream broke: {e}")),
-            Ok(Some(Ok(frame))) => frame,
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = sleep_until(frame_deadline) => {
+                return Err(format!("no complete frame for {} ms", config.timeout_ms));
+            }
+        };
+        let frame = match frame {
+            None => return Ok(()),
+            Some(Err(e)) => return Err(format!("stream broke: {e}")),
+            Some(Ok(frame)) => frame,
         };
         let Ok(data) = frame.into_data() else { continue };
         let reader = match &mut reader {
@@ -192,6 +203,7 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
             // Non-JPEG parts (PNG, text) cannot go into an MJPEG stream,
             // and a truncated JPEG would show as a broken picture.
             if looks_complete(&part.body) {
+                frame_deadline = Instant::now() + limit;
                 *frames += 1;
                 tx.send_replace(Upstream::Frame(*frames, part.body));
             }
@@ -223,6 +235,7 @@ mod tests {
     #[test]
     fn urls() {
         assert!(parse_url("http://10.0.0.5:8080/video.mjpg").is_ok());
+        assert_eq!(parse_url("http://[::1]:8080/x").unwrap().host(), Some("[::1]"));
         assert!(parse_url("https://cam/x").unwrap_err().contains("only http://"));
         assert!(parse_url("http://admin:secret@cam/x").unwrap_err().contains("credentials"));
         assert!(parse_url("not a url").is_err());

@@ -1,0 +1,38 @@
+//! `framecast_viewers{channel}` at scrape time: a prometheus-client
+//! `Collector` that reads every live channel's count from the registry in
+//! one pass, so a concurrent scrape never sees a half-filled set and a
+//! forgotten channel simply is not there. Living here (not in `metrics`)
+//! keeps the import one way: push → metrics.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use super::registry::Registry;
+use crate::metrics::ChannelName;
+
+#[derive(Debug)]
+pub struct ViewerGauges(pub Arc<Registry>);
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Registry")
+    }
+}
+
+impl Collector for ViewerGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let channels = self.0.list();
+        let mut metric =
+            encoder.encode_descriptor("viewers", "Viewers per live channel, exact", None, MetricType::Gauge)?;
+        for channel in channels {
+            let labels = ChannelName { channel: channel.name().to_string() };
+            let gauge = ConstGauge::new(i64::try_from(channel.viewers()).unwrap_or(i64::MAX));
+            gauge.encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
