@@ -11,6 +11,7 @@ pub mod load;
 pub mod metrics;
 pub mod multipart;
 pub mod names;
+pub mod panics;
 pub mod push;
 pub mod render;
 pub mod server;

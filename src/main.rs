@@ -158,6 +158,7 @@ fn render(args: RenderArgs) -> Result<(), String> {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    framecast::panics::install_hook();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "framecast=info".into()),

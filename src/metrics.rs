@@ -128,11 +128,3 @@ impl Metrics {
     }
 }
 
-/// The text of a panic payload (`panic!("...")` carries a `&str` or `String`).
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(s), _) => s.to_string(),
-        (_, Some(s)) => s.clone(),
-        _ => "(no message)".to_string(),
-    }
-}

@@ -262,11 +262,6 @@ async fn health_and_per_address_caps() {
     other.wait_for_image(&expected_badge(3), Duration::from_secs(5)).await;
 }
 
-/// The value of one sample line in a Prometheus text exposition.
-fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_report_viewers_departures_and_responses() {
     let server = Server::start(r#"{"state_file": null}"#);

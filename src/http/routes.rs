@@ -2,10 +2,8 @@
 //! it does not take is a 405 naming the ones it does.
 
 use std::convert::Infallible;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -14,7 +12,8 @@ use super::RequestBody;
 use super::response::{self, HttpResponse};
 use super::{api, badge_api, badges, camera, demo, online, static_badge};
 use crate::app::App;
-use crate::metrics::{Status, metrics, panic_message};
+use crate::metrics::{Status, metrics};
+use crate::panics;
 use crate::push::gauges::ViewerGauges;
 
 enum Route {
@@ -102,13 +101,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpRespons
 /// `handle` for a request with any body.
 pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
     let request_line = format!("{} {}", req.method(), req.uri());
-    let response = match AssertUnwindSafe(route(app, req)).catch_unwind().await {
+    let response = match panics::catch("handler", request_line, route(app, req)).await {
         Ok(response) => response,
-        Err(panic) => {
-            metrics().panic("handler");
-            tracing::error!(request = %request_line, panic = %panic_message(&*panic), "handler panicked");
-            response::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it was logged")
-        }
+        Err(()) => response::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it was logged"),
     };
     metrics().responses.get_or_create(&Status { status: response.status().as_u16() }).inc();
     response

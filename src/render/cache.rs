@@ -11,7 +11,7 @@ use quick_cache::sync::Cache;
 use tiny_skia::Pixmap;
 
 /// Bytes of pixmaps (and keys) kept at most.
-pub const CAPACITY_BYTES: u64 = 16 << 20;
+pub const CAPACITY_BYTES: u64 = 8 << 20;
 
 /// A fresh id for each parsed layout, so cache keys never need to spell out
 /// the layout (ids are never reused, unlike addresses).

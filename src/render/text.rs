@@ -31,7 +31,7 @@ pub struct TextStyle {
 
 /// Bytes of rasterized glyphs kept per font at most. Anonymous URLs choose
 /// the characters, so the cache is bounded by weight, least used first out.
-pub const GLYPH_CACHE_BYTES: u64 = 8 << 20;
+pub const GLYPH_CACHE_BYTES: u64 = 4 << 20;
 
 /// A font plus its rasterized glyphs, shared by every renderer.
 pub struct TextRenderer {

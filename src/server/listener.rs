@@ -2,11 +2,10 @@
 //! address), and a quick 503 beyond them instead of an unbounded pile of
 //! sockets.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -14,7 +13,8 @@ use tokio::sync::Semaphore;
 use super::per_ip::PerIp;
 use super::{connection, socket};
 use crate::app::App;
-use crate::metrics::{Reason, metrics, panic_message};
+use crate::metrics::{Reason, metrics};
+use crate::panics;
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nConnection: close\r\n\r\nserver full, try later\n";
 
@@ -75,11 +75,7 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
                 // Moved into the task: a panic drops them all the same.
                 let held = (OpenGauge::open(), slot, per_ip);
                 tokio::spawn(async move {
-                    let served = AssertUnwindSafe(connection::serve(stream, app)).catch_unwind().await;
-                    if let Err(panic) = served {
-                        metrics().panic("connection");
-                        tracing::error!(%peer, panic = %panic_message(&*panic), "connection panicked");
-                    }
+                    let _ = panics::catch("connection", peer, connection::serve(stream, app)).await;
                     drop(held);
                 });
             }

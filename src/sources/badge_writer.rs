@@ -5,16 +5,14 @@
 //! was taken. Changes apply strictly in queue order; at shutdown the queue
 //! is drained before the task ends.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::badge_state::{BadgeState, BadgeUpdate};
 use super::badges::{Badges, WriteError};
 use super::tasks::Tasks;
-use crate::metrics::{metrics, panic_message};
+use crate::panics;
 
 /// Changes waiting at most; beyond it a write gets `Unavailable` (503).
 const QUEUE: usize = 4096;
@@ -102,11 +100,7 @@ async fn apply(badges: &Badges, job: Job) {
             Op::Delete(name) => badges.apply_delete(&name).await.map(Done::Deleted),
         }
     };
-    let result = AssertUnwindSafe(change).catch_unwind().await.unwrap_or_else(|panic| {
-        metrics().panic("badge_writer");
-        tracing::error!(panic = %panic_message(&*panic), "badge write panicked; nothing was changed");
-        Err(WriteError::Panicked)
-    });
+    let result = panics::catch("badge_writer", "a badge write", change).await.unwrap_or(Err(WriteError::Panicked));
     // The client may have gone: the change stands all the same.
     let _ = job.reply.send(result);
 }

@@ -5,15 +5,13 @@
 //! backoff. Its channel, and so its viewers' streams, stay in place.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{metrics, panic_message};
+use crate::panics;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -44,16 +42,11 @@ impl Tasks {
             let mut backoff = FIRST_BACKOFF;
             loop {
                 let started = Instant::now();
-                let run = AssertUnwindSafe(start()).catch_unwind();
-                let panic = tokio::select! {
-                    result = run => match result {
-                        Ok(()) => return,
-                        Err(panic) => panic,
-                    },
+                let run = panics::catch(place, &name, start());
+                tokio::select! {
+                    result = run => if result.is_ok() { return },
                     _ = shutdown.cancelled() => return,
                 };
-                metrics().panic(place);
-                tracing::error!(place, %name, panic = %panic_message(&*panic), "task panicked; restarting it");
                 if started.elapsed() >= STABLE {
                     backoff = FIRST_BACKOFF;
                 }
@@ -71,6 +64,7 @@ impl Tasks {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use crate::metrics::metrics;
     use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
     #[tokio::test(start_paused = true)]

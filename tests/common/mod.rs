@@ -117,6 +117,25 @@ pub async fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// The value of one sample line in a Prometheus text exposition.
+pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// One sample of the server's `/metrics` now.
+pub async fn metric(addr: SocketAddr, name_and_labels: &str) -> Option<f64> {
+    let (status, _, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    sample(&String::from_utf8_lossy(&body), name_and_labels)
+}
+
+/// Lets this test process open `want` sockets: raises the soft open-file
+/// limit (the common default is 1,024) toward the hard limit.
+pub fn allow_open_files(want: u64) {
+    let got = rlimit::increase_nofile_limit(want).expect("raise the open-file limit");
+    assert!(got >= want, "open-file limit {got} is below the {want} this test needs");
+}
+
 pub async fn viewers(addr: SocketAddr, room: &str) -> u64 {
     api(addr, &format!("/api/v1/channels/online/{room}")).await["viewers"].as_u64().unwrap()
 }
