@@ -91,27 +91,30 @@ async fn a_live_viewer_sees_each_write_and_identical_writes_push_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&config(dir.path(), ""));
     let addr = server.addr;
-    put(addr, "ci", r#"{"label": "build", "message": "running", "color": "yellow"}"#).await;
+    assert_eq!(put(addr, "ci", r#"{"label": "build", "message": "running", "color": "yellow"}"#).await.0, 200);
     let mut viewer = Viewer::connect(addr, "/badge/ci.png", "t").await;
     let running = expected("flat", &[("label", "build"), ("message", "running"), ("color", "yellow")], 1.0);
     viewer.wait_for_image(&running, Duration::from_secs(5)).await;
 
-    put(addr, "ci", r#"{"message": "passing", "color": "brightgreen"}"#).await;
+    assert_eq!(put(addr, "ci", r#"{"message": "passing", "color": "brightgreen"}"#).await.0, 200);
     let passing = expected("flat", &[("label", "build"), ("message", "passing"), ("color", "brightgreen")], 1.0);
     viewer.wait_for_image(&passing, Duration::from_secs(5)).await;
 
-    // The same write again draws the same picture: nothing is pushed.
+    // The same write again (it succeeds) draws the same picture: nothing is
+    // pushed. The next, different write is then the very next frame; writes
+    // apply in order, so a frame for the identical one would come first.
     let before = api(addr, "/api/v1/channels/badge/ci").await["frames_rendered"].as_u64().unwrap();
     let parts = viewer.received.len();
-    put(addr, "ci", r#"{"message": "passing", "color": "brightgreen"}"#).await;
-    viewer.drain(Duration::from_millis(300)).await;
-    assert_eq!(api(addr, "/api/v1/channels/badge/ci").await["frames_rendered"].as_u64().unwrap(), before);
-    assert_eq!(viewer.received.len(), parts, "an identical write pushed a frame");
+    let (status, body) = put(addr, "ci", r#"{"message": "passing", "color": "brightgreen"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"]["message"], "passing", "{body}");
 
     // Numbers: {"value": N} shows N.
-    put(addr, "ci", r#"{"value": 1234}"#).await;
+    assert_eq!(put(addr, "ci", r#"{"value": 1234}"#).await.0, 200);
     let number = expected("flat", &[("label", "build"), ("message", "1234"), ("color", "brightgreen")], 1.0);
     viewer.wait_for_image(&number, Duration::from_secs(5)).await;
+    assert_eq!(viewer.received.len(), parts + 1, "an identical write pushed a frame");
+    assert_eq!(api(addr, "/api/v1/channels/badge/ci").await["frames_rendered"].as_u64().unwrap(), before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

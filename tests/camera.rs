@@ -233,10 +233,48 @@ async fn an_always_on_camera_runs_with_nobody_watching() {
         pattern_camera("lazy", 20, "")
     );
     let server = Server::start(&config);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let always = api(server.addr, "/api/v1/cameras/always").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let always = loop {
+        let always = api(server.addr, "/api/v1/cameras/always").await;
+        if always["channel"]["frame_seq"].as_u64().unwrap() > 5 || std::time::Instant::now() > deadline {
+            break always;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(always["state"], "live", "{always}");
     assert!(always["channel"]["frame_seq"].as_u64().unwrap() > 5, "frames flow unwatched: {always}");
     assert_eq!(always["channel"]["viewers"], 0);
     assert_eq!(camera_state(&server, "lazy").await, "idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_in_the_making_survive_viewers_coming_and_going() {
+    // A large pattern frame takes a while to draw and encode (tens of ms in
+    // a debug build); viewers joining and leaving every few ms must not
+    // throw that work away, or the camera would never finish a frame.
+    let config = r#"{ "max_connections_per_ip": 0, "cameras": { "big": { "source":
+        { "kind": "pattern", "width": 640, "height": 360, "fps": 10 } } } }"#;
+    let server = Server::start(config);
+    let addr = server.addr;
+    let mut steady = Viewer::connect(addr, "/camera/big.mjpg", READER).await;
+    assert!(steady.read_parts(1, Duration::from_secs(10)).await);
+    let churn = tokio::spawn(async move {
+        let start = Instant::now();
+        let mut joins = 0;
+        while start.elapsed() < Duration::from_secs(3) {
+            let v = Viewer::connect(addr, "/camera/big.mjpg", READER).await;
+            v.reset();
+            joins += 1;
+        }
+        joins
+    });
+    let before = steady.received.len();
+    let start = Instant::now();
+    steady.read_for(Duration::from_secs(3)).await;
+    let got = steady.received.len() - before;
+    let joins = churn.await.unwrap();
+    eprintln!("{got} frames in {:?} while {joins} viewers came and went", start.elapsed());
+    // 10 fps asked; a loaded debug build still makes several a second.
+    assert!(joins >= 50, "the churn was too slow to test anything: {joins}");
+    assert!(got >= 6, "only {got} frames in 3 s while viewers churned");
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, api, decode_png, expected_badge, get, request, wait_for_viewers};
+use common::{Server, Viewer, api, decode_png, expected_badge, get, metric, request, sample, wait_for_viewers};
 use framecast::push::part::BOUNDARY;
 
 const CHROME: &str =
@@ -78,9 +78,15 @@ async fn single_images_are_plain_uncacheable_and_not_counted() {
     let _a = Viewer::connect(addr, "/online/once.png", "t").await;
     let _b = Viewer::connect(addr, "/online/once.png", "t").await;
     wait_for_viewers(addr, "once", 2, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // let the render of "2" land
-
-    let (status, head, body) = get(addr, "/online/once.png?once").await;
+    // The count is exact at once; the picture of "2" lands a render later.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (status, head, body) = loop {
+        let (status, head, body) = get(addr, "/online/once.png?once").await;
+        if decode_png(&body) == expected_badge(2) || Instant::now() > deadline {
+            break (status, head, body);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(status, 200);
     assert_eq!(header(&head, "content-type"), Some("image/png"));
     assert_eq!(header(&head, "cache-control"), Some("no-store, no-cache, must-revalidate, max-age=0"));
@@ -171,8 +177,13 @@ async fn caps_refuse_clearly_and_existing_rooms_keep_working() {
     assert_eq!(status, 503);
     assert!(header(&head, "retry-after").is_some());
     assert!(String::from_utf8_lossy(&body).contains("too many live rooms"));
-    // That request's connection frees its slot once the server has closed it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // That request's connection frees its slot once the server has closed
+    // it: open are the two viewers and the scrape asking.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(addr, "framecast_connections_open").await != Some(3.0) {
+        assert!(Instant::now() < deadline, "the refused request's connection was never released");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut again = Viewer::connect(addr, "/online/a.png", "t").await;
     assert!(again.read_parts(1, Duration::from_secs(5)).await);
 

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, api, decode_png, expected_badge, viewers, wait_for_viewers};
+use common::{Server, Viewer, api, decode_png, expected_badge, unsent_to, viewers, wait_for_viewers};
 use framecast::render::online::{builtin_online, render_online_png};
 
 // Every test viewer connects from 127.0.0.1: no per-address cap here.
@@ -50,9 +50,19 @@ async fn assert_all_show(viewers: Vec<Viewer>, count: u64) -> Vec<Viewer> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_is_exact_through_fin_rst_and_stopped_readers() {
-    let server = Server::start(CONFIG);
+    // Resends every 50 ms and small buffers, so readers that stop really
+    // fill their buffers before they close.
+    let server = Server::start(
+        r#"{"min_frame_interval_ms": 20, "resend_interval_ms": 50, "max_connections_per_ip": 0,
+            "send_buffer_bytes": 16384}"#,
+    );
     let addr = server.addr;
-    let all = connect_many(addr, "/online/lobby.png", 200).await;
+    let mut all = connect_many(addr, "/online/lobby.png", 150).await;
+    for _ in 0..50 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        all.push(Viewer::start(socket.connect(addr).await.unwrap(), "/online/lobby.png", AGENT).await);
+    }
 
     wait_for_viewers(addr, "lobby", 200, Duration::from_secs(10)).await;
     let mut all = assert_all_show(all, 200).await;
@@ -68,14 +78,20 @@ async fn count_is_exact_through_fin_rst_and_stopped_readers() {
     for v in reset {
         v.reset();
     }
-    // Stopped readers: resends pile up unread in their buffers; then they
-    // close with data unread, as a frozen tab being killed does.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stopped readers: resends pile up unread until both their receive
+    // buffer and the server's send buffer are full (the server has bytes
+    // it cannot send); then they close, as a frozen tab being killed does.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stopped.iter().any(|v| unsent_to(addr.port(), v.local_port()) == 0) {
+        assert!(Instant::now() < deadline, "stopped readers' buffers never filled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for v in stopped.drain(..) {
         drop(v);
     }
 
-    let took = wait_for_viewers(addr, "lobby", 50, Duration::from_secs(5)).await;
+    // Milliseconds in the README; 1 s allows for a loaded machine.
+    let took = wait_for_viewers(addr, "lobby", 50, Duration::from_secs(1)).await;
     eprintln!("150 departures reflected within {took:?}");
     // And it stays exact: nothing leaves twice, no ghost stays.
     tokio::time::sleep(Duration::from_millis(500)).await;

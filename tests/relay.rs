@@ -230,3 +230,65 @@ async fn basic_auth_reaches_the_upstream_and_a_refusal_is_reported() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_ipv6_literal_upstream_is_relayed() {
+    let upstream_config =
+        r#"{ "cameras": { "up": { "source": { "kind": "pattern", "width": 160, "height": 90, "fps": 10 } } } }"#;
+    let upstream = Server::start_on("[::1]:0".parse().unwrap(), upstream_config);
+    let url = format!("http://{}/camera/up.mjpg", upstream.addr);
+    assert!(url.starts_with("http://[::1]:"), "{url}");
+    let relay = Server::start(&relay_config(&url));
+    let mut viewer = Viewer::connect(relay.addr, "/camera/relay.mjpg", READER).await;
+    read_until(&mut viewer, Duration::from_secs(10), "a relayed frame", |b| placeholder_kind(b).is_none()).await;
+    assert_eq!(api(relay.addr, "/api/v1/cameras/relay").await["state"], "live");
+}
+
+/// An upstream that sends one good frame, then trickles a second one a byte
+/// at a time, never finishing it: bytes flow, frames do not.
+fn trickling_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let frame = solid_jpeg([30, 200, 30], 32, 24);
+                let mut out =
+                    b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=t\r\n\r\n".to_vec();
+                out.extend_from_slice(
+                    format!("--t\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", frame.len()).as_bytes(),
+                );
+                out.extend_from_slice(&frame);
+                out.extend_from_slice(b"\r\n--t\r\nContent-Type: image/jpeg\r\nContent-Length: 999999\r\n\r\n");
+                if s.write_all(&out).is_err() {
+                    return;
+                }
+                // One byte per 50 ms (the relay's silence timeout is 1 s).
+                while s.write_all(&[0xAB]).is_ok() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_upstream_that_trickles_bytes_but_no_frames_is_reported_frozen() {
+    let upstream = trickling_upstream();
+    let relay = Server::start(&relay_config(&format!("http://{upstream}/cam")));
+    let mut viewer = Viewer::connect(relay.addr, "/camera/relay.mjpg", READER).await;
+    read_until(&mut viewer, Duration::from_secs(10), "the one good frame", |b| {
+        placeholder_kind(b).is_none() && near(mean(b), [30, 200, 30], 10)
+    })
+    .await;
+    // Bytes keep coming, but no frame completes within the 1 s timeout.
+    read_until(&mut viewer, Duration::from_secs(10), "the offline placeholder", |b| {
+        placeholder_kind(b) == Some("offline")
+    })
+    .await;
+    let info = api(relay.addr, "/api/v1/cameras/relay").await;
+    assert_eq!(info["state"], "offline", "{info}");
+    assert!(info["reason"].as_str().unwrap().contains("no complete frame for 1000 ms"), "{info}");
+}

@@ -45,7 +45,7 @@ cargo clippy --all-targets --all-features -- -D warnings
 # Fuzzing: a short bounded run of every target (longer runs and their figures:
 # README). cargo-fuzz's -Z flags need RUSTC_BOOTSTRAP on a stable toolchain.
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
-for target in multipart config template badge_update; do
+for target in multipart config template badge_update request; do
   corpus=$(mktemp -d)
   log=$(mktemp)
   if RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-15}" >"$log" 2>&1; then
@@ -59,3 +59,11 @@ for target in multipart config template badge_update; do
 done
 
 cargo test --all-features --lib --bins --tests
+
+# The checkout must be as clean as it was: no test or build step may rewrite
+# a tracked file (a lock file, a golden image) or leave an untracked one.
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+  git status --porcelain
+  echo "tests/run.sh: the test run changed the checkout (above)"
+  exit 1
+fi

@@ -261,9 +261,15 @@ async fn sigterm_under_load_loses_no_acknowledged_write() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Terminate while every writer is mid-stream: each has had writes acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.iter().any(|a| a.load(Ordering::SeqCst) < 3) {
+        assert!(Instant::now() < deadline, "writers made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let start = Instant::now();
-    let status = server.terminate(Duration::from_secs(10)).expect("exits within its bound");
+    // The README's figure is tens of milliseconds; allow a loaded machine 2 s.
+    let status = server.terminate(Duration::from_secs(2)).expect("exits within 2 s");
     eprintln!("200 viewers, 5 writers: exited {status} after {:?}", start.elapsed());
     assert!(status.success(), "{status}");
     for w in writers {

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;

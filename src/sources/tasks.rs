@@ -63,8 +63,8 @@ impl Tasks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::metrics::metrics;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
     #[tokio::test(start_paused = true)]

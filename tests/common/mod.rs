@@ -70,8 +70,18 @@ impl Server {
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.signal("TERM");
+        self.wait_exit(limit)
+    }
+
+    /// Sends a signal (`TERM`, `INT`, ...) without waiting.
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        Command::new("kill").args([&format!("-{name}"), &pid]).status().expect("kill");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -134,6 +144,33 @@ pub async fn metric(addr: SocketAddr, name_and_labels: &str) -> Option<f64> {
 pub fn allow_open_files(want: u64) {
     let got = rlimit::increase_nofile_limit(want).expect("raise the open-file limit");
     assert!(got >= want, "open-file limit {got} is below the {want} this test needs");
+}
+
+/// The kernel's (send, receive) queue of the TCP socket from `local_port`
+/// to `remote_port` (`/proc/net/tcp` of this network namespace).
+pub fn tcp_queues(local_port: u16, remote_port: u16) -> (u64, u64) {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next().unwrap_or(""), 16).ok();
+    let hex = |v: &str| u64::from_str_radix(v, 16).ok();
+    table
+        .lines()
+        .skip(1)
+        .find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if port(f.get(1)?) != Some(local_port) || port(f.get(2)?) != Some(remote_port) {
+                return None;
+            }
+            let (tx, rx) = f.get(4)?.split_once(':')?;
+            Some((hex(tx)?, hex(rx)?))
+        })
+        .unwrap_or((0, 0))
+}
+
+/// Bytes the server has queued for the client at `client_port` and could
+/// not send (the client's receive window is closed): proof that a stopped
+/// reader's buffers are really full.
+pub fn unsent_to(server_port: u16, client_port: u16) -> u64 {
+    tcp_queues(server_port, client_port).0
 }
 
 pub async fn viewers(addr: SocketAddr, room: &str) -> u64 {
