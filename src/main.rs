@@ -107,6 +107,7 @@ fn main() -> ExitCode {
 fn check_config(file: &std::path::Path) -> Result<String, String> {
     let config = Config::load(file)?;
     let templates = Templates::load(config.template_dir.as_deref())?;
+    framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     let saved = framecast::sources::badge_store::Store::new(config.state_file.clone()).load()?;
     for (name, badge) in &config.badges {
         let template = badge.template.as_deref().unwrap_or("flat");

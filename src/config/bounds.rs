@@ -17,6 +17,8 @@ pub const SOURCE_FPS: (f64, f64) = (0.01, 120.0);
 pub const DURATION_S: (u64, u64) = (1, 30 * 86_400);
 /// Bytes a stream may be limited to (`max_bytes`): up to 1 PiB.
 pub const BYTES: (u64, u64) = (1, 1 << 50);
+/// Width and height of a camera picture, in pixels (also the JPEG decoder's limit).
+pub const IMAGE_SIDE: (u32, u32) = (16, 8192);
 /// Scales a badge can be drawn at (`?scale=`, `@Nx`); others snap to the nearest.
 pub const SCALES: [f32; 5] = [1.0, 1.5, 2.0, 3.0, 4.0];
 

@@ -2,12 +2,12 @@
 //! keys of the config, with their validation.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::bounds::{BYTES, DURATION_S, FPS, Fps, SOURCE_FPS, within, zero_or_within};
-use crate::render::jpeg::MAX_SIDE;
+use super::bounds::{FPS, IMAGE_SIDE, SOURCE_FPS, within, zero_or_within};
+use super::limits::LimitsConfig;
+use super::url::HttpUrl;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +69,7 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct MjpegConfig {
     /// `http://host[:port]/path` of an MJPEG stream (an IP camera, another framecast).
-    pub url: String,
+    pub url: HttpUrl,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -161,48 +161,6 @@ fn default_margin() -> u32 {
     8
 }
 
-/// Placeholders an overlay may use.
-pub fn overlay_key_known(key: &str) -> bool {
-    matches!(key, "viewers" | "time" | "fps" | "frame" | "camera")
-        || key.strip_prefix("badge:").is_some_and(crate::names::valid_name)
-        || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty())
-}
-
-pub const OVERLAY_KEYS: &str = "viewers, time, fps, frame, camera, badge:NAME, viewers:CHANNEL";
-
-/// Per-client limits as configured; 0 means none.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// A stream ends after this many seconds.
-    #[serde(default)]
-    pub max_duration_s: u64,
-    /// A stream ends before a part would take it past this many bytes.
-    #[serde(default)]
-    pub max_bytes: u64,
-    /// Frames per second to one client at most; it gets the latest frame at that pace.
-    #[serde(default)]
-    pub max_fps: f64,
-}
-
-impl LimitsConfig {
-    pub fn validate(&self, key: &str) -> Result<(), String> {
-        zero_or_within(&format!("{key}.max_fps"), self.max_fps, FPS)?;
-        zero_or_within(&format!("{key}.max_duration_s"), self.max_duration_s, DURATION_S)?;
-        zero_or_within(&format!("{key}.max_bytes"), self.max_bytes, BYTES)?;
-        Ok(())
-    }
-
-    /// The fps cap, `None` for 0 (validated: never out of range).
-    pub fn max_fps(&self) -> Option<Fps> {
-        Fps::optional("max_fps", self.max_fps).ok().flatten()
-    }
-
-    pub fn max_duration(&self) -> Option<Duration> {
-        (self.max_duration_s > 0).then(|| Duration::from_secs(self.max_duration_s))
-    }
-}
-
 impl CameraConfig {
     pub fn validate(&self, name: &str) -> Result<(), String> {
         let key = format!("cameras.{name}");
@@ -210,8 +168,9 @@ impl CameraConfig {
             return Err(format!("{key}: {}", crate::names::invalid_name("camera")));
         }
         let size = |w: u32, h: u32| -> Result<(), String> {
-            if !(16..=MAX_SIDE as u32).contains(&w) || !(16..=MAX_SIDE as u32).contains(&h) {
-                return Err(format!("{key}.source: {w}x{h} is invalid: width and height must be 16 to {MAX_SIDE}"));
+            let (min, max) = IMAGE_SIDE;
+            if !(min..=max).contains(&w) || !(min..=max).contains(&h) {
+                return Err(format!("{key}.source: {w}x{h} is invalid: width and height must be {min} to {max}"));
             }
             Ok(())
         };
@@ -235,7 +194,6 @@ impl CameraConfig {
                 within(&format!("{key}.source.poll_ms"), f.poll_ms, (10, 3_600_000))?;
             }
             SourceConfig::Mjpeg(m) => {
-                crate::sources::camera::relay::parse_url(&m.url).map_err(|e| format!("{key}.source.url: {e}"))?;
                 within(&format!("{key}.source.max_frame_bytes"), m.max_frame_bytes, (1024, 64 << 20))?;
                 within(&format!("{key}.source.timeout_ms"), m.timeout_ms, (100, 3_600_000))?;
                 if m.password.is_some() && m.username.is_none() {
@@ -250,14 +208,33 @@ impl CameraConfig {
         if let Some(limits) = &self.limits {
             limits.validate(&format!("{key}.limits"))?;
         }
+        // The overlay's text and colours are checked where it is built
+        // (`sources::camera::check`), by the renderer that draws them.
         if let Some(overlay) = &self.overlay {
-            crate::render::format::parse_with(&overlay.text, &overlay_key_known, OVERLAY_KEYS)
-                .map_err(|e| format!("{key}.overlay.text: {e}"))?;
             within(&format!("{key}.overlay.size"), overlay.size, (6.0, 200.0))?;
             within(&format!("{key}.overlay.margin"), overlay.margin, (0, 4096))?;
-            crate::render::overlay::Overlay::new(overlay).map_err(|e| format!("{key}.{e}"))?;
         }
         Ok(())
+    }
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Pattern(_) => "pattern",
+            SourceConfig::File(_) => "file",
+            SourceConfig::Mjpeg(_) => "mjpeg",
+            SourceConfig::Device(_) => "device",
+        }
+    }
+
+    /// The picture size to draw placeholders at before any frame is seen.
+    pub fn size_hint(&self) -> (u32, u32) {
+        match self {
+            SourceConfig::Pattern(p) => (p.width, p.height),
+            SourceConfig::Device(d) => (d.width, d.height),
+            SourceConfig::File(_) | SourceConfig::Mjpeg(_) => (640, 360),
+        }
     }
 }
 
@@ -266,9 +243,8 @@ mod tests {
     use super::*;
 
     fn parse(json: serde_json::Value) -> Result<CameraConfig, String> {
-        let c: CameraConfig = serde_json::from_value(json).map_err(|e| e.to_string())?;
-        c.validate("cam")?;
-        Ok(c)
+        let config = super::super::Config::parse(&serde_json::json!({ "cameras": { "cam": json } }).to_string())?;
+        Ok(config.cameras["cam"].clone())
     }
 
     #[test]
@@ -279,10 +255,7 @@ mod tests {
         let err = parse(serde_json::json!({"source": {"kind": "webcam"}})).unwrap_err();
         assert!(err.contains("webcam"), "{err}");
         let err = parse(serde_json::json!({"source": {"kind": "mjpeg", "url": "ftp://x"}})).unwrap_err();
-        assert!(err.contains("cameras.cam.source.url"), "{err}");
-        let err =
-            parse(serde_json::json!({"source": {"kind": "pattern"}, "overlay": {"text": "{viewrs}"}})).unwrap_err();
-        assert!(err.contains("unknown placeholder {viewrs}"), "{err}");
+        assert!(err.contains("cameras.cam.source: url \"ftp://x\""), "{err}");
         let err = parse(serde_json::json!({"source": {"kind": "pattern", "fps": 1e-300}})).unwrap_err();
         assert!(err.contains("cameras.cam.source.fps") && err.contains("out of range"), "{err}");
         let err = parse(serde_json::json!({"source": {"kind": "pattern"}, "max_fps": 1e-19})).unwrap_err();

@@ -15,8 +15,12 @@ use serde_json::Value;
 
 pub mod bounds;
 pub mod camera;
+pub mod limits;
+pub mod url;
 
-use camera::{CameraConfig, LimitsConfig};
+use camera::CameraConfig;
+use limits::LimitsConfig;
+use url::Origin;
 
 const DEFAULT_CONFIG: &str = include_str!("default-config.json");
 
@@ -77,7 +81,7 @@ pub struct Config {
     pub badges: BTreeMap<String, BadgeConfig>,
     /// Origins (`https://forum.example.org`) whose pages may embed images;
     /// empty means any.
-    pub allowed_referers: Vec<String>,
+    pub allowed_referers: Vec<Origin>,
     /// With `allowed_referers` set, also refuse requests carrying no Referer.
     pub require_referer: bool,
     /// User-Agent substrings of fetchers that cannot hold a stream (image
@@ -146,7 +150,12 @@ impl Config {
         let mut merged: Value = serde_json::from_str(DEFAULT_CONFIG).expect("embedded JSON parses");
         let map = merged.as_object_mut().expect("embedded config is an object");
         map.extend(overrides);
-        let config: Config = serde_json::from_value(merged).map_err(|e| e.to_string())?;
+        // The error names the key path (`cameras.porch.source.url`), not
+        // just what was wrong.
+        let config: Config = serde_path_to_error::deserialize(merged).map_err(|e| match e.path().to_string() {
+            path if path == "." => e.inner().to_string(),
+            path => format!("{path}: {}", e.inner()),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -184,13 +193,6 @@ impl Config {
         ];
         for (key, value, range) in ranges {
             bounds::within(key, value, range)?;
-        }
-        for origin in &self.allowed_referers {
-            if crate::http::referer::origin_of(origin).is_none() {
-                return Err(format!(
-                    "allowed_referers: {origin:?} is invalid: expected an origin like \"https://forum.example.org\""
-                ));
-            }
         }
         for name in self.badges.keys() {
             if !crate::names::valid_name(name) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::query;
 use crate::config::Config;
 use crate::config::bounds;
-use crate::config::camera::LimitsConfig;
+use crate::config::limits::LimitsConfig;
 use crate::push::limits::Limits;
 use crate::push::part::Framing;
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::config::bounds::Fps;
-use crate::config::camera::LimitsConfig;
+use crate::config::limits::LimitsConfig;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Limits {

@@ -9,7 +9,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
 /// Largest picture accepted from any source (8K UHD): bounds decode memory.
-pub const MAX_SIDE: usize = 8192;
+pub const MAX_SIDE: usize = crate::config::bounds::IMAGE_SIDE.1 as usize;
 
 /// Interleaved 8-bit RGB pixels.
 #[derive(Clone)]

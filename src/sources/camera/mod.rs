@@ -22,16 +22,46 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, timeout};
 
 use crate::config::Config;
-use crate::config::camera::{CameraConfig, SourceConfig};
+use crate::config::camera::{CameraConfig, OverlayConfig};
 use crate::push::channel::{Channel, ChannelInfo};
 use crate::push::part::Frame;
 use crate::push::registry::Registry;
 use crate::push::viewer::ViewerGuard;
+use crate::render::format::parse_with;
+use crate::render::overlay::Overlay;
 use crate::render::placeholder::{Placeholder, placeholder_jpeg};
 use crate::sources::badges::Badges;
 use crate::sources::tasks::Tasks;
 
 pub const JPEG: &str = "image/jpeg";
+
+/// Placeholders an overlay may use: what the producer can fill in.
+fn overlay_key_known(key: &str) -> bool {
+    matches!(key, "viewers" | "time" | "fps" | "frame" | "camera")
+        || key.strip_prefix("badge:").is_some_and(crate::names::valid_name)
+        || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty())
+}
+
+const OVERLAY_KEYS: &str = "viewers, time, fps, frame, camera, badge:NAME, viewers:CHANNEL";
+
+/// The overlay of camera `name`, its text and colours checked by the
+/// renderer that will draw them; errors name the config key.
+fn build_overlay(name: &str, config: &OverlayConfig) -> Result<Overlay, String> {
+    parse_with(&config.text, &overlay_key_known, OVERLAY_KEYS)
+        .map_err(|e| format!("cameras.{name}.overlay.text: {e}"))?;
+    Overlay::new(config).map_err(|e| format!("cameras.{name}.{e}"))
+}
+
+/// Checks what only the renderer can (overlay placeholders and colours),
+/// as `serve` does at startup: for `check-config`.
+pub fn check(config: &Config) -> Result<(), String> {
+    for (name, camera) in &config.cameras {
+        if let Some(overlay) = &camera.overlay {
+            build_overlay(name, overlay)?;
+        }
+    }
+    Ok(())
+}
 
 /// What a camera's source is doing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,10 +137,7 @@ impl Cameras {
                 idle_stop: config.camera_idle_stop(),
                 panic_next: AtomicBool::new(false),
             });
-            let overlay = match &camera_config.overlay {
-                Some(o) => Some(crate::render::overlay::Overlay::new(o).map_err(|e| format!("cameras.{name}.{e}"))?),
-                None => None,
-            };
+            let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
             let producer = producer::Producer::new(camera.clone(), overlay, registry.clone(), badges.clone(), config);
             tasks.supervise("producer", format!("camera/{name}"), move || producer.clone().run());
             cameras.insert(name.clone(), camera);
@@ -196,22 +223,21 @@ impl Camera {
     }
 }
 
-impl SourceConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SourceConfig::Pattern(_) => "pattern",
-            SourceConfig::File(_) => "file",
-            SourceConfig::Mjpeg(_) => "mjpeg",
-            SourceConfig::Device(_) => "device",
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// The picture size to draw placeholders at before any frame is seen.
-    pub fn size_hint(&self) -> (u32, u32) {
-        match self {
-            SourceConfig::Pattern(p) => (p.width, p.height),
-            SourceConfig::Device(d) => (d.width, d.height),
-            SourceConfig::File(_) | SourceConfig::Mjpeg(_) => (640, 360),
-        }
+    #[test]
+    fn overlay_errors_name_the_key() {
+        let config =
+            Config::parse(r#"{"cameras": {"cam": {"source": {"kind": "pattern"}, "overlay": {"text": "{viewrs}"}}}}"#)
+                .unwrap();
+        let err = check(&config).unwrap_err();
+        assert!(err.contains("cameras.cam.overlay.text") && err.contains("unknown placeholder {viewrs}"), "{err}");
+        let config = Config::parse(
+            r#"{"cameras": {"cam": {"source": {"kind": "pattern"}, "overlay": {"text": "x", "color": "nope"}}}}"#,
+        )
+        .unwrap();
+        assert!(check(&config).unwrap_err().contains("cameras.cam.overlay.color"));
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::Uri;
 use hyper::client::conn::http1;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
@@ -39,20 +38,6 @@ pub struct Relay {
     task: JoinHandle<()>,
     taken: u64,
     dropped: u64,
-}
-
-/// An `http://host[:port]/path` URL, checked; credentials go in the config's
-/// `username`/`password`, never in the URL (URLs end up in logs).
-pub fn parse_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("{url:?}: only http:// upstreams are supported"));
-    }
-    let authority = uri.authority().ok_or_else(|| format!("{url:?} has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err("credentials in the URL are refused: use username and password".into());
-    }
-    Ok(uri)
 }
 
 impl Relay {
@@ -119,14 +104,9 @@ async fn read_forever(config: MjpegConfig, tx: watch::Sender<Upstream>) {
 
 /// One upstream connection, until it fails or ends.
 async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mut u64) -> Result<(), String> {
-    let uri = parse_url(&config.url)?;
+    let url = &config.url;
     let limit = Duration::from_millis(config.timeout_ms);
-    let authority = uri.authority().expect("checked by parse_url").clone();
-    let port = authority.port_u16().unwrap_or(80);
-    // An IPv6 literal comes bracketed (`[::1]`); the resolver wants it bare.
-    let host = authority.host();
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let stream = timeout(limit, TcpStream::connect((host, port)))
+    let stream = timeout(limit, TcpStream::connect((url.host(), url.port())))
         .await
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -139,8 +119,8 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
         .map_err(|e| format!("HTTP handshake failed: {e}"))?;
     let driver = tokio::spawn(connection);
     let _stop_driver = AbortOnDrop(driver);
-    let mut request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(HOST, authority.as_str())
+    let mut request = hyper::Request::get(url.path_and_query())
+        .header(HOST, url.authority())
         // Asks a framecast upstream for per-part lengths.
         .header(USER_AGENT, concat!("framecast-relay/", env!("CARGO_PKG_VERSION"), " (reader)"));
     if let Some(user) = &config.username {
@@ -231,15 +211,6 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        assert!(parse_url("http://10.0.0.5:8080/video.mjpg").is_ok());
-        assert_eq!(parse_url("http://[::1]:8080/x").unwrap().host(), Some("[::1]"));
-        assert!(parse_url("https://cam/x").unwrap_err().contains("only http://"));
-        assert!(parse_url("http://admin:secret@cam/x").unwrap_err().contains("credentials"));
-        assert!(parse_url("not a url").is_err());
-    }
 
     #[test]
     fn boundary_sniffing() {
