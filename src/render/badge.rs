@@ -3,15 +3,14 @@
 //! template of kind `badge` (`templates/badges/*.json`).
 
 use serde::{Deserialize, Serialize};
-use tiny_skia::{
-    Color, FillRule, GradientStop, LinearGradient, Paint, PathBuilder, Pixmap, Point, SpreadMode, Transform,
-};
+use tiny_skia::{Color, GradientStop, LinearGradient, Paint, Pixmap, Point, SpreadMode, Transform};
 
 use super::cache::{cached, next_layout_id};
 use super::color::text_color_on;
 use super::format::{NumberFormat, Values, expand};
+use super::layout::{check_color, check_range, check_text, resolve_color};
+use super::shapes::{fill, section, solid};
 use super::size::{TooLarge, checked};
-use super::template::{check_color, check_range, check_text, resolve_color};
 use super::text::{FontName, TextRenderer, TextStyle, font};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -200,44 +199,4 @@ fn draw_centered(
 
 fn section_width(text: &TextRenderer, s: &str, layout: &BadgeLayout) -> f32 {
     (text.width(s, layout.font_size, layout.letter_spacing) + 2.0 * layout.padding).ceil()
-}
-
-pub(super) fn solid(color: Color) -> Paint<'static> {
-    let mut paint = Paint::default();
-    paint.set_color(color);
-    paint
-}
-
-pub(super) fn fill(pixmap: &mut Pixmap, path: Option<tiny_skia::Path>, paint: Paint) {
-    if let Some(path) = path {
-        pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
-    }
-}
-
-/// The rectangle from x0 to x1, full height, with its left and/or right
-/// corners rounded to radius `r` (circular, via cubics).
-pub(super) fn section(x0: f32, x1: f32, h: f32, r: f32, (left, right): (bool, bool)) -> Option<tiny_skia::Path> {
-    let r = r.clamp(0.0, ((x1 - x0) / 2.0).min(h / 2.0));
-    let (rl, rr) = (if left { r } else { 0.0 }, if right { r } else { 0.0 });
-    let k = 0.447_715; // 1 - 0.552285: cubic control offset for a quarter circle
-    let mut pb = PathBuilder::new();
-    pb.move_to(x0 + rl, 0.0);
-    pb.line_to(x1 - rr, 0.0);
-    if rr > 0.0 {
-        pb.cubic_to(x1 - rr * k, 0.0, x1, rr * k, x1, rr);
-    }
-    pb.line_to(x1, h - rr);
-    if rr > 0.0 {
-        pb.cubic_to(x1, h - rr * k, x1 - rr * k, h, x1 - rr, h);
-    }
-    pb.line_to(x0 + rl, h);
-    if rl > 0.0 {
-        pb.cubic_to(x0 + rl * k, h, x0, h - rl * k, x0, h - rl);
-    }
-    pb.line_to(x0, rl);
-    if rl > 0.0 {
-        pb.cubic_to(x0, rl * k, x0 + rl * k, 0.0, x0 + rl, 0.0);
-    }
-    pb.close();
-    pb.finish()
 }

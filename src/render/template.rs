@@ -9,11 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tiny_skia::{Color, Pixmap};
+use tiny_skia::Pixmap;
 
 use super::badge::{BadgeLayout, draw_badge};
-use super::color::parse_color;
-use super::format::{Piece, Values, expand, parse};
+use super::format::Values;
 use super::png::encode_png;
 use super::size::TooLarge;
 use super::tile::{CounterLayout, SparklineLayout, draw_counter, draw_sparkline};
@@ -128,40 +127,6 @@ impl Templates {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)
     }
-}
-
-/// `field`'s placeholders are well formed and known.
-pub(super) fn check_text(field: &str, text: &str) -> Result<(), String> {
-    parse(text).map(|_| ()).map_err(|e| format!("{field}: {e}"))
-}
-
-/// `field` is a colour, or placeholders whose defaults are colours.
-pub(super) fn check_color(field: &str, text: &str) -> Result<(), String> {
-    let pieces = parse(text).map_err(|e| format!("{field}: {e}"))?;
-    if let [Piece::Literal(literal)] = pieces[..] {
-        parse_color(literal).map_err(|e| format!("{field}: {e}"))?;
-    }
-    for piece in pieces {
-        if let Piece::Placeholder { default: Some(d), .. } = piece {
-            parse_color(d).map_err(|e| format!("{field}: default {e}"))?;
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn check_range(field: &str, value: f32, lo: f32, hi: f32) -> Result<(), String> {
-    if (lo..=hi).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!("{field}: {value} is out of range: expected {lo} to {hi}"))
-    }
-}
-
-/// A colour field with its placeholders filled; values that are not colours
-/// (refused at write time, so only from odd templates) read as light grey.
-pub(super) fn resolve_color(text: &str, values: &dyn Values) -> Color {
-    let expanded = expand(text, values, Default::default());
-    parse_color(&expanded).unwrap_or_else(|_| Color::from_rgba8(0x9f, 0x9f, 0x9f, 255))
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 use serde::{Deserialize, Serialize};
 use tiny_skia::{FillRule, Paint, PathBuilder, Pixmap, Stroke, Transform};
 
-use super::badge::{fill, section, solid};
 use super::cache::{cached, next_layout_id};
 use super::format::{NumberFormat, Values, expand};
+use super::layout::{check_color, check_range, check_text, resolve_color};
+use super::shapes::{fill, section, solid};
 use super::size::{TooLarge, checked};
-use super::template::{check_color, check_range, check_text, resolve_color};
 use super::text::{FontName, TextStyle, font};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
