@@ -14,8 +14,9 @@ use crate::render::template::Templates;
 use crate::sources::badge_store::Store;
 use crate::sources::badges::{BadgeSettings, Badges};
 use crate::sources::camera::Cameras;
-use crate::sources::online::{OnlineRooms, Timing};
+use crate::sources::online::OnlineRooms;
 use crate::sources::tasks::Tasks;
+use crate::sources::timing::Timing;
 
 pub struct App {
     pub config: Config,

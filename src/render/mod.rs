@@ -3,6 +3,7 @@
 
 pub mod badge;
 pub mod cache;
+pub mod clock;
 pub mod color;
 pub mod format;
 pub mod jpeg;

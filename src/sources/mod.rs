@@ -8,3 +8,4 @@ pub mod badges;
 pub mod camera;
 pub mod online;
 pub mod tasks;
+pub mod timing;

@@ -18,10 +18,10 @@ use crate::config::Config;
 use crate::config::bounds::Fps;
 use crate::metrics::metrics;
 use crate::push::registry::Registry;
+use crate::render::clock::clock;
 use crate::render::format::{NumberFormat, Values, expand, format_number};
 use crate::render::jpeg::{self, Rgb};
 use crate::render::overlay::Overlay;
-use crate::render::pattern::clock;
 use crate::render::placeholder::{Placeholder, placeholder_jpeg};
 use crate::sources::badges::Badges;
 
