@@ -11,12 +11,12 @@ use crate::config::Config;
 use crate::push::registry::Registry;
 use crate::render::pool::RenderPool;
 use crate::render::template::Templates;
-use crate::sources::badge_store::Store;
 use crate::sources::badges::{BadgeSettings, Badges};
 use crate::sources::camera::Cameras;
 use crate::sources::online::OnlineRooms;
 use crate::sources::tasks::Tasks;
 use crate::sources::timing::Timing;
+use crate::store::Store;
 
 pub struct App {
     pub config: Config,

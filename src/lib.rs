@@ -16,3 +16,4 @@ pub mod push;
 pub mod render;
 pub mod server;
 pub mod sources;
+pub mod store;

@@ -26,6 +26,7 @@ use framecast::config::Config;
 use framecast::config::bounds::quantize_scale;
 use framecast::render::format::MapValues;
 use framecast::render::template::{Template, Templates};
+use framecast::sources::badge_state::BadgeState;
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "Live images over HTTP server push")]
@@ -108,7 +109,7 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
     let config = Config::load(file)?;
     let templates = Templates::load(config.template_dir.as_deref())?;
     framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
-    let saved = framecast::sources::badge_store::Store::new(config.state_file.clone()).load()?;
+    let saved = framecast::store::Store::new(config.state_file.clone()).load::<BadgeState>()?;
     for (name, badge) in &config.badges {
         let template = badge.template.as_deref().unwrap_or("flat");
         if templates.get(template).is_none() {

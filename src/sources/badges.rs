@@ -13,7 +13,6 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use super::badge_state::{BadgeState, BadgeUpdate, BadgeView};
-use super::badge_store::Store;
 use super::badge_writer::WriterQueue;
 use super::tasks::Tasks;
 use super::timing::Timing;
@@ -24,6 +23,7 @@ use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::size::TooLarge;
 use crate::render::template::{Template, Templates};
+use crate::store::Store;
 
 const PNG: &str = "image/png";
 const DEFAULT_TEMPLATE: &str = "flat";

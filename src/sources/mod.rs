@@ -2,7 +2,6 @@
 //! They publish into channels and know nothing of HTTP.
 
 pub mod badge_state;
-pub mod badge_store;
 pub mod badge_writer;
 pub mod badges;
 pub mod camera;
