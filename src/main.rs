@@ -1,12 +1,13 @@
 //! The `framecast` command: `serve` (the default) and offline `render`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Each viewer's connection holds two mostly unused 8 KB buffers (hyper's);
 /// jemalloc keeps their untouched pages out of RSS, where glibc's in-band
@@ -29,7 +30,7 @@ use framecast::render::template::{Template, Templates};
 use framecast::sources::badge_state::BadgeState;
 
 #[derive(Parser)]
-#[command(name = "framecast", version, about = "Live images over HTTP server push")]
+#[command(name = "framecast", about = "Live images over HTTP server push")]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -52,12 +53,30 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// How log lines are written to stderr: `text` (colour only on a
+    /// terminal) or `json` (one object per line, for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// JSON config file; its keys override the embedded defaults.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080 (overrides the config).
     #[arg(long)]
     listen: Option<SocketAddr>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `framecast --version`: the version and the optional features built in.
+fn version() -> String {
+    let features: Vec<&str> =
+        [("device", cfg!(feature = "device"))].into_iter().filter_map(|(name, on)| on.then_some(name)).collect();
+    let features = if features.is_empty() { "none".to_string() } else { features.join(", ") };
+    format!("{} (features: {features})", env!("CARGO_PKG_VERSION"))
 }
 
 #[derive(clap::Args)]
@@ -82,7 +101,11 @@ struct RenderArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args),
         Command::CheckConfig { file } => match check_config(&file) {
@@ -161,12 +184,13 @@ fn render(args: RenderArgs) -> Result<(), String> {
 
 fn serve(args: ServeArgs) -> ExitCode {
     framecast::panics::install_hook();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "framecast=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "framecast=info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        // Escape sequences only where a terminal shows them, not in a file or journald.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let mut config = match args.config {
         Some(path) => match Config::load(&path) {
             Ok(config) => config,

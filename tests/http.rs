@@ -222,6 +222,56 @@ fn config_errors_name_the_key_and_exit_2() {
 }
 
 #[test]
+fn version_names_the_features() {
+    let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let features = if cfg!(feature = "device") { "device" } else { "none" };
+    assert_eq!(text.trim(), format!("framecast {} (features: {features})", env!("CARGO_PKG_VERSION")));
+}
+
+/// Starts the binary with stderr piped (not a terminal), stops it with
+/// SIGTERM, and returns what it logged.
+fn logs_of_a_run(extra: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"state_file": null}"#).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("framecast listening on"), "{line}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    logs
+}
+
+#[test]
+fn logs_carry_no_colour_codes_off_a_terminal_and_json_on_request() {
+    let text = logs_of_a_run(&[]);
+    assert!(text.contains("INFO") && text.contains("shutting down"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in a log that is not a terminal: {text:?}");
+    let json = logs_of_a_run(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> =
+        json.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"].as_str().unwrap().contains("shutting down")),
+        "{json}"
+    );
+}
+
+#[test]
 fn an_invalid_template_stops_startup_with_file_field_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let templates = dir.path().join("templates");
