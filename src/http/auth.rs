@@ -3,35 +3,21 @@
 //! configured writes are off, never open by default.
 
 use hyper::HeaderMap;
-use hyper::StatusCode;
-use hyper::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::AUTHORIZATION;
 use subtle::ConstantTimeEq;
 
-use super::response::{self, HttpResponse};
 use crate::config::Config;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
     /// No `api_tokens` configured: writes are off.
+    #[error(
+        "writes are disabled: add a token (16+ characters) to \"api_tokens\" in the config file, \
+         then send it as Authorization: Bearer <token>"
+    )]
     WritesDisabled,
+    #[error("{0}")]
     Unauthorized(&'static str),
-}
-
-impl Denied {
-    pub fn response(self) -> HttpResponse {
-        match self {
-            Denied::WritesDisabled => response::json_error(
-                StatusCode::FORBIDDEN,
-                "writes are disabled: add a token (16+ characters) to \"api_tokens\" in the config file, \
-                 then send it as Authorization: Bearer <token>",
-            ),
-            Denied::Unauthorized(message) => {
-                let mut r = response::json_error(StatusCode::UNAUTHORIZED, message);
-                r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"framecast\""));
-                r
-            }
-        }
-    }
 }
 
 pub fn authorize_write(config: &Config, headers: &HeaderMap) -> Result<(), Denied> {
@@ -54,6 +40,8 @@ pub fn authorize_write(config: &Config, headers: &HeaderMap) -> Result<(), Denie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::errors::HttpError;
+    use hyper::header::HeaderValue;
 
     fn headers(auth: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -67,15 +55,12 @@ mod tests {
     fn tokens() {
         let mut c = Config::embedded();
         assert_eq!(authorize_write(&c, &headers(Some("Bearer x"))), Err(Denied::WritesDisabled));
-        assert_eq!(Denied::WritesDisabled.response().status(), 403);
+        assert_eq!(Denied::WritesDisabled.status(), 403);
         c.api_tokens = vec!["0123456789abcdef".into(), "fedcba9876543210".into()];
         assert!(authorize_write(&c, &headers(Some("Bearer fedcba9876543210"))).is_ok());
-        assert_eq!(
-            authorize_write(&c, &headers(Some("Bearer 0123456789abcdeX"))).unwrap_err().response().status(),
-            401
-        );
-        assert_eq!(authorize_write(&c, &headers(Some("Bearer 0123"))).unwrap_err().response().status(), 401);
-        assert_eq!(authorize_write(&c, &headers(Some("Basic 0123456789abcdef"))).unwrap_err().response().status(), 401);
-        assert_eq!(authorize_write(&c, &headers(None)).unwrap_err().response().status(), 401);
+        assert_eq!(authorize_write(&c, &headers(Some("Bearer 0123456789abcdeX"))).unwrap_err().status(), 401);
+        assert_eq!(authorize_write(&c, &headers(Some("Bearer 0123"))).unwrap_err().status(), 401);
+        assert_eq!(authorize_write(&c, &headers(Some("Basic 0123456789abcdef"))).unwrap_err().status(), 401);
+        assert_eq!(authorize_write(&c, &headers(None)).unwrap_err().status(), 401);
     }
 }

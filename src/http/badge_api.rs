@@ -7,11 +7,11 @@ use serde_json::json;
 
 use super::auth::authorize_write;
 use super::body::read_limited;
+use super::errors::{self, BadRequest};
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::sources::badge_state::BadgeUpdate;
-use crate::sources::badges::WriteError;
 
 pub fn list(app: &App) -> HttpResponse {
     response::json(StatusCode::OK, &json!({ "badges": app.badges.list() }))
@@ -19,7 +19,7 @@ pub fn list(app: &App) -> HttpResponse {
 
 pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpResponse {
     if !valid_name(name) {
-        return response::json_error(StatusCode::BAD_REQUEST, &invalid_name("badge"));
+        return errors::json(&BadRequest(invalid_name("badge")));
     }
     let method = req.method().clone();
     if method == Method::GET || method == Method::HEAD {
@@ -29,48 +29,25 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
         };
     }
     if let Err(denied) = authorize_write(&app.config, req.headers()) {
-        return denied.response();
+        return errors::json(&denied);
     }
     if method == Method::DELETE {
         return match app.badges.delete(name).await {
             Ok(true) => response::json(StatusCode::OK, &json!({ "name": name, "deleted": true })),
             Ok(false) => response::json_error(StatusCode::NOT_FOUND, &format!("no badge named {name:?}")),
-            Err(e) => write_failed(e),
+            Err(e) => errors::json(&e),
         };
     }
     let body = match read_limited(req, app.config.max_body_bytes).await {
         Ok(body) => body,
-        Err(e) => return e.response(),
+        Err(e) => return errors::json(&e),
     };
     let update = match BadgeUpdate::parse(&body, |style| app.badges.is_style(style)) {
         Ok(update) => update,
-        Err(message) => return response::json_error(StatusCode::BAD_REQUEST, &message),
+        Err(invalid) => return errors::json(&invalid),
     };
     match app.badges.write(name, update).await {
         Ok(state) => response::json(StatusCode::OK, &json!({ "name": name, "state": state })),
-        Err(e) => write_failed(e),
-    }
-}
-
-fn write_failed(error: WriteError) -> HttpResponse {
-    match error {
-        WriteError::TooManyBadges => {
-            response::json_error(StatusCode::INSUFFICIENT_STORAGE, "too many badges (max_badges); delete some first")
-        }
-        WriteError::Storage(e) => {
-            tracing::error!(error = %e, "could not persist badge state");
-            response::json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not store the value; nothing was changed")
-        }
-        WriteError::Panicked => {
-            response::json_error(StatusCode::INTERNAL_SERVER_ERROR, "the write failed; nothing was changed")
-        }
-        WriteError::Unavailable => {
-            let mut response = response::json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many writes waiting, or shutting down; nothing was changed: try again",
-            );
-            response.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
-            response
-        }
+        Err(e) => errors::json(&e),
     }
 }

@@ -5,14 +5,13 @@ use super::RequestBody;
 use hyper::{Method, Request, StatusCode};
 
 use super::client::{Wanted, wanted};
+use super::errors::{self, BadRequest};
 use super::query;
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::push::body::PushBody;
-use crate::push::registry::JoinError;
-use crate::render::pool::Busy;
 use crate::sources::badges::Look;
 
 /// `name` or `name@2x` → (name, scale snapped to the allowed set).
@@ -27,14 +26,14 @@ fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
 }
 
 /// The look asked for by the URL; `Err` is a 400 message.
-pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Look, String> {
+pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Look, BadRequest> {
     let mut look = Look { template: None, scale };
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
             "style" => {
                 if !app.badges.is_style(&value) {
                     let known: Vec<&str> = app.badges.templates().names().collect();
-                    return Err(format!("style={value:?} is unknown; templates: {}", known.join(", ")));
+                    return Err(BadRequest(format!("style={value:?} is unknown; templates: {}", known.join(", "))));
                 }
                 look.template = Some(value.into_owned());
             }
@@ -49,10 +48,10 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
     let (name, scale) = split_scale(stem);
     let scale = match scale {
         Ok(scale) => scale,
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, format!("invalid scale suffix {message}")),
+        Err(message) => return errors::text(&BadRequest(format!("invalid scale suffix {message}"))),
     };
     if !valid_name(name) {
-        return response::text(StatusCode::BAD_REQUEST, invalid_name("badge"));
+        return errors::text(&BadRequest(invalid_name("badge")));
     }
     if !app.badges.exists(name) {
         return response::text(
@@ -61,11 +60,11 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
         );
     }
     if let Err(reason) = referer::check(&app.config, req.headers()) {
-        return response::text(StatusCode::FORBIDDEN, reason);
+        return errors::text(&reason);
     }
     let look = match look_from_query(app, req.uri().query(), scale) {
         Ok(look) => look,
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+        Err(bad) => return errors::text(&bad),
     };
     let head = req.method() == Method::HEAD;
     let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
@@ -74,18 +73,18 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
             let (badges, name, look) = (app.badges.clone(), name.to_string(), look.clone());
             return match app.renders.run(move || badges.snapshot(&name, &look)).await {
                 Ok(Ok(png)) => response::single_image(png, "image/png", head),
-                Ok(Err(too_large)) => response::text(StatusCode::BAD_REQUEST, too_large.to_string()),
-                Err(Busy) => response::busy(),
+                Ok(Err(too_large)) => errors::text(&too_large),
+                Err(busy) => errors::text(&busy),
             };
         }
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+        Err(bad) => return errors::text(&bad),
     };
     if head {
         return response::stream(None);
     }
     match app.badges.join(name, look) {
         Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
-        Err(JoinError::TooManyChannels) => response::channels_full("too many live images; try again later"),
+        Err(full) => errors::text(&full),
     }
 }
 

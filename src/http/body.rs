@@ -4,26 +4,15 @@
 use super::RequestBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
+use hyper::Request;
 use hyper::header::CONTENT_LENGTH;
-use hyper::{Request, StatusCode};
 
-use super::response::{self, HttpResponse};
-
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BodyError {
+    #[error("request body over {0} bytes")]
     TooLarge(usize),
+    #[error("could not read the request body")]
     Unreadable,
-}
-
-impl BodyError {
-    pub fn response(self) -> HttpResponse {
-        match self {
-            BodyError::TooLarge(max) => {
-                response::json_error(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body over {max} bytes"))
-            }
-            BodyError::Unreadable => response::json_error(StatusCode::BAD_REQUEST, "could not read the request body"),
-        }
-    }
 }
 
 pub async fn read_limited(req: Request<RequestBody>, max: usize) -> Result<Bytes, BodyError> {

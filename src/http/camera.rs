@@ -10,6 +10,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
 use super::client::{Wanted, wanted};
+use super::errors::{self, BadRequest};
 use super::query;
 use super::referer;
 use super::response::{self, HttpResponse};
@@ -23,10 +24,10 @@ static PULL_PAGE: &str = include_str!("../../templates/pull.html");
 /// The camera named in the URL, or the error response.
 fn find<'a>(app: &'a App, name: &str, req: &Request<RequestBody>) -> Result<&'a Camera, Box<HttpResponse>> {
     if !valid_name(name) {
-        return Err(Box::new(response::text(StatusCode::BAD_REQUEST, invalid_name("camera"))));
+        return Err(Box::new(errors::text(&BadRequest(invalid_name("camera")))));
     }
     if let Err(reason) = referer::check(&app.config, req.headers()) {
-        return Err(Box::new(response::text(StatusCode::FORBIDDEN, reason)));
+        return Err(Box::new(errors::text(&reason)));
     }
     app.cameras.get(name).map(|c| &**c).ok_or_else(|| {
         let known: Vec<&str> = app.cameras.list().map(|c| c.name()).collect();
@@ -47,7 +48,7 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
     let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), base) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => return snapshot_of(app, camera, None, req.method() == Method::HEAD).await,
-        Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+        Err(bad) => return errors::text(&bad),
     };
     if req.method() == Method::HEAD {
         return response::stream(None);
@@ -69,7 +70,7 @@ pub async fn snapshot(app: &App, name: &str, req: &Request<RequestBody>) -> Http
         if key == "max_delay" {
             match query::whole(&key, &value, (0, app.config.snapshot_max_delay_ms)) {
                 Ok(ms) => max_delay = Some(Duration::from_millis(ms)),
-                Err(message) => return response::text(StatusCode::BAD_REQUEST, message),
+                Err(bad) => return errors::text(&bad),
             }
         }
     }

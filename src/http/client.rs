@@ -6,6 +6,7 @@ use hyper::header::USER_AGENT;
 
 use std::time::Duration;
 
+use super::errors::BadRequest;
 use super::query;
 use crate::config::Config;
 use crate::config::bounds;
@@ -21,7 +22,7 @@ pub enum Delivery {
 }
 
 /// Decides from `?once`, `?framing=browser|reader` and the User-Agent.
-pub fn delivery(config: &Config, headers: &HeaderMap, query: Option<&str>) -> Result<Delivery, String> {
+pub fn delivery(config: &Config, headers: &HeaderMap, query: Option<&str>) -> Result<Delivery, BadRequest> {
     let mut framing = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
@@ -31,7 +32,7 @@ pub fn delivery(config: &Config, headers: &HeaderMap, query: Option<&str>) -> Re
                     "browser" => Framing::Browser,
                     "reader" => Framing::Reader,
                     other => {
-                        return Err(format!("framing={other:?} is invalid: use browser or reader"));
+                        return Err(BadRequest(format!("framing={other:?} is invalid: use browser or reader")));
                     }
                 })
             }
@@ -99,7 +100,7 @@ pub fn wanted(
     headers: &HeaderMap,
     query: Option<&str>,
     base: &LimitsConfig,
-) -> Result<Wanted, String> {
+) -> Result<Wanted, BadRequest> {
     match delivery(config, headers, query)? {
         Delivery::Once => Ok(Wanted::Once),
         Delivery::Stream(framing) => Ok(Wanted::Stream(framing, limits(Limits::from_config(base), query)?)),
@@ -108,7 +109,7 @@ pub fn wanted(
 
 /// Limits a URL asks for (`?max_duration=SECONDS&max_bytes=N&max_fps=F`),
 /// tightened onto the server's `base`: a URL can never loosen them.
-pub fn limits(base: Limits, query: Option<&str>) -> Result<Limits, String> {
+pub fn limits(base: Limits, query: Option<&str>) -> Result<Limits, BadRequest> {
     let mut asked = Limits::default();
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
@@ -135,10 +136,10 @@ mod limit_tests {
         assert_eq!(l.max_bytes, Some(1000));
         assert_eq!(l.min_interval, Some(Duration::from_millis(500)));
         assert_eq!(l.max_duration, Some(Duration::from_secs(30)));
-        assert!(limits(base, Some("max_fps=-1")).unwrap_err().contains("max_fps"));
-        assert!(limits(base, Some("max_bytes=0")).unwrap_err().contains("max_bytes"));
-        assert!(limits(base, Some("max_duration=1e99")).unwrap_err().contains("max_duration"));
-        assert!(limits(base, Some("max_fps=1e-20")).unwrap_err().contains("max_fps"));
-        assert!(limits(base, Some("max_duration=18446744073709551615")).unwrap_err().contains("max_duration"));
+        assert!(limits(base, Some("max_fps=-1")).unwrap_err().0.contains("max_fps"));
+        assert!(limits(base, Some("max_bytes=0")).unwrap_err().0.contains("max_bytes"));
+        assert!(limits(base, Some("max_duration=1e99")).unwrap_err().0.contains("max_duration"));
+        assert!(limits(base, Some("max_fps=1e-20")).unwrap_err().0.contains("max_fps"));
+        assert!(limits(base, Some("max_duration=18446744073709551615")).unwrap_err().0.contains("max_duration"));
     }
 }

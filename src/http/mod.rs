@@ -9,6 +9,7 @@ pub mod body;
 pub mod camera;
 pub mod client;
 pub mod demo;
+pub mod errors;
 pub mod online;
 pub mod query;
 pub mod referer;

@@ -4,11 +4,16 @@
 use hyper::HeaderMap;
 use hyper::header::REFERER;
 
+use super::errors::Forbidden;
 use crate::config::Config;
 use crate::config::url::Origin;
 
 /// `Err(reason)` when the policy refuses a request with these headers.
-pub fn check(config: &Config, headers: &HeaderMap) -> Result<(), &'static str> {
+pub fn check(config: &Config, headers: &HeaderMap) -> Result<(), Forbidden> {
+    refusal(config, headers).map_err(Forbidden)
+}
+
+fn refusal(config: &Config, headers: &HeaderMap) -> Result<(), &'static str> {
     if config.allowed_referers.is_empty() {
         return Ok(());
     }

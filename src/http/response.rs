@@ -56,20 +56,6 @@ pub fn cacheable_image(image: Vec<u8>, content_type: &'static str, max_age_s: u3
         .expect("static headers are valid")
 }
 
-/// A 503 for a full live-channel table: existing channels keep working.
-pub fn channels_full(message: &str) -> HttpResponse {
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-    response
-}
-
-/// A 503 for a full render pool: the server is drawing as much as it will.
-pub fn busy() -> HttpResponse {
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "too many images being drawn; try again in a second");
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
 pub fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {
     let mut body = message.into();
     body.push('\n');

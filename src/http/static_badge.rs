@@ -3,15 +3,15 @@
 //! and pieces are percent-decoded. One PNG, cacheable for a short time.
 
 use super::RequestBody;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use percent_encoding::percent_decode_str;
 
 use super::badges::look_from_query;
+use super::errors::{self, BadRequest};
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::render::color::parse_color;
 use crate::render::format::MapValues;
-use crate::render::pool::Busy;
 use crate::sources::badge_state::MAX_TEXT;
 
 /// Splits on single dashes; `--` stands for a literal dash.
@@ -43,7 +43,7 @@ fn unescape(piece: &str) -> Result<String, String> {
 }
 
 pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> HttpResponse {
-    let bad = |m: String| response::text(StatusCode::BAD_REQUEST, m);
+    let bad = |m: String| errors::text(&BadRequest(m));
     let pieces: Result<Vec<String>, String> = split_dashes(content).iter().map(|p| unescape(p)).collect();
     let pieces = match pieces {
         Ok(p) => p,
@@ -56,7 +56,7 @@ pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> Http
     };
     let mut look = match look_from_query(app, req.uri().query(), 1.0) {
         Ok(look) => look,
-        Err(m) => return bad(m),
+        Err(bad) => return errors::text(&bad),
     };
     let mut values = MapValues::default();
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
@@ -76,8 +76,8 @@ pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> Http
     let scale = look.scale;
     match app.renders.run(move || template.render_png(&values, scale)).await {
         Ok(Ok(png)) => response::cacheable_image(png, "image/png", 300, req.method() == Method::HEAD),
-        Ok(Err(too_large)) => bad(too_large.to_string()),
-        Err(Busy) => response::busy(),
+        Ok(Err(too_large)) => errors::text(&too_large),
+        Err(busy) => errors::text(&busy),
     }
 }
 

@@ -15,9 +15,10 @@ pub struct Registry {
     permanent: std::sync::atomic::AtomicUsize,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
     /// `max_channels` distinct channels are live already.
+    #[error("too many live rooms and images; try again later")]
     TooManyChannels,
 }
 

@@ -18,7 +18,8 @@ pub struct RenderPool {
 }
 
 /// Every slot stayed taken for the whole queue wait.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("too many images being drawn; try again in a second")]
 pub struct Busy;
 
 impl RenderPool {

@@ -3,28 +3,19 @@
 //! rasterizing) and refusing beyond these bounds keeps one request from
 //! allocating and drawing megapixels.
 
-use std::fmt;
-
 /// Widest (and tallest) picture, in pixels.
 pub const MAX_SIDE: u32 = 4096;
 /// Most pixels in one picture (4 MiB of RGBA).
 pub const MAX_PIXELS: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the image would be {width}x{height} pixels; the limit is {MAX_SIDE} a side and {MAX_PIXELS} pixels: \
+     use shorter text or a smaller scale"
+)]
 pub struct TooLarge {
     pub width: u64,
     pub height: u64,
-}
-
-impl fmt::Display for TooLarge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the image would be {}x{} pixels; the limit is {MAX_SIDE} a side and {MAX_PIXELS} pixels: \
-             use shorter text or a smaller scale",
-            self.width, self.height
-        )
-    }
 }
 
 /// `(w, h)` as whole pixels, if a picture that size is allowed.

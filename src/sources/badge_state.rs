@@ -71,10 +71,16 @@ pub struct BadgeUpdate {
     logo_width: Option<serde_json::Value>,
 }
 
+/// A write body that is not acceptable, and why (a `400`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidUpdate(pub String);
+
 impl BadgeUpdate {
     /// Parses and checks a request body; `Err` says what is wrong.
-    pub fn parse(body: &[u8], is_style: impl Fn(&str) -> bool) -> Result<BadgeUpdate, String> {
-        let update: BadgeUpdate = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    pub fn parse(body: &[u8], is_style: impl Fn(&str) -> bool) -> Result<BadgeUpdate, InvalidUpdate> {
+        let update: BadgeUpdate =
+            serde_json::from_slice(body).map_err(|e| InvalidUpdate(format!("invalid JSON: {e}")))?;
         let logo = [
             ("namedLogo", update.named_logo.is_some()),
             ("logoSvg", update.logo_svg.is_some()),
@@ -82,32 +88,34 @@ impl BadgeUpdate {
             ("logoWidth", update.logo_width.is_some()),
         ];
         if let Some((field, _)) = logo.iter().find(|(_, set)| *set) {
-            return Err(format!("{field}: logos are not supported; send label, message and color"));
+            return Err(InvalidUpdate(format!("{field}: logos are not supported; send label, message and color")));
         }
         if let Some(v) = update.schema_version.filter(|v| *v != 1) {
-            return Err(format!("schemaVersion: {v} is not supported: only 1"));
+            return Err(InvalidUpdate(format!("schemaVersion: {v} is not supported: only 1")));
         }
         if update.value.is_none() && update.message.is_none() && update.label.is_none() && update.color.is_none() {
-            return Err("nothing to set: send value, or label/message/color".into());
+            return Err(InvalidUpdate("nothing to set: send value, or label/message/color".into()));
         }
         if update.value.is_some() && update.message.is_some() {
-            return Err("value and message are both set: send one (value is shown as the message)".into());
+            return Err(InvalidUpdate(
+                "value and message are both set: send one (value is shown as the message)".into(),
+            ));
         }
         if let Some(v) = update.value.filter(|v| !v.is_finite()) {
-            return Err(format!("value: {v} is not a finite number"));
+            return Err(InvalidUpdate(format!("value: {v} is not a finite number")));
         }
         for (field, text) in [("label", &update.label), ("message", &update.message)] {
             if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT) {
-                return Err(format!("{field}: longer than {MAX_TEXT} characters"));
+                return Err(InvalidUpdate(format!("{field}: longer than {MAX_TEXT} characters")));
             }
         }
         for (field, color) in [("color", &update.color), ("labelColor", &update.label_color)] {
             if let Some(c) = color {
-                parse_color(c).map_err(|e| format!("{field}: {e}"))?;
+                parse_color(c).map_err(|e| InvalidUpdate(format!("{field}: {e}")))?;
             }
         }
         if let Some(style) = update.style.as_deref().filter(|s| !is_style(s)) {
-            return Err(format!("style: {style:?} is not a badge template"));
+            return Err(InvalidUpdate(format!("style: {style:?} is not a badge template")));
         }
         Ok(update)
     }
@@ -192,7 +200,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<BadgeUpdate, String> {
-        BadgeUpdate::parse(json.as_bytes(), |s| s == "flat" || s == "plastic")
+        BadgeUpdate::parse(json.as_bytes(), |s| s == "flat" || s == "plastic").map_err(|e| e.0)
     }
 
     #[test]

@@ -47,13 +47,17 @@ pub struct Badges {
     tasks: Tasks,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    #[error("too many badges (max_badges); delete some first")]
     TooManyBadges,
-    Storage(std::io::Error),
+    #[error("could not store the value; nothing was changed")]
+    Storage(#[source] std::io::Error),
     /// The write queue is full, or the server is shutting down.
+    #[error("too many writes waiting, or shutting down; nothing was changed: try again")]
     Unavailable,
     /// The change panicked; nothing was changed.
+    #[error("the write failed; nothing was changed")]
     Panicked,
 }
 
@@ -155,7 +159,10 @@ impl Badges {
             Some(s) => all.insert(name.to_string(), (**s).clone()),
             None => all.remove(name),
         };
-        self.store.save(all).await.map_err(WriteError::Storage)?;
+        self.store.save(all).await.map_err(|error| {
+            tracing::error!(%error, "could not persist badge state");
+            WriteError::Storage(error)
+        })?;
         let mut slots = self.slots();
         match slots.get(name) {
             Some(slot) => {
