@@ -18,7 +18,7 @@ mod server;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use framecast::load::{Load, LoadConfig, percentiles, process_usage};
+use framecast_load::{Load, LoadConfig, percentiles, process_usage};
 use server::ServerProcess;
 use tokio::io::AsyncWriteExt;
 

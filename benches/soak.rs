@@ -12,7 +12,7 @@ mod server;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use framecast::load::process_usage;
+use framecast_load::process_usage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

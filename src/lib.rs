@@ -7,7 +7,6 @@
 pub mod app;
 pub mod config;
 pub mod http;
-pub mod load;
 pub mod metrics;
 pub mod multipart;
 pub mod names;

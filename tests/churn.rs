@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, Viewer, netns, tcp_queues, wait_for_viewers};
-use framecast::load::process_usage;
+use framecast_load::process_usage;
 use tokio::net::TcpSocket;
 
 const ROUNDS: usize = 5;

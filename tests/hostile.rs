@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, Viewer, allow_open_files, api, get, metric, request, wait_for_viewers};
-use framecast::load::process_usage;
+use framecast_load::process_usage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -182,3 +182,29 @@ async fn a_viewer_that_stops_reading_is_dropped_after_the_stall_timeout() {
     assert!(got * 10 * 2 >= elapsed, "healthy viewer starved: {got} parts in {elapsed} ms");
     drop(frozen);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_holds_viewers_the_server_counts() {
+    use framecast_load::{Load, LoadConfig};
+    let server = Server::start(CONFIG);
+    let addr = server.addr;
+    let config = LoadConfig {
+        target: addr,
+        path: "/online/load.png".into(),
+        viewers: 300,
+        sources: 10,
+        connect_rate: 0,
+        user_agent: AGENT.into(),
+    };
+    let mut load = Load::start(config).unwrap();
+    assert!(load.wait_connected(300, Duration::from_secs(20)).await, "only {} connected", load.connected());
+    wait_for_viewers(addr, "load", 300, Duration::from_secs(5)).await;
+    // A trigger (one more viewer) reaches every held viewer as a new frame.
+    load.arm_trigger();
+    let extra = Viewer::connect(addr, "/online/load.png", AGENT).await;
+    let samples = load.latencies(300, Duration::from_secs(10)).await;
+    assert_eq!(samples.len(), 300, "every viewer saw the new count");
+    drop(extra);
+    load.stop().await;
+    wait_for_viewers(addr, "load", 0, Duration::from_secs(5)).await;
+}

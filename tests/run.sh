@@ -40,7 +40,7 @@ if ! target/pyenv/bin/python3 -c "import cv2" 2>/dev/null; then
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # Fuzzing: a short bounded run of every target (longer runs and their figures:
 # README). cargo-fuzz's -Z flags need RUSTC_BOOTSTRAP on a stable toolchain.
@@ -58,7 +58,7 @@ for target in multipart config template badge_update request; do
   rm -rf "$corpus" "$log"
 done
 
-cargo test --all-features --lib --bins --tests
+cargo test --workspace --all-features --lib --bins --tests
 
 # The checkout must be as clean as it was: no test or build step may rewrite
 # a tracked file (a lock file, a golden image) or leave an untracked one.

@@ -2,6 +2,7 @@
 //! viewers that parse the multipart stream, PNG decoding, API polling.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod chunked;
 pub mod jpeg;
 pub mod netns;
 
@@ -11,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use framecast::load::chunked::Dechunker;
+use chunked::Dechunker;
 use framecast::multipart::{Part, PartReader, boundary_from_content_type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

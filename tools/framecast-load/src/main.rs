@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use framecast::load::{Load, LoadConfig, ensure_loopback, percentiles};
+use framecast_load::{Load, LoadConfig, ensure_loopback, percentiles};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

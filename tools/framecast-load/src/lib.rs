@@ -1,10 +1,10 @@
 //! Load generation for framecast, on this machine only: many live-image
 //! viewers over loopback, each socket bound to its own 127.0.0.x source so
-//! ephemeral ports never run out, every stream parsed incrementally. Used by
-//! the `framecast-load` tool and the benchmarks. Refuses any target that is
-//! not a loopback address.
+//! ephemeral ports never run out, each stream read through hyper's client
+//! and parsed incrementally with framecast's multipart reader. Used by the
+//! `framecast-load` tool and the benchmarks; not part of the server. Refuses
+//! any target that is not a loopback address.
 
-pub mod chunked;
 mod viewer;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

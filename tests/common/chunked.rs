@@ -1,6 +1,7 @@
-//! Decoding HTTP/1.1 chunked transfer coding incrementally, for clients of
-//! live streams (the load tool, the tests). Bounded: a size line longer than
-//! 1 KiB or a malformed size is an error.
+//! Decoding HTTP/1.1 chunked transfer coding incrementally, for the tests'
+//! raw TCP viewer: there the bytes on the wire are the point (framing is
+//! checked byte for byte), so no HTTP client sits in between. Bounded: a
+//! size line longer than 1 KiB or a malformed size is an error.
 
 use bytes::{Buf, BytesMut};
 
