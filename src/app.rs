@@ -1,5 +1,8 @@
-//! State shared by every connection: config, live channels, templates, room
-//! and badge producers.
+//! State shared by every connection, wired once per process: config, live
+//! channels, templates, room and badge producers, cameras, the render pool
+//! and the task tracker shutdown waits on.
+//!
+//! May import: config, push, render, sources, store.
 
 use std::sync::Arc;
 use std::time::Duration;

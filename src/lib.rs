@@ -1,8 +1,24 @@
 //! framecast: live images over HTTP server push (`multipart/x-mixed-replace`).
 //!
-//! The data's path: `server` (accept, socket, connection) → `http` (route,
-//! handler) → `push` (channel: latest frame + viewers → part bytes → body).
-//! Beside it: `sources` produce frames, `render` draws them.
+//! The source is shaped like the data's path, one room (folder) each:
+//!
+//! `server` (accept, socket options, caps, one connection; a TLS listener
+//! goes here) → `http` (route a request, run its handler, map errors to
+//! statuses) → `push` (a channel: the latest frame and its viewers → part
+//! bytes serialized once → the streaming body) → the socket.
+//!
+//! Beside the path, feeding it: `sources` (what each channel shows and
+//! when: rooms, badges, cameras; their producers and the badge writer),
+//! `render` (drawing and encoding frames), `store` (values across restarts;
+//! the embedded database goes here) and, with cluster mode, `cluster`
+//! (several instances as one, on Redis). `app` wires them for one process.
+//! Leaves that import no other room: `config` (typed, validated settings;
+//! it may use `names`), `names`, `metrics`, `multipart`, `panics` (uses
+//! `metrics`).
+//!
+//! Imports go one way, never in a cycle (`tests/layout.rs` checks it, and
+//! each room's `May import:` line): server → http → app → sources →
+//! {push, render, store} → {config, metrics, names}.
 
 pub mod app;
 pub mod config;

@@ -2,7 +2,9 @@
 //! Counters are bumped where things happen (accept, join, render, send);
 //! per-channel gauges come from collectors handed to `encode` (see
 //! `push::gauges`), read at scrape time, so forgotten rooms disappear from
-//! the output. This module imports no other room.
+//! the output.
+//!
+//! May import: nothing.
 
 use std::sync::OnceLock;
 use std::time::Instant;

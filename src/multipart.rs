@@ -4,6 +4,8 @@
 //! parts with or without Content-Length, `boundary=--x` declared as well as
 //! `boundary=x`, junk between parts, truncated parts, LF-only line ends. It
 //! never panics on any input and holds at most `max_part` bytes of a part.
+//!
+//! May import: nothing.
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;

@@ -1,5 +1,7 @@
 //! Names users choose (rooms, badges, templates): 1 to 64 of
 //! `A-Z a-z 0-9 _ -`, so they are safe in paths, JSON and logs.
+//!
+//! May import: nothing.
 
 pub const MAX_NAME_LEN: usize = 64;
 

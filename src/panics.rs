@@ -4,6 +4,8 @@
 //! (`framecast_panics_total{where}`) and logged exactly once, as one line
 //! with its context (the request line, the channel) and where it happened.
 //! Panics outside such a boundary still go to the default hook.
+//!
+//! May import: metrics.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

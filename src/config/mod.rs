@@ -1,5 +1,10 @@
 //! Runtime configuration: the embedded defaults (`src/default-config.json`)
-//! with an optional user JSON file laid over them key by key.
+//! with an optional user JSON file laid over them key by key, parsed into
+//! typed, already-validated values (bounded numbers, `HttpUrl`, `Origin`).
+//! A leaf: what needs a renderer to check (overlay text) is checked where
+//! the renderer is built.
+//!
+//! May import: names.
 //!
 //! One source of truth for defaults: the embedded file lists every key, so a
 //! user file only names what it changes, and an unknown key is an error that

@@ -1,5 +1,8 @@
-//! HTTP: routing requests to handlers and shaping responses. Handlers join
-//! channels; the push path itself lives in `push`.
+//! HTTP: routing requests to handlers, reading query values into bounded
+//! types, mapping every error to its status (`errors`), shaping responses.
+//! Handlers join channels; the push path itself lives in `push`.
+//!
+//! May import: app, config, metrics, names, panics, push, render, sources.
 
 pub mod api;
 pub mod auth;

@@ -1,5 +1,8 @@
 //! The push path's core, shared by every kind of live image: channels (latest
-//! frame + viewers), part bytes serialized once, and the streaming body.
+//! frame + viewers), part bytes serialized once, the streaming body with its
+//! per-client limits, and the per-channel gauges.
+//!
+//! May import: config, metrics.
 
 pub mod body;
 pub mod channel;

@@ -1,5 +1,8 @@
-//! Drawing frames: text, badges, camera overlays and placeholders, PNG and
-//! JPEG encoding. Knows nothing of HTTP.
+//! Drawing frames: text, badges, tiles, camera overlays and placeholders,
+//! PNG and JPEG encoding; the bounds on what one picture may cost, and the
+//! pool one-off renders run in. Knows nothing of HTTP or channels.
+//!
+//! May import: config, names.
 
 pub mod badge;
 pub mod cache;

@@ -1,4 +1,8 @@
-//! The network side: listening, per-connection HTTP, socket hygiene.
+//! The network side: listening, caps on connections (in all and per
+//! address), socket hygiene, stall detection, one HTTP connection. A TLS
+//! listener belongs here.
+//!
+//! May import: app, config, http, metrics, panics.
 
 pub mod connection;
 pub mod listener;

@@ -1,5 +1,8 @@
-//! Frame producers: what each kind of channel shows and when it changes.
-//! They publish into channels and know nothing of HTTP.
+//! Frame producers: what each kind of channel shows and when it changes
+//! (rooms, badges, cameras), the badge writer, and the supervised tasks
+//! they run in. They publish into channels and know nothing of HTTP.
+//!
+//! May import: config, metrics, multipart, names, panics, push, render, store.
 
 pub mod badge_state;
 pub mod badge_writer;

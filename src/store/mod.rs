@@ -1,7 +1,8 @@
 //! Storage: where values live across restarts. Today one atomically
 //! replaced JSON file (`state_file`); an embedded database goes here too.
-//! Stores know files and records, not badges or HTTP: this room imports no
-//! other room of the crate.
+//! Stores know files and records, not badges or HTTP.
+//!
+//! May import: nothing.
 
 pub mod state_file;
 
