@@ -19,7 +19,7 @@ use crate::sources::camera::Cameras;
 use crate::sources::online::OnlineRooms;
 use crate::sources::tasks::Tasks;
 use crate::sources::timing::Timing;
-use crate::store::Store;
+use crate::store;
 
 pub struct App {
     pub config: Config,
@@ -58,7 +58,7 @@ impl App {
             history_len: config.history_len,
             timing,
         };
-        let store = Store::new(config.state_file.clone());
+        let store = store::open(config.database.as_deref(), config.state_file.as_deref(), config.history_len)?;
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);
         let cameras = Cameras::start(&config, &registry, &badges, &tasks)?;

@@ -27,7 +27,6 @@ use framecast::config::Config;
 use framecast::config::bounds::quantize_scale;
 use framecast::render::format::MapValues;
 use framecast::render::template::{Template, Templates};
-use framecast::sources::badge_state::BadgeState;
 
 #[derive(Parser)]
 #[command(name = "framecast", about = "Live images over HTTP server push")]
@@ -132,7 +131,7 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
     let config = Config::load(file)?;
     let templates = Templates::load(config.template_dir.as_deref())?;
     framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
-    let saved = framecast::store::Store::new(config.state_file.clone()).load::<BadgeState>()?;
+    let stored = framecast::store::inspect(config.database.as_deref(), config.state_file.as_deref())?;
     for (name, badge) in &config.badges {
         let template = badge.template.as_deref().unwrap_or("flat");
         if templates.get(template).is_none() {
@@ -141,10 +140,9 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
     }
     let cameras: Vec<String> = config.cameras.iter().map(|(name, c)| format!("{name} ({})", c.source.kind())).collect();
     Ok(format!(
-        "listen {}, {} templates, {} stored badge values, cameras: {}",
+        "listen {}, {} templates, {stored}, cameras: {}",
         config.listen,
         templates.names().count(),
-        saved.len(),
         if cameras.is_empty() { "none".to_string() } else { cameras.join(", ") }
     ))
 }
@@ -226,16 +224,19 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
         let addr = listener.local_addr().expect("bound listener has an address");
         // Tests and scripts read this line to find the port.
+        // Handlers first: a signal sent as soon as the line below is read
+        // must find them installed, not the default action (exit at once).
+        let mut signals = Signals::install();
         println!("framecast listening on http://{addr}");
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());
         let signalled_at = signalled.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signals.next().await;
             let _ = signalled_at.set(Instant::now());
             tracing::info!("shutting down: streams end, connections close (a second signal exits at once)");
             shutdown.cancel();
-            shutdown_signal().await;
+            signals.next().await;
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         });
@@ -256,10 +257,25 @@ fn serve(args: ServeArgs) -> ExitCode {
     exit
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        }
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }

@@ -16,8 +16,8 @@ const TOKEN: &str = "test-token-0123456789";
 
 fn config(state: &std::path::Path, extra: &str) -> String {
     format!(
-        r#"{{"api_tokens": ["{TOKEN}"], "state_file": {:?}, "resend_interval_ms": 60000 {extra}}}"#,
-        state.join("state.json")
+        r#"{{"api_tokens": ["{TOKEN}"], "database": {:?}, "resend_interval_ms": 60000 {extra}}}"#,
+        state.join("framecast.db")
     )
 }
 

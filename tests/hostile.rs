@@ -354,8 +354,8 @@ async fn writes_whose_clients_left_are_durable_and_in_order_across_sigkill() {
     const TOKEN: &str = "test-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        r#"{{"api_tokens": ["{TOKEN}"], "state_file": {:?}, "history_len": 1000}}"#,
-        dir.path().join("state.json")
+        r#"{{"api_tokens": ["{TOKEN}"], "database": {:?}, "history_len": 1000}}"#,
+        dir.path().join("framecast.db")
     );
     let put = |value: u32, close: &'static str| {
         let body = format!(r#"{{"value": {value}}}"#);

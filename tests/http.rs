@@ -236,7 +236,7 @@ fn logs_of_a_run(extra: &[&str]) -> String {
     use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
-    std::fs::write(&config, r#"{"state_file": null}"#).unwrap();
+    std::fs::write(&config, r#"{"state_file": null, "database": null}"#).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
@@ -279,7 +279,8 @@ fn an_invalid_template_stops_startup_with_file_field_and_reason() {
     let flat = std::fs::read_to_string("templates/badges/flat.json").unwrap();
     std::fs::write(templates.join("mine.json"), flat.replace("\"radius\": 3", "\"radius\": 300")).unwrap();
     let config = dir.path().join("config.json");
-    std::fs::write(&config, format!(r#"{{"template_dir": {templates:?}, "state_file": null}}"#)).unwrap();
+    std::fs::write(&config, format!(r#"{{"template_dir": {templates:?}, "state_file": null, "database": null}}"#))
+        .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("--config").arg(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);

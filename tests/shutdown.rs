@@ -14,7 +14,7 @@ const TOKEN: &str = "test-token-0123456789";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_cleanly_and_keeps_values() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(r#"{{"api_tokens": ["{TOKEN}"], "state_file": {:?}}}"#, dir.path().join("state.json"));
+    let config = format!(r#"{{"api_tokens": ["{TOKEN}"], "database": {:?}}}"#, dir.path().join("framecast.db"));
     let mut server = Server::start(&config);
     let addr = server.addr;
     let body = r#"{"label": "release", "message": "v1.2", "color": "blue"}"#;

@@ -222,8 +222,8 @@ async fn caps_hold_under_a_burst_and_other_addresses_still_get_in() {
 async fn sigterm_under_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        r#"{{"api_tokens": ["{TOKEN}"], "max_connections_per_ip": 0, "state_file": {:?}}}"#,
-        dir.path().join("state.json")
+        r#"{{"api_tokens": ["{TOKEN}"], "max_connections_per_ip": 0, "database": {:?}}}"#,
+        dir.path().join("framecast.db")
     );
     let mut server = Server::start(&config);
     let addr = server.addr;

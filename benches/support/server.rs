@@ -16,7 +16,12 @@ impl ServerProcess {
     pub fn start(config_json: &str) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, config_json).unwrap();
+        // Unless the bench names one, the database lives in this temp dir.
+        let mut json: serde_json::Value = serde_json::from_str(config_json).expect("bench config is JSON");
+        if let Some(map) = json.as_object_mut() {
+            map.entry("database").or_insert_with(|| dir.path().join("framecast.db").to_string_lossy().into());
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
             .args(["--listen", "127.0.0.1:0", "--config"])
             .arg(&path)

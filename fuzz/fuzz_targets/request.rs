@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = r#"{
-    "state_file": null, "api_tokens": ["fuzz-token-0123456789"], "badges": {"b": {}},
+    "state_file": null, "database": null, "api_tokens": ["fuzz-token-0123456789"], "badges": {"b": {}},
     "camera_start_wait_ms": 0, "snapshot_max_delay_ms": 20, "render_queue_ms": 0
 }"#;
 

@@ -73,7 +73,11 @@ pub struct Config {
     pub template_dir: Option<PathBuf>,
     /// Bearer tokens that may write badge values; none means writes are off.
     pub api_tokens: Vec<String>,
-    /// Where badge values and history are kept across restarts (null: memory only).
+    /// The embedded database (SQLite) where badge values and history are
+    /// kept across restarts; null keeps them in memory only.
+    pub database: Option<PathBuf>,
+    /// A state file of an earlier release: if it exists at startup, its
+    /// values are imported into `database` and it is renamed `*.migrated`.
     pub state_file: Option<PathBuf>,
     /// Badges at most (each written name is one).
     pub max_badges: usize,

@@ -18,6 +18,7 @@ use crate::render::pool::Busy;
 use crate::render::size::TooLarge;
 use crate::sources::badge_state::InvalidUpdate;
 use crate::sources::badges::WriteError;
+use crate::store::StoreError;
 
 /// A request http itself refuses: a bad name, query value, path form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,8 +102,8 @@ impl HttpError for Denied {
 impl HttpError for WriteError {
     fn status(&self) -> StatusCode {
         match self {
-            WriteError::TooManyBadges => StatusCode::INSUFFICIENT_STORAGE,
-            WriteError::Storage(_) | WriteError::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
+            WriteError::TooManyBadges | WriteError::Storage(StoreError::Full) => StatusCode::INSUFFICIENT_STORAGE,
+            WriteError::Storage(StoreError::Failed(_)) | WriteError::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
             WriteError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -2,7 +2,7 @@
 //! types, mapping every error to its status (`errors`), shaping responses.
 //! Handlers join channels; the push path itself lives in `push`.
 //!
-//! May import: app, config, metrics, names, panics, push, render, sources.
+//! May import: app, config, metrics, names, panics, push, render, sources, store.
 
 pub mod api;
 pub mod auth;

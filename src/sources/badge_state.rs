@@ -4,7 +4,7 @@
 //! `message`, `color`, `labelColor`, `isError`, `style`, `cacheSeconds`).
 //! What framecast cannot draw (logos) is refused with a clear message.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::render::color::parse_color;
 use crate::render::format::Values;
@@ -12,30 +12,8 @@ use crate::render::format::Values;
 /// Longest label or message accepted.
 pub const MAX_TEXT: usize = 200;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BadgeState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_color: Option<String>,
-    #[serde(default)]
-    pub is_error: bool,
-    /// Template chosen by the writer (shields' `style`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub style: Option<String>,
-    /// Recent numeric values, oldest first.
-    #[serde(default)]
-    pub history: Vec<f64>,
-    /// Unix seconds of the last write.
-    #[serde(default)]
-    pub updated: u64,
-}
+/// A badge's state: the record the store keeps (see `store::record`).
+pub use crate::store::BadgeState;
 
 /// One write, as sent. Field names follow shields (camelCase); snake_case is
 /// accepted too.
@@ -118,6 +96,11 @@ impl BadgeUpdate {
             return Err(InvalidUpdate(format!("style: {style:?} is not a badge template")));
         }
         Ok(update)
+    }
+
+    /// The value this write adds to the badge's history, if any.
+    pub fn appends(&self) -> Option<f64> {
+        self.value
     }
 
     /// The state after this write. Fields it names replace the old ones;

@@ -1,11 +1,18 @@
-//! The one task that changes badge values. Every `PUT`/`POST`/`DELETE` is
-//! queued here and answered when its change is durable and published. The
-//! request only waits for the answer: a client that goes away cannot cancel
-//! a change half-way, reorder it against the next one, or lose it once it
-//! was taken. Changes apply strictly in queue order; at shutdown the queue
-//! is drained before the task ends.
+//! The one task that changes badge values, with group commit. Every
+//! `PUT`/`POST`/`DELETE` is queued here; the writer takes every change
+//! waiting when it starts a batch, applies them in queue order to the
+//! values in memory (a later write to a badge sees the earlier one), stores
+//! the batch as one transaction (one fsync), and only then publishes the new
+//! values and answers each request. A store failure answers every change
+//! in the batch with the error and changes nothing, in memory or on disk.
+//!
+//! The request only waits for its answer: a client that goes away cannot
+//! cancel a change half-way, reorder it, or lose it once it was taken. At
+//! shutdown the queue is drained before the task ends.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -13,9 +20,12 @@ use super::badge_state::{BadgeState, BadgeUpdate};
 use super::badges::{Badges, WriteError};
 use super::tasks::Tasks;
 use crate::panics;
+use crate::store::{Change, Store};
 
 /// Changes waiting at most; beyond it a write gets `Unavailable` (503).
 const QUEUE: usize = 4096;
+/// Changes in one transaction at most (bounds its memory and latency).
+const MAX_BATCH: usize = 1024;
 
 pub(super) enum Op {
     Write(String, Box<BadgeUpdate>),
@@ -32,16 +42,20 @@ struct Job {
     reply: oneshot::Sender<Result<Done, WriteError>>,
 }
 
+type SharedStore = Arc<Mutex<Box<dyn Store>>>;
+/// What the writer task takes when it starts: its queue and the store.
+type Start = (mpsc::Receiver<Job>, Box<dyn Store>);
+
 pub(super) struct WriterQueue {
     jobs: mpsc::Sender<Job>,
     /// Taken by the writer task when it starts.
-    inbox: Mutex<Option<mpsc::Receiver<Job>>>,
+    start: Mutex<Option<Start>>,
 }
 
 impl WriterQueue {
-    pub(super) fn new() -> WriterQueue {
+    pub(super) fn new(store: Box<dyn Store>) -> WriterQueue {
         let (jobs, inbox) = mpsc::channel(QUEUE);
-        WriterQueue { jobs, inbox: Mutex::new(Some(inbox)) }
+        WriterQueue { jobs, start: Mutex::new(Some((inbox, store))) }
     }
 
     async fn submit(&self, op: Op) -> Result<Done, WriteError> {
@@ -55,11 +69,13 @@ impl WriterQueue {
 impl Badges {
     /// Starts the writer task (once; later calls do nothing).
     pub fn start_writer(self: &Arc<Self>, tasks: &Tasks) {
-        let Some(inbox) = self.writer.inbox.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
-        tasks.tracker.spawn(run(self.clone(), inbox, tasks.clone()));
+        let Some((inbox, store)) = self.writer.start.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        tasks.tracker.spawn(run(self.clone(), inbox, Arc::new(Mutex::new(store)), tasks.clone()));
     }
 
-    /// Applies, persists, then publishes a write; returns the new state.
+    /// Applies, stores, then publishes a write; returns the new state.
     pub async fn write(&self, name: &str, update: BadgeUpdate) -> Result<Arc<BadgeState>, WriteError> {
         match self.writer.submit(Op::Write(name.to_string(), Box::new(update))).await? {
             Done::Written(state) => Ok(state),
@@ -76,31 +92,131 @@ impl Badges {
     }
 }
 
-async fn run(badges: Arc<Badges>, mut inbox: mpsc::Receiver<Job>, tasks: Tasks) {
+async fn run(badges: Arc<Badges>, mut inbox: mpsc::Receiver<Job>, store: SharedStore, tasks: Tasks) {
     loop {
-        let job = tokio::select! {
+        let first = tokio::select! {
             biased;
             job = inbox.recv() => job,
             _ = tasks.shutdown.cancelled() => None,
         };
-        let Some(job) = job else { break };
-        apply(&badges, job).await;
+        let Some(first) = first else { break };
+        let batch = take_waiting(first, &mut inbox);
+        commit(&badges, &store, batch).await;
     }
     // Shutting down: take nothing new, finish everything already taken.
     inbox.close();
-    while let Some(job) = inbox.recv().await {
-        apply(&badges, job).await;
+    while let Some(first) = inbox.recv().await {
+        let batch = take_waiting(first, &mut inbox);
+        commit(&badges, &store, batch).await;
     }
 }
 
-async fn apply(badges: &Badges, job: Job) {
-    let change = async {
-        match job.op {
-            Op::Write(name, update) => badges.apply_write(&name, *update).await.map(Done::Written),
-            Op::Delete(name) => badges.apply_delete(&name).await.map(Done::Deleted),
+/// `first` and every job already waiting behind it, up to `MAX_BATCH`.
+fn take_waiting(first: Job, inbox: &mut mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match inbox.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// One batch: plan every change in memory, store them as one transaction,
+/// then publish and answer.
+async fn commit(badges: &Badges, store: &SharedStore, batch: Vec<Job>) {
+    let (jobs, ops): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.reply, job.op)).unzip();
+    let planned = panics::catch("badge_writer", "planning a batch of badge writes", async { plan(badges, ops) }).await;
+    let Ok((outcomes, changes, finals)) = planned else {
+        for reply in jobs {
+            let _ = reply.send(Err(WriteError::Panicked));
+        }
+        return;
+    };
+    let stored = if changes.is_empty() {
+        Ok(())
+    } else {
+        let store = store.clone();
+        // Off the async threads: a commit waits for the disk.
+        match tokio::task::spawn_blocking(move || store.lock().unwrap_or_else(|e| e.into_inner()).apply(&changes)).await
+        {
+            Ok(result) => result.map_err(Some),
+            Err(_) => Err(None), // the store panicked
         }
     };
-    let result = panics::catch("badge_writer", "a badge write", change).await.unwrap_or(Err(WriteError::Panicked));
-    // The client may have gone: the change stands all the same.
-    let _ = job.reply.send(result);
+    match stored {
+        Ok(()) => {
+            for (name, state) in finals {
+                badges.publish(&name, state);
+            }
+            for (reply, outcome) in jobs.into_iter().zip(outcomes) {
+                // The client may have gone: the change stands all the same.
+                let _ = reply.send(outcome.map(|(done, _)| done));
+            }
+        }
+        Err(error) => {
+            if let Some(error) = &error {
+                tracing::error!(%error, "could not store badge values; nothing was changed");
+            }
+            for (reply, outcome) in jobs.into_iter().zip(outcomes) {
+                let answer = match outcome {
+                    // Changes that needed the store failed with it.
+                    Ok((_, true)) => Err(match &error {
+                        Some(e) => WriteError::Storage(e.clone()),
+                        None => WriteError::Panicked,
+                    }),
+                    // Answers that changed nothing stand (a refusal, a no-op).
+                    other => other.map(|(done, _)| done),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+/// Per job: its answer and whether it changed anything.
+type Outcome = Result<(Done, bool), WriteError>;
+
+/// Applies `ops` in order to the current values, without publishing:
+/// the answers, the changes to store, and each touched badge's final state.
+#[allow(clippy::type_complexity)]
+fn plan(badges: &Badges, ops: Vec<Op>) -> (Vec<Outcome>, Vec<Change>, HashMap<String, Option<Arc<BadgeState>>>) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut finals: HashMap<String, Option<Arc<BadgeState>>> = HashMap::new();
+    let mut count = badges.count();
+    let mut outcomes = Vec::with_capacity(ops.len());
+    let mut changes = Vec::new();
+    for op in ops {
+        let outcome = match op {
+            Op::Write(name, update) => {
+                let old = finals.get(&name).cloned().unwrap_or_else(|| badges.get(&name));
+                if old.is_none() && !badges.may_create(&name, count) {
+                    Err(WriteError::TooManyBadges)
+                } else {
+                    if old.is_none() {
+                        count += 1;
+                    }
+                    let appended = update.appends();
+                    let new = Arc::new(update.apply(old.as_deref(), badges.history_len(), now));
+                    changes.push(Change::Put { name: name.clone(), state: (*new).clone(), appended });
+                    finals.insert(name, Some(new.clone()));
+                    Ok((Done::Written(new), true))
+                }
+            }
+            Op::Delete(name) => {
+                let old = finals.get(&name).cloned().unwrap_or_else(|| badges.get(&name));
+                if old.is_none() {
+                    Ok((Done::Deleted(false), false))
+                } else {
+                    count -= 1;
+                    changes.push(Change::Delete { name: name.clone() });
+                    finals.insert(name, None);
+                    Ok((Done::Deleted(true), true))
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    (outcomes, changes, finals)
 }

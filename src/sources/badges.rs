@@ -6,13 +6,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use super::badge_state::{BadgeState, BadgeUpdate, BadgeView};
+use super::badge_state::{BadgeState, BadgeView};
 use super::badge_writer::WriterQueue;
 use super::tasks::Tasks;
 use super::timing::Timing;
@@ -23,7 +23,7 @@ use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::size::TooLarge;
 use crate::render::template::{Template, Templates};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 const PNG: &str = "image/png";
 const DEFAULT_TEMPLATE: &str = "flat";
@@ -35,7 +35,6 @@ type Slot = watch::Sender<Option<Arc<BadgeState>>>;
 pub struct Badges {
     registry: Arc<Registry>,
     templates: Templates,
-    store: Store,
     declared: BTreeMap<String, BadgeConfig>,
     max_badges: usize,
     history_len: usize,
@@ -51,8 +50,9 @@ pub struct Badges {
 pub enum WriteError {
     #[error("too many badges (max_badges); delete some first")]
     TooManyBadges,
-    #[error("could not store the value; nothing was changed")]
-    Storage(#[source] std::io::Error),
+    /// The store failed (disk full, I/O error); nothing was changed.
+    #[error("could not store the value: {0}")]
+    Storage(#[source] StoreError),
     /// The write queue is full, or the server is shutting down.
     #[error("too many writes waiting, or shutting down; nothing was changed: try again")]
     Unavailable,
@@ -79,11 +79,11 @@ impl Badges {
     pub fn new(
         registry: Arc<Registry>,
         templates: Templates,
-        store: Store,
+        mut store: Box<dyn Store>,
         settings: BadgeSettings,
         tasks: Tasks,
     ) -> Result<Badges, String> {
-        let saved = store.load()?;
+        let saved = store.load().map_err(|e| format!("database: {e}"))?;
         for (name, config) in &settings.declared {
             let template = config.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
             if templates.get(template).is_none() {
@@ -94,13 +94,12 @@ impl Badges {
         Ok(Badges {
             registry,
             templates,
-            store,
             declared: settings.declared,
             max_badges: settings.max_badges,
             history_len: settings.history_len,
             timing: settings.timing,
             slots: Mutex::new(slots),
-            writer: WriterQueue::new(),
+            writer: WriterQueue::new(store),
             tasks,
         })
     }
@@ -131,38 +130,23 @@ impl Badges {
         self.slots().iter().filter_map(|(n, s)| Some((n.clone(), s.borrow().clone()?))).collect()
     }
 
-    /// Applies, persists, then publishes a write (only the writer task
-    /// calls this, one change at a time).
-    pub(super) async fn apply_write(&self, name: &str, update: BadgeUpdate) -> Result<Arc<BadgeState>, WriteError> {
-        let old = self.get(name);
-        if old.is_none() && !self.declared.contains_key(name) && self.list().len() >= self.max_badges {
-            return Err(WriteError::TooManyBadges);
-        }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let new = Arc::new(update.apply(old.as_deref(), self.history_len, now));
-        self.commit(name, Some(new.clone())).await?;
-        Ok(new)
+    /// Whether a badge that does not exist yet may be created while
+    /// `existing` exist: declared ones always may.
+    pub(super) fn may_create(&self, name: &str, existing: usize) -> bool {
+        self.declared.contains_key(name) || existing < self.max_badges
     }
 
-    /// Removes a badge's value; `false` if it had none (writer task only).
-    pub(super) async fn apply_delete(&self, name: &str) -> Result<bool, WriteError> {
-        if self.get(name).is_none() {
-            return Ok(false);
-        }
-        self.commit(name, None).await?;
-        Ok(true)
+    /// Badges that have a value.
+    pub(super) fn count(&self) -> usize {
+        self.slots().values().filter(|slot| slot.borrow().is_some()).count()
     }
 
-    async fn commit(&self, name: &str, state: Option<Arc<BadgeState>>) -> Result<(), WriteError> {
-        let mut all: BTreeMap<String, BadgeState> = self.list().into_iter().map(|(n, s)| (n, (*s).clone())).collect();
-        match &state {
-            Some(s) => all.insert(name.to_string(), (**s).clone()),
-            None => all.remove(name),
-        };
-        self.store.save(all).await.map_err(|error| {
-            tracing::error!(%error, "could not persist badge state");
-            WriteError::Storage(error)
-        })?;
+    pub(super) fn history_len(&self) -> usize {
+        self.history_len
+    }
+
+    /// Makes `state` the badge's current state (after it is stored).
+    pub(super) fn publish(&self, name: &str, state: Option<Arc<BadgeState>>) {
         let mut slots = self.slots();
         match slots.get(name) {
             Some(slot) => {
@@ -175,7 +159,6 @@ impl Badges {
         // Slots of deleted badges nobody watches are dropped, so deletes
         // cannot grow the map.
         slots.retain(|_, slot| slot.borrow().is_some() || slot.receiver_count() > 0);
-        Ok(())
     }
 
     /// The template for `look` given the badge's state.

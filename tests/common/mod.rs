@@ -42,7 +42,13 @@ impl Server {
     fn start_listening(mut command: Command, listen: &str, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, config).unwrap();
+        // Unless the test names one, each server gets its own database in
+        // its own temp dir (never one in the checkout).
+        let mut json: serde_json::Value = serde_json::from_str(config).expect("test config is JSON");
+        if let Some(map) = json.as_object_mut() {
+            map.entry("database").or_insert_with(|| dir.path().join("framecast.db").to_string_lossy().into());
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
         let mut child = command
             .args(["serve", "--listen", listen, "--config"])
             .arg(&path)
