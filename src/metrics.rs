@@ -50,6 +50,12 @@ pub struct Metrics {
     /// Streams ended by a per-client limit (`max_duration`, `max_bytes`).
     pub limits_reached: Family<Reason, Counter>,
     pub render_seconds: Histogram,
+    /// Store transactions committed (one per batch of badge writes).
+    pub store_commits: Counter,
+    /// Changes per committed batch: group commit at work.
+    pub store_batch_changes: Histogram,
+    /// Time to commit one batch (transaction and fsync).
+    pub store_commit_seconds: Histogram,
     /// Panics caught at a task boundary, by where (`handler`, `connection`,
     /// `producer`, ...).
     panics: Family<Vec<(&'static str, &'static str)>, Counter>,
@@ -79,6 +85,11 @@ impl Metrics {
             // 1 µs to ~16 ms.
             render_seconds: Histogram::new(exponential_buckets(1e-6, 2.0, 15)),
             panics: Family::default(),
+            store_commits: Counter::default(),
+            // 1 to 1024 changes.
+            store_batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            // 10 µs to ~80 ms.
+            store_commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 14)),
             registry: Registry::default(),
         };
         registry.register("connections_open", "Open client connections", m.connections_open.clone());
@@ -94,6 +105,9 @@ impl Metrics {
         registry.register("limits_reached", "Streams ended by a per-client limit", m.limits_reached.clone());
         registry.register("render_seconds", "Time to draw and encode one frame", m.render_seconds.clone());
         registry.register("panics", "Panics caught at a task boundary, by where", m.panics.clone());
+        registry.register("store_commits", "Store transactions committed", m.store_commits.clone());
+        registry.register("store_batch_changes", "Badge changes per committed batch", m.store_batch_changes.clone());
+        registry.register("store_commit_seconds", "Time to commit one batch", m.store_commit_seconds.clone());
         Metrics { registry, ..m }
     }
 

@@ -14,6 +14,7 @@ declare -A needs=(
   [unshare]=util-linux
   [nginx]=nginx                # tests/nginx.rs: the documented deploy/nginx.conf, for real
   [ffmpeg]=ffmpeg              # tests/readers.rs: ffmpeg reads camera streams
+  [sqlite3]=sqlite3            # tests/database.rs: the database file, read with the sqlite3 tool
 )
 missing=()
 for cmd in "${!needs[@]}"; do

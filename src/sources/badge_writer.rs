@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::badge_state::{BadgeState, BadgeUpdate};
 use super::badges::{Badges, WriteError};
 use super::tasks::Tasks;
+use crate::metrics::metrics;
 use crate::panics;
 use crate::store::{Change, Store};
 
@@ -138,10 +139,18 @@ async fn commit(badges: &Badges, store: &SharedStore, batch: Vec<Job>) {
         Ok(())
     } else {
         let store = store.clone();
+        let size = changes.len();
+        let started = std::time::Instant::now();
         // Off the async threads: a commit waits for the disk.
-        match tokio::task::spawn_blocking(move || store.lock().unwrap_or_else(|e| e.into_inner()).apply(&changes)).await
-        {
-            Ok(result) => result.map_err(Some),
+        let apply = move || store.lock().unwrap_or_else(|e| e.into_inner()).apply(&changes);
+        match tokio::task::spawn_blocking(apply).await {
+            Ok(Ok(())) => {
+                metrics().store_commits.inc();
+                metrics().store_batch_changes.observe(size as f64);
+                metrics().store_commit_seconds.observe(started.elapsed().as_secs_f64());
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Some(e)),
             Err(_) => Err(None), // the store panicked
         }
     };

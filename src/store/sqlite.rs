@@ -278,6 +278,10 @@ mod tests {
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded["a"], state(5.0, vec![3.0, 4.0, 5.0]));
         let rows: i64 = db.conn.query_row("SELECT COUNT(*) FROM badge_history", [], |r| r.get(0)).unwrap();
+        // Durable commits: WAL, and an fsync at every commit (FULL = 2).
+        let mode: String = db.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let sync: i64 = db.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2));
         assert_eq!(rows, 3, "history is trimmed on disk too");
         // The next value continues the sequence after a reopen.
         db.apply(&[Change::Put { name: "a".into(), state: state(6.0, vec![4.0, 5.0, 6.0]), appended: Some(6.0) }])

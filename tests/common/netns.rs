@@ -44,3 +44,27 @@ pub fn run(cmd: &str, args: &[&str]) {
         .unwrap_or_else(|e| panic!("{cmd}: {e}; the test command installs iproute2 and nftables"));
     assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+const INSIDE_MOUNT: &str = "FRAMECAST_TEST_IN_MOUNTNS";
+
+/// Re-runs this test binary's ignored test `inner` inside a new mount
+/// namespace (`unshare --mount`, as root), where it may mount filesystems
+/// that nothing outside sees; panics if it fails.
+pub fn run_in_mount_namespace(inner: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(exe)
+        .args(["--exact", inner, "--ignored", "--nocapture"])
+        .env(INSIDE_MOUNT, "1")
+        .status()
+        .expect("unshare (util-linux) runs; the test command installs it");
+    assert!(status.success(), "the part in a mount namespace failed (needs root for unshare --mount)");
+}
+
+/// In the inner test: mounts a tmpfs of `size` (e.g. `2m`) on `dir`.
+pub fn mount_tmpfs(dir: &std::path::Path, size: &str) {
+    assert_eq!(std::env::var(INSIDE_MOUNT).as_deref(), Ok("1"), "run through its outer test");
+    let dir = dir.to_str().unwrap();
+    run("mount", &["-t", "tmpfs", "-o", &format!("size={size}"), "framecast-test", dir]);
+}
