@@ -2,7 +2,7 @@
 //! channels, templates, room and badge producers, cameras, the render pool
 //! and the task tracker shutdown waits on.
 //!
-//! May import: config, push, render, sources, store.
+//! May import: cluster, config, push, render, sources, store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +62,9 @@ impl App {
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);
         let cameras = Cameras::start(&config, &registry, &badges, &tasks)?;
+        if let Some(cluster) = &config.cluster {
+            crate::cluster::start(cluster, registry.clone(), &tasks)?;
+        }
         let tracker = tasks.tracker.clone();
         let renders = RenderPool::new(
             config.max_concurrent_renders,

@@ -10,8 +10,8 @@
 //! Beside the path, feeding it: `sources` (what each channel shows and
 //! when: rooms, badges, cameras; their producers and the badge writer),
 //! `render` (drawing and encoding frames), `store` (values across restarts;
-//! the embedded database goes here) and, with cluster mode, `cluster`
-//! (several instances as one, on Redis). `app` wires them for one process.
+//! the embedded database) and `cluster` (several instances as one, on
+//! Redis). `app` wires them for one process.
 //! Leaves that import no other room: `config` (typed, validated settings;
 //! it may use `names`), `names`, `metrics`, `multipart`, `panics` (uses
 //! `metrics`).
@@ -21,6 +21,7 @@
 //! {push, render, store} → {config, metrics, names}.
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Server, api, request};
+use common::{Server, answered_ok, api, request};
 
 const TOKEN: &str = "test-token-0123456789";
 
@@ -54,17 +54,7 @@ async fn sigkill_in_a_storm_of_writers_loses_nothing_acknowledged() {
             let acked = acked.clone();
             tokio::spawn(async move {
                 for n in 1u64.. {
-                    let mut s = match tokio::net::TcpStream::connect(addr).await {
-                        Ok(s) => s,
-                        Err(_) => return,
-                    };
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    if s.write_all(put_request(&format!("w{w}"), n).as_bytes()).await.is_err() {
-                        return;
-                    }
-                    let mut out = Vec::new();
-                    let _ = s.read_to_end(&mut out).await;
-                    if !out.starts_with(b"HTTP/1.1 200") {
+                    if !answered_ok(addr, &put_request(&format!("w{w}"), n)).await {
                         return;
                     }
                     acked.lock().unwrap().insert(w, n);

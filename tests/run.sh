@@ -15,6 +15,7 @@ declare -A needs=(
   [nginx]=nginx                # tests/nginx.rs: the documented deploy/nginx.conf, for real
   [ffmpeg]=ffmpeg              # tests/readers.rs: ffmpeg reads camera streams
   [sqlite3]=sqlite3            # tests/database.rs: the database file, read with the sqlite3 tool
+  [redis-server]=redis-server  # tests/cluster.rs: a real Redis for cluster mode
 )
 missing=()
 for cmd in "${!needs[@]}"; do

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, api, request};
+use common::{Server, Viewer, answered_ok, api, request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const READER: &str = "Lavf/59.27.100";
@@ -243,20 +243,10 @@ async fn sigterm_under_load_loses_no_acknowledged_write() {
             let acked = acked[w].clone();
             tokio::spawn(async move {
                 for n in 1.. {
-                    let mut s = match tokio::net::TcpStream::connect(addr).await {
-                        Ok(s) => s,
-                        Err(_) => return,
-                    };
-                    if s.write_all(put_request(&format!("b{w}"), n).as_bytes()).await.is_err() {
+                    if !answered_ok(addr, &put_request(&format!("b{w}"), n)).await {
                         return;
                     }
-                    let mut out = Vec::new();
-                    let _ = s.read_to_end(&mut out).await;
-                    if out.starts_with(b"HTTP/1.1 200") {
-                        acked.store(n, Ordering::SeqCst);
-                    } else {
-                        return;
-                    }
+                    acked.store(n, Ordering::SeqCst);
                 }
             })
         })

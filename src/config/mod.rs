@@ -121,6 +121,30 @@ pub struct Config {
     pub render_queue_ms: u64,
     /// Test hooks (`/debug/panic...`) that force panics; never in production.
     pub debug_endpoints: bool,
+    /// Cluster mode: several instances count viewers as one, through Redis
+    /// (null: this instance alone).
+    pub cluster: Option<ClusterConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://host:port[/db]` of the Redis that holds the shared counts.
+    pub redis_url: String,
+    /// An instance that stops renewing for this long leaves every count.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// How often an instance renews its lease.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    3000
+}
+
+fn default_heartbeat_ms() -> u64 {
+    1000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +245,14 @@ impl Config {
                 "max_frame_interval_ms: {} is invalid: it must be at least min_frame_interval_ms ({})",
                 self.max_frame_interval_ms, self.min_frame_interval_ms
             ));
+        }
+        if let Some(cluster) = &self.cluster {
+            if !cluster.redis_url.starts_with("redis://") {
+                return Err(format!("cluster.redis_url: {:?} is invalid: use redis://host:port", cluster.redis_url));
+            }
+            bounds::within("cluster.heartbeat_ms", cluster.heartbeat_ms, (100, 60_000))?;
+            bounds::within("cluster.lease_ms", cluster.lease_ms, (2 * cluster.heartbeat_ms, 600_000))
+                .map_err(|e| format!("{e} (at least twice heartbeat_ms)"))?;
         }
         if self.require_referer && self.allowed_referers.is_empty() {
             return Err("require_referer: true is invalid without allowed_referers".into());

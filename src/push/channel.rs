@@ -4,19 +4,25 @@
 //! behind skips to the newest frame and holds at most one reference to it, so
 //! a slow viewer costs neither memory nor time to the others.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
 use super::part::Frame;
+use super::presence::{GlobalCount, PresenceLog};
 use crate::metrics::metrics;
 
 pub struct Channel {
     name: String,
     latest: watch::Sender<Arc<Frame>>,
+    /// Exact viewers on this instance.
     viewers: AtomicU64,
+    /// With cluster mode: the cluster-wide count (see `presence`).
+    pub global: GlobalCount,
+    /// Where local count changes are logged for the cluster (set by the registry).
+    log: OnceLock<Arc<PresenceLog>>,
     /// Woken when a viewer joins or leaves, for producers that draw the count.
     pub(crate) presence_changed: Notify,
     pub(crate) stats: ChannelStats,
@@ -43,7 +49,12 @@ pub(crate) struct ChannelStats {
 #[derive(Debug, Serialize)]
 pub struct ChannelInfo {
     pub name: String,
+    /// Cluster-wide in cluster mode, else this instance's.
     pub viewers: u64,
+    /// This instance's share.
+    pub local_viewers: u64,
+    /// `false` while the cluster cannot be reached (`viewers` is an estimate).
+    pub exact: bool,
     pub frame_seq: u64,
     pub frame_bytes: usize,
     pub frames_rendered: u64,
@@ -65,6 +76,8 @@ impl Channel {
             name,
             latest,
             viewers: AtomicU64::new(0),
+            global: GlobalCount::default(),
+            log: OnceLock::new(),
             presence_changed: Notify::new(),
             stats: ChannelStats::default(),
         };
@@ -77,8 +90,34 @@ impl Channel {
         &self.name
     }
 
+    /// Viewers on this instance, exact.
     pub fn viewers(&self) -> u64 {
         self.viewers.load(Relaxed)
+    }
+
+    /// What the channel shows and reports: the cluster-wide count in
+    /// cluster mode (local changes included at once), else the local one.
+    pub fn shown_viewers(&self) -> u64 {
+        let local = self.viewers();
+        self.global.shown(local).unwrap_or(local)
+    }
+
+    /// Counts are exact (always, unless the cluster is unreachable).
+    pub fn exact(&self) -> bool {
+        self.log.get().is_none_or(|log| !log.enabled()) || self.global.exact.load(Relaxed)
+    }
+
+    /// Logs this channel's count changes to `log` (the registry does this
+    /// when the channel goes live).
+    pub(crate) fn attach(&self, log: &Arc<PresenceLog>) {
+        let _ = self.log.set(log.clone());
+    }
+
+    fn count_changed(&self) {
+        if let Some(log) = self.log.get() {
+            log.mark(&self.name);
+        }
+        self.presence_changed.notify_one();
     }
 
     pub fn latest(&self) -> Arc<Frame> {
@@ -118,14 +157,14 @@ impl Channel {
         self.viewers.fetch_add(1, Relaxed);
         self.stats.connects.fetch_add(1, Relaxed);
         metrics().viewer_joins.inc();
-        self.presence_changed.notify_one();
+        self.count_changed();
     }
 
     pub(crate) fn viewer_left(&self) {
         self.viewers.fetch_sub(1, Relaxed);
         self.stats.disconnects.fetch_add(1, Relaxed);
         metrics().viewer_leaves.inc();
-        self.presence_changed.notify_one();
+        self.count_changed();
     }
 
     pub fn info(&self) -> ChannelInfo {
@@ -133,7 +172,9 @@ impl Channel {
         let s = &self.stats;
         ChannelInfo {
             name: self.name.clone(),
-            viewers: self.viewers(),
+            viewers: self.shown_viewers(),
+            local_viewers: self.viewers(),
+            exact: self.exact(),
             frame_seq: frame.seq,
             frame_bytes: frame.image().len(),
             frames_rendered: s.frames_rendered.load(Relaxed),

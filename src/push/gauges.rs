@@ -26,9 +26,24 @@ impl std::fmt::Debug for Registry {
 impl Collector for ViewerGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let channels = self.0.list();
-        let mut metric =
-            encoder.encode_descriptor("viewers", "Viewers per live channel, exact", None, MetricType::Gauge)?;
-        for channel in channels {
+        let mut metric = encoder.encode_descriptor(
+            "viewers",
+            "Viewers per live channel (cluster-wide in cluster mode), exact",
+            None,
+            MetricType::Gauge,
+        )?;
+        for channel in &channels {
+            let labels = ChannelName { channel: channel.name().to_string() };
+            let gauge = ConstGauge::new(i64::try_from(channel.shown_viewers()).unwrap_or(i64::MAX));
+            gauge.encode(metric.encode_family(&labels)?)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "local_viewers",
+            "Viewers per live channel on this instance, exact",
+            None,
+            MetricType::Gauge,
+        )?;
+        for channel in &channels {
             let labels = ChannelName { channel: channel.name().to_string() };
             let gauge = ConstGauge::new(i64::try_from(channel.viewers()).unwrap_or(i64::MAX));
             gauge.encode(metric.encode_family(&labels)?)?;

@@ -9,5 +9,6 @@ pub mod channel;
 pub mod gauges;
 pub mod limits;
 pub mod part;
+pub mod presence;
 pub mod registry;
 pub mod viewer;

@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::channel::Channel;
+use super::presence::PresenceLog;
 use super::viewer::ViewerGuard;
 
 pub struct Registry {
     channels: Mutex<HashMap<String, Arc<Channel>>>,
+    /// Count changes, for cluster mode (off without one).
+    pub presence: Arc<PresenceLog>,
     /// Cap on channels made on demand; permanent ones do not count.
     max_channels: usize,
     permanent: std::sync::atomic::AtomicUsize,
@@ -24,7 +27,12 @@ pub enum JoinError {
 
 impl Registry {
     pub fn new(max_channels: usize) -> Registry {
-        Registry { channels: Mutex::new(HashMap::new()), max_channels, permanent: Default::default() }
+        Registry {
+            channels: Mutex::new(HashMap::new()),
+            presence: Arc::default(),
+            max_channels,
+            permanent: Default::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
@@ -49,12 +57,14 @@ impl Registry {
         if channels.len() - self.permanent.load(std::sync::atomic::Ordering::Relaxed) >= self.max_channels {
             return Err(JoinError::TooManyChannels);
         }
+        created.attach(&self.presence);
         channels.insert(name.to_string(), created.clone());
         Ok((ViewerGuard::join(created), true))
     }
 
     /// Adds a channel that is never forgotten (a configured camera).
     pub fn insert_permanent(&self, channel: Arc<Channel>) {
+        channel.attach(&self.presence);
         let mut channels = self.lock();
         if channels.insert(channel.name().to_string(), channel).is_none() {
             self.permanent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

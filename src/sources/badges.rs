@@ -180,7 +180,7 @@ impl Badges {
         let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| {
-            if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.viewers()) }
+            if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.shown_viewers()) }
         };
         let view = BadgeView { state, default_label: &label, viewers: &viewers };
         let template = self.template_for(name, look, state);
@@ -202,7 +202,7 @@ impl Badges {
     /// One PNG of the badge as it is now (for `?once`).
     pub fn snapshot(&self, name: &str, look: &Look) -> Result<Bytes, TooLarge> {
         let channel = self.registry.get(&channel_name(name, look));
-        let viewers = channel.as_ref().map_or(0, |c| c.viewers());
+        let viewers = channel.as_ref().map_or(0, |c| c.shown_viewers());
         self.render(name, look, self.get(name).as_deref(), viewers).map(Bytes::from)
     }
 
@@ -272,10 +272,10 @@ impl Producer {
                 }
             }
             sleep_until(last_render + timing.coalesce_interval(self.channel.viewers())).await;
-            let viewers = self.channel.viewers();
-            if viewers == 0 && self.badges.registry.forget_if_idle(&self.channel) {
+            if self.channel.viewers() == 0 && self.badges.registry.forget_if_idle(&self.channel) {
                 return;
             }
+            let viewers = self.channel.shown_viewers();
             let state = self.slot.borrow_and_update().clone();
             let png = self.badges.render_live(&self.name, &self.look, state.as_deref(), viewers);
             // Dedupe: a write that draws the same picture pushes nothing.

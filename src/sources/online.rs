@@ -98,10 +98,11 @@ impl Producer {
             // Coalesce: changes that arrive while we wait are drawn together.
             let wait = backoff.max(self.timing.coalesce_interval(self.channel.viewers()));
             sleep_until(last_render + wait).await;
-            let count = self.channel.viewers();
-            if count == 0 && self.registry.forget_if_idle(&self.channel) {
+            if self.channel.viewers() == 0 && self.registry.forget_if_idle(&self.channel) {
                 return;
             }
+            // Cluster-wide in cluster mode; this instance's count otherwise.
+            let count = self.channel.shown_viewers();
             if count != shown {
                 let png = metrics().time_render(|| render_online_png(&self.template, count));
                 self.channel.publish(&png, PNG);

@@ -109,6 +109,18 @@ impl Drop for Server {
     }
 }
 
+/// A request on its own connection that tolerates a dying server: whether
+/// it was answered `200` (false on any error, for writers racing a kill).
+pub async fn answered_ok(addr: SocketAddr, raw: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr).await else { return false };
+    if s.write_all(raw.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    out.starts_with(b"HTTP/1.1 200")
+}
+
 /// A plain request on its own connection; returns status, head and body.
 pub async fn request(addr: SocketAddr, raw: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).await.unwrap();

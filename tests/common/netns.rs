@@ -9,15 +9,22 @@ const INSIDE: &str = "FRAMECAST_TEST_IN_NETNS";
 /// Re-runs this test binary's ignored test `inner` inside a new network
 /// namespace; panics if it fails.
 pub fn run_inside(inner: &str) {
+    rerun_under_unshare(&["--net"], INSIDE, inner);
+}
+
+/// Runs this test binary's ignored test `inner` under `unshare ARGS`, with
+/// `marker` set so the inner test knows where it runs.
+fn rerun_under_unshare(args: &[&str], marker: &str, inner: &str) {
     let exe = std::env::current_exe().unwrap();
     let status = Command::new("unshare")
-        .args(["--net", "--"])
+        .args(args)
+        .arg("--")
         .arg(exe)
         .args(["--exact", inner, "--ignored", "--nocapture"])
-        .env(INSIDE, "1")
+        .env(marker, "1")
         .status()
         .expect("unshare (util-linux) runs; the test command installs it");
-    assert!(status.success(), "the namespaced part failed (needs root for unshare --net and nft)");
+    assert!(status.success(), "the part under unshare {args:?} failed (it needs root)");
 }
 
 /// In the inner test: checks it runs inside the namespace, brings loopback up.
@@ -51,15 +58,7 @@ const INSIDE_MOUNT: &str = "FRAMECAST_TEST_IN_MOUNTNS";
 /// namespace (`unshare --mount`, as root), where it may mount filesystems
 /// that nothing outside sees; panics if it fails.
 pub fn run_in_mount_namespace(inner: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--"])
-        .arg(exe)
-        .args(["--exact", inner, "--ignored", "--nocapture"])
-        .env(INSIDE_MOUNT, "1")
-        .status()
-        .expect("unshare (util-linux) runs; the test command installs it");
-    assert!(status.success(), "the part in a mount namespace failed (needs root for unshare --mount)");
+    rerun_under_unshare(&["--mount", "--propagation", "private"], INSIDE_MOUNT, inner);
 }
 
 /// In the inner test: mounts a tmpfs of `size` (e.g. `2m`) on `dir`.

@@ -246,11 +246,11 @@ impl Values for Producer {
     fn number(&self, key: &str) -> Option<f64> {
         let channel = &self.camera.channel;
         match key {
-            "viewers" => Some(channel.viewers() as f64),
+            "viewers" => Some(channel.shown_viewers() as f64),
             "frame" => Some(channel.latest().seq as f64),
             _ => {
                 let other = key.strip_prefix("viewers:")?;
-                Some(self.registry.get(other).map_or(0.0, |c| c.viewers() as f64))
+                Some(self.registry.get(other).map_or(0.0, |c| c.shown_viewers() as f64))
             }
         }
     }

@@ -1,0 +1,265 @@
+//! Cluster mode: several instances behind a load balancer count viewers as
+//! one, through Redis. Presence is soft state under a lease: each instance
+//! renews its lease every `heartbeat_ms`, reports its absolute local count
+//! per channel when it changes (coalesced over ~10 ms), and hears every
+//! channel's new total by pub/sub. An instance that dies stops renewing;
+//! within `lease_ms` plus a reap interval the others remove its share. A
+//! clean stop leaves at once. While Redis cannot be reached, streams keep
+//! flowing, counts show the last total adjusted by local changes, and
+//! `exact` is false; on recovery the instance re-registers and re-reports.
+//!
+//! May import: config, push, sources.
+
+mod scripts;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use redis::{Client, Script};
+
+use crate::config::ClusterConfig;
+use crate::push::channel::Channel;
+use crate::push::registry::Registry;
+use crate::sources::tasks::Tasks;
+
+/// Changes arriving this close together are reported together.
+const COALESCE: Duration = Duration::from_millis(10);
+/// How often expired instances are removed (every instance runs it).
+const REAP_EVERY: Duration = Duration::from_millis(500);
+/// How often totals are read again (pub/sub may lose messages).
+const REREAD_EVERY: Duration = Duration::from_secs(2);
+/// One Redis call at most this long; a silent partition shows as an error.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+struct Scripts {
+    renew: Script,
+    set_count: Script,
+    reap: Script,
+}
+
+/// Starts cluster mode for `registry`'s channels. Fails only on a URL that
+/// cannot be used; a Redis that is down is retried in the background.
+pub fn start(config: &ClusterConfig, registry: Arc<Registry>, tasks: &Tasks) -> Result<(), String> {
+    let client = Client::open(config.redis_url.as_str()).map_err(|e| format!("cluster.redis_url: {e}"))?;
+    registry.presence.enable();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let instance = format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000);
+    let reporter = Reporter {
+        client: client.clone(),
+        registry: registry.clone(),
+        instance,
+        lease_ms: config.lease_ms,
+        heartbeat: Duration::from_millis(config.heartbeat_ms),
+        scripts: Arc::new(Scripts {
+            renew: Script::new(scripts::RENEW),
+            set_count: Script::new(scripts::SET_COUNT),
+            reap: Script::new(scripts::REAP),
+        }),
+    };
+    // Tracked but not cancelled at shutdown: it leaves the cluster first.
+    tasks.tracker.spawn(reporter.run(tasks.shutdown.clone()));
+    let listener = Listener { client, registry };
+    tasks.supervise("cluster_listener", "pubsub".into(), move || listener.clone().run());
+    Ok(())
+}
+
+struct Reporter {
+    client: Client,
+    registry: Arc<Registry>,
+    instance: String,
+    lease_ms: u64,
+    heartbeat: Duration,
+    scripts: Arc<Scripts>,
+}
+
+impl Reporter {
+    async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut conn: Option<ConnectionManager> = None;
+        let mut registered = false;
+        let mut heartbeat = tokio::time::interval(self.heartbeat);
+        let mut reap = tokio::time::interval(REAP_EVERY);
+        let mut reread = tokio::time::interval(REREAD_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = heartbeat.tick() => {
+                    let Some(c) = self.connected(&mut conn).await else { continue };
+                    let mut renew = self.scripts.renew.key("fc:leases");
+                    renew.arg(&self.instance).arg(self.lease_ms);
+                    match self.call::<i64>(&mut renew, c).await {
+                        Ok(_) if !registered => {
+                            // (Re)registered: Redis may have lost everything,
+                            // so report every local count afresh.
+                            registered = true;
+                            for channel in self.registry.list() {
+                                channel.global.restart_versions();
+                                self.registry.presence.mark(channel.name());
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => registered = self.lost(&mut conn),
+                    }
+                }
+                _ = reap.tick() => {
+                    if let Some(c) = self.connected(&mut conn).await
+                        && self.call::<i64>(self.scripts.reap.key("fc:leases").arg(""), c).await.is_err()
+                    {
+                        registered = self.lost(&mut conn);
+                    }
+                }
+                _ = reread.tick() => {
+                    if let Some(c) = self.connected(&mut conn).await
+                        && self.reread(c).await.is_err()
+                    {
+                        registered = self.lost(&mut conn);
+                    }
+                }
+                _ = self.registry.presence.changed.notified(), if registered => {
+                    tokio::time::sleep(COALESCE).await;
+                    let dirty = self.registry.presence.take();
+                    let Some(c) = self.connected(&mut conn).await else {
+                        self.remark(dirty);
+                        continue;
+                    };
+                    if let Err(expired) = self.report(c, &dirty).await {
+                        self.remark(dirty);
+                        registered = false;
+                        if expired {
+                            // Renew at once; the counts follow.
+                            heartbeat.reset_immediately();
+                        } else {
+                            self.lost(&mut conn);
+                        }
+                    }
+                }
+            }
+        }
+        // A clean stop: leave every count at once.
+        if let Some(c) = conn.as_mut() {
+            let _ = self.call::<i64>(self.scripts.reap.key("fc:leases").arg(&self.instance), c).await;
+        }
+    }
+
+    async fn connected<'a>(&self, conn: &'a mut Option<ConnectionManager>) -> Option<&'a mut ConnectionManager> {
+        if conn.is_none() {
+            let made = tokio::time::timeout(CALL_TIMEOUT, ConnectionManager::new(self.client.clone())).await;
+            match made {
+                Ok(Ok(c)) => *conn = Some(c),
+                _ => {
+                    self.lost(conn);
+                    return None;
+                }
+            }
+        }
+        conn.as_mut()
+    }
+
+    async fn call<T: redis::FromRedisValue>(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        conn: &mut ConnectionManager,
+    ) -> redis::RedisResult<T> {
+        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(conn)).await {
+            Ok(result) => result,
+            Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))),
+        }
+    }
+
+    /// Reports each dirty channel's local count. `Err(true)`: the lease
+    /// had expired; `Err(false)`: Redis failed.
+    async fn report(&self, conn: &mut ConnectionManager, dirty: &HashSet<String>) -> Result<(), bool> {
+        for name in dirty {
+            let channel = self.registry.get(name);
+            let local = channel.as_ref().map_or(0, |c| c.viewers());
+            let mut call = self.scripts.set_count.key("fc:leases");
+            call.key(format!("fc:room:{name}")).key(format!("fc:rooms:{}", self.instance));
+            call.arg(&self.instance).arg(name).arg(local);
+            match self.call::<(u64, u64)>(&mut call, conn).await {
+                Ok((version, total)) => {
+                    if let Some(channel) = channel
+                        && channel.global.reported(local, version, total)
+                    {
+                        channel.presence_changed.notify_one();
+                    }
+                }
+                Err(e) => return Err(e.to_string().contains("LEASE")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every local channel's total again.
+    async fn reread(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        for channel in self.registry.list() {
+            let key = format!("fc:room:{}", channel.name());
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&key).arg("_version").arg("_total");
+            let read = cmd.query_async(conn);
+            let (version, total): (Option<u64>, Option<u64>) = match tokio::time::timeout(CALL_TIMEOUT, read).await {
+                Ok(result) => result?,
+                Err(_) => return Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))),
+            };
+            if let (Some(version), Some(total)) = (version, total) {
+                heard(&channel, version, total);
+            }
+        }
+        Ok(())
+    }
+
+    /// Redis is out of reach: counts become estimates, and the connection
+    /// is made anew on the next call. Returns `false` (not registered).
+    fn lost(&self, conn: &mut Option<ConnectionManager>) -> bool {
+        *conn = None;
+        for channel in self.registry.list() {
+            channel.global.exact.store(false, Relaxed);
+        }
+        false
+    }
+
+    fn remark(&self, dirty: HashSet<String>) {
+        for name in dirty {
+            self.registry.presence.mark(&name);
+        }
+    }
+}
+
+fn heard(channel: &Channel, version: u64, total: u64) {
+    if channel.global.heard(version, total) {
+        channel.presence_changed.notify_one();
+    }
+}
+
+/// Hears every channel's new total (`"version total"` on `fc:ch:{name}`).
+#[derive(Clone)]
+struct Listener {
+    client: Client,
+    registry: Arc<Registry>,
+}
+
+impl Listener {
+    async fn run(self) {
+        loop {
+            if let Ok(Ok(mut pubsub)) = tokio::time::timeout(CALL_TIMEOUT, self.client.get_async_pubsub()).await
+                && pubsub.psubscribe("fc:ch:*").await.is_ok()
+            {
+                let mut messages = pubsub.on_message();
+                while let Some(message) = messages.next().await {
+                    let Some(name) = message.get_channel_name().strip_prefix("fc:ch:").map(str::to_string) else {
+                        continue;
+                    };
+                    let Ok(payload) = message.get_payload::<String>() else { continue };
+                    let parsed = payload.split_once(' ').and_then(|(v, t)| Some((v.parse().ok()?, t.parse().ok()?)));
+                    if let (Some(channel), Some((version, total))) = (self.registry.get(&name), parsed) {
+                        heard(&channel, version, total);
+                    }
+                }
+            }
+            // Lost: try again shortly; the reporter re-reads totals meanwhile.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Cluster mode against a real `redis-server` (started here on a free
+//! loopback port with a temp dir, killed when the test ends): three
+//! instances count one room as one; a killed instance's viewers leave the
+//! count once its lease runs out (not before half of it); a stopped one's
+//! leave at once; streams flow through a Redis restart.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, Viewer, api, expected_badge};
+
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Redis::start_on(port, tempfile::tempdir().unwrap())
+    }
+
+    fn start_on(port: u16, dir: tempfile::TempDir) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's package; the test command installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Redis { child, port, _dir: dir }
+    }
+
+    fn config(&self, lease_ms: u64) -> String {
+        format!(
+            r#"{{"state_file": null, "database": null, "max_connections_per_ip": 0, "min_frame_interval_ms": 10,
+                "cluster": {{"redis_url": "redis://127.0.0.1:{}", "lease_ms": {lease_ms}, "heartbeat_ms": 200}}}}"#,
+            self.port
+        )
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn viewers_on(addr: SocketAddr) -> (u64, u64, bool) {
+    let c = api(addr, "/api/v1/channels/online/lobby").await;
+    (c["viewers"].as_u64().unwrap_or(0), c["local_viewers"].as_u64().unwrap_or(0), c["exact"] == true)
+}
+
+/// Waits until every instance reports `want` viewers in all (and exact);
+/// returns how long it took.
+async fn wait_global(instances: &[SocketAddr], want: u64, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for addr in instances {
+            seen.push(viewers_on(*addr).await);
+        }
+        if seen.iter().all(|(global, _, exact)| *global == want && *exact) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "not all at {want} viewers within {limit:?}: (global, local, exact) {seen:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn join(addr: SocketAddr, n: usize) -> Vec<Viewer> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(Viewer::connect(addr, "/online/lobby.png", "framecast-test").await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_count_one_room_as_one() {
+    let redis = Redis::start();
+    let config = redis.config(1500);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let mut c = Server::start(&config);
+    let all = [a.addr, b.addr, c.addr];
+    let mut on_a = join(a.addr, 3).await;
+    let mut on_b = join(b.addr, 2).await;
+    let mut on_c = join(c.addr, 4).await;
+    let took = wait_global(&all, 9, Duration::from_secs(10)).await;
+    eprintln!("3 instances agree on 9 viewers {took:?} after the last join");
+    assert_eq!(viewers_on(b.addr).await.1, 2, "local_viewers is this instance's share");
+    // Every viewer's picture shows the global count.
+    let nine = expected_badge(9);
+    for v in on_a.iter_mut().chain(on_b.iter_mut()).chain(on_c.iter_mut()) {
+        v.wait_for_image(&nine, Duration::from_secs(5)).await;
+    }
+    // One more viewer on A reaches C's viewers (a change, not a resend).
+    let start = Instant::now();
+    let extra = Viewer::connect(a.addr, "/online/lobby.png", "framecast-test").await;
+    on_c[0].wait_for_image(&expected_badge(10), Duration::from_secs(5)).await;
+    eprintln!("a join on A reached a viewer on C in {:?}", start.elapsed());
+    drop(extra);
+    wait_global(&all, 9, Duration::from_secs(5)).await;
+
+    // SIGTERM on C: a clean stop leaves the count at once.
+    let start = Instant::now();
+    c.signal("TERM");
+    let took = wait_global(&[a.addr, b.addr], 5, Duration::from_secs(5)).await;
+    eprintln!("SIGTERM: C's 4 viewers left the count after {:?}", start.elapsed());
+    assert!(took < Duration::from_millis(1000), "a clean stop took {took:?}");
+    assert!(c.wait_exit(Duration::from_secs(5)).is_some());
+    drop(on_c);
+
+    // SIGKILL on B: its 2 viewers leave once its lease (1.5 s) runs out and
+    // a reap runs (every 0.5 s), and not before half a lease.
+    let start = Instant::now();
+    drop(b);
+    wait_global(&[a.addr], 3, Duration::from_secs(10)).await;
+    let took = start.elapsed();
+    eprintln!("SIGKILL: B's viewers left the count after {took:?} (lease 1.5 s, reap every 0.5 s)");
+    assert!(took >= Duration::from_millis(750), "left before half a lease: {took:?}");
+    assert!(took <= Duration::from_millis(1500 + 500 + 1000), "left after {took:?}");
+    on_a[0].wait_for_image(&expected_badge(3), Duration::from_secs(5)).await;
+    drop(on_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_flow_through_a_redis_restart_and_counts_heal() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let config = redis.config(1500);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let all = [a.addr, b.addr];
+    let mut on_a = join(a.addr, 2).await;
+    let _on_b = join(b.addr, 3).await;
+    wait_global(&all, 5, Duration::from_secs(10)).await;
+    drop(redis); // killed: every presence key is gone with it
+    // Streams keep flowing, and the count is marked inexact.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while viewers_on(a.addr).await.2 {
+        assert!(Instant::now() < deadline, "exact stayed true with Redis down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (global, local, _) = viewers_on(a.addr).await;
+    assert_eq!((global, local), (5, 2), "the last total stays shown while Redis is down");
+    let _more = join(a.addr, 1).await;
+    assert_eq!(viewers_on(a.addr).await.0, 6, "local changes still show at once");
+    let seen = on_a[0].received.len();
+    assert!(on_a[0].read_parts(seen + 1, Duration::from_secs(5)).await, "the stream stopped with Redis down");
+    // Redis comes back empty on the same port: within a heartbeat or so
+    // every instance re-registers, re-reports, and the count is exact again.
+    let _redis = Redis::start_on(port, tempfile::tempdir().unwrap());
+    let took = wait_global(&all, 6, Duration::from_secs(10)).await;
+    eprintln!("Redis restarted: counts exact again after {took:?}");
+    on_a[1].wait_for_image(&expected_badge(6), Duration::from_secs(5)).await;
+}
