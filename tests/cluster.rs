@@ -25,15 +25,21 @@ impl Redis {
     }
 
     fn start_on(port: u16, dir: tempfile::TempDir) -> Redis {
+        Redis::start_bound("127.0.0.1", port, dir)
+    }
+
+    /// On `bind` (one or more addresses, space-separated), killed when dropped.
+    fn start_bound(bind: &str, port: u16, dir: tempfile::TempDir) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(["--bind", bind, "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server (Debian's package; the test command installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let first = bind.split(' ').next().unwrap();
+        while std::net::TcpStream::connect((first, port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -165,4 +171,77 @@ async fn streams_flow_through_a_redis_restart_and_counts_heal() {
     let took = wait_global(&all, 6, Duration::from_secs(10)).await;
     eprintln!("Redis restarted: counts exact again after {took:?}");
     on_a[1].wait_for_image(&expected_badge(6), Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_is_noticed_and_the_counts_heal_when_it_wakes() {
+    let redis = Redis::start();
+    let config = redis.config(1500);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let all = [a.addr, b.addr];
+    let mut on_a = join(a.addr, 2).await;
+    let _on_b = join(b.addr, 1).await;
+    wait_global(&all, 3, Duration::from_secs(10)).await;
+    // SIGSTOP: Redis hangs (no FIN, no RST); calls time out instead.
+    let pid = redis.child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while viewers_on(a.addr).await.2 {
+        assert!(Instant::now() < deadline, "a hung Redis was never noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = on_a[0].received.len();
+    let _more = join(b.addr, 1).await;
+    assert!(on_a[0].read_parts(seen + 1, Duration::from_secs(5)).await, "streams stopped while Redis hung");
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let took = wait_global(&all, 4, Duration::from_secs(10)).await;
+    eprintln!("Redis woke: exact again after {took:?}");
+    on_a[1].wait_for_image(&expected_badge(4), Duration::from_secs(5)).await;
+}
+
+#[test]
+fn a_partitioned_instance_never_inflates_the_count_and_heals() {
+    common::netns::run_inside("partition_inside_namespace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "helper: a_partitioned_instance_never_inflates_the_count_and_heals runs it in a network namespace"]
+async fn partition_inside_namespace() {
+    common::netns::enter();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Redis on two loopback addresses: B reaches it through the one that
+    // will be cut off, A through the other.
+    let _redis = Redis::start_bound("127.0.0.1 127.0.0.5", port, tempfile::tempdir().unwrap());
+    let config = |host: &str| {
+        format!(
+            r#"{{"state_file": null, "database": null, "max_connections_per_ip": 0,
+                "cluster": {{"redis_url": "redis://{host}:{port}", "lease_ms": 1500, "heartbeat_ms": 200}}}}"#
+        )
+    };
+    let a = Server::start(&config("127.0.0.1"));
+    let b = Server::start(&config("127.0.0.5"));
+    let _on_a = join(a.addr, 2).await;
+    let _on_b = join(b.addr, 3).await;
+    wait_global(&[a.addr, b.addr], 5, Duration::from_secs(10)).await;
+
+    // B's traffic to Redis vanishes (no FIN, no RST). Every viewer is still
+    // connected, so the truth stays 5: A may undercount once B's lease is
+    // gone, never overcount.
+    common::netns::drop_packets(&["ip", "daddr", "127.0.0.5", "tcp", "dport", &port.to_string()]);
+    common::netns::drop_packets(&["ip", "saddr", "127.0.0.5", "tcp", "sport", &port.to_string()]);
+    let start = Instant::now();
+    let mut lowest = 5;
+    while start.elapsed() < Duration::from_secs(4) {
+        let (global, _, _) = viewers_on(a.addr).await;
+        assert!(global <= 5, "A counted {global} viewers; only 5 exist");
+        lowest = lowest.min(global);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lowest, 2, "B's share should have left A's count after its lease");
+    assert!(!viewers_on(b.addr).await.2, "B cannot reach Redis: its count is not exact");
+    // Heal: within a heartbeat or so B re-registers and re-reports.
+    common::netns::heal();
+    let took = wait_global(&[a.addr, b.addr], 5, Duration::from_secs(10)).await;
+    eprintln!("partition healed: exact again after {took:?}");
 }

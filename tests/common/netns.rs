@@ -67,3 +67,8 @@ pub fn mount_tmpfs(dir: &std::path::Path, size: &str) {
     let dir = dir.to_str().unwrap();
     run("mount", &["-t", "tmpfs", "-o", &format!("size={size}"), "framecast-test", dir]);
 }
+
+/// Removes every drop rule added with `drop_packets` (the network heals).
+pub fn heal() {
+    run("nft", &["flush", "chain", "inet", "framecast_test", "out"]);
+}
