@@ -58,12 +58,16 @@ impl App {
             history_len: config.history_len,
             timing,
         };
-        let store = store::open(config.database.as_deref(), config.state_file.as_deref(), config.history_len)?;
+        // In a cluster the badge values live in Redis, shared by every instance.
+        let store = match &config.cluster {
+            Some(cluster) => crate::cluster::badge_store(cluster)?,
+            None => store::open(config.database.as_deref(), config.state_file.as_deref(), config.history_len)?,
+        };
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);
         let cameras = Cameras::start(&config, &registry, &badges, &tasks)?;
         if let Some(cluster) = &config.cluster {
-            crate::cluster::start(cluster, registry.clone(), &tasks)?;
+            crate::cluster::start(cluster, registry.clone(), badges.clone(), &tasks)?;
         }
         let tracker = tasks.tracker.clone();
         let renders = RenderPool::new(

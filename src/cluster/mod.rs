@@ -8,8 +8,12 @@
 //! flowing, counts show the last total adjusted by local changes, and
 //! `exact` is false; on recovery the instance re-registers and re-reports.
 //!
-//! May import: config, push, sources.
+//! Badge values are shared too (see `badges`): every instance shows one
+//! value per badge, and writes through any instance land in one order.
+//!
+//! May import: config, push, sources, store.
 
+pub mod badges;
 mod scripts;
 
 use std::collections::HashSet;
@@ -24,6 +28,7 @@ use redis::{Client, Script};
 use crate::config::ClusterConfig;
 use crate::push::channel::Channel;
 use crate::push::registry::Registry;
+use crate::sources::badges::Badges;
 use crate::sources::tasks::Tasks;
 
 /// Changes arriving this close together are reported together.
@@ -41,9 +46,21 @@ struct Scripts {
     reap: Script,
 }
 
-/// Starts cluster mode for `registry`'s channels. Fails only on a URL that
-/// cannot be used; a Redis that is down is retried in the background.
-pub fn start(config: &ClusterConfig, registry: Arc<Registry>, tasks: &Tasks) -> Result<(), String> {
+/// The badge store of a cluster: Redis, shared by every instance.
+pub fn badge_store(config: &ClusterConfig) -> Result<Box<dyn crate::store::Store>, String> {
+    let client = Client::open(config.redis_url.as_str()).map_err(|e| format!("cluster.redis_url: {e}"))?;
+    Ok(Box::new(badges::RedisBadges::new(client)))
+}
+
+/// Starts cluster mode for `registry`'s channels and `badge_values`'
+/// badges. Fails only on a URL that cannot be used; a Redis that is down
+/// is retried in the background.
+pub fn start(
+    config: &ClusterConfig,
+    registry: Arc<Registry>,
+    badge_values: Arc<Badges>,
+    tasks: &Tasks,
+) -> Result<(), String> {
     let client = Client::open(config.redis_url.as_str()).map_err(|e| format!("cluster.redis_url: {e}"))?;
     registry.presence.enable();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -62,7 +79,7 @@ pub fn start(config: &ClusterConfig, registry: Arc<Registry>, tasks: &Tasks) -> 
     };
     // Tracked but not cancelled at shutdown: it leaves the cluster first.
     tasks.tracker.spawn(reporter.run(tasks.shutdown.clone()));
-    let listener = Listener { client, registry };
+    let listener = Listener { client, registry, badges: badge_values };
     tasks.supervise("cluster_listener", "pubsub".into(), move || listener.clone().run());
     Ok(())
 }
@@ -233,33 +250,89 @@ fn heard(channel: &Channel, version: u64, total: u64) {
     }
 }
 
-/// Hears every channel's new total (`"version total"` on `fc:ch:{name}`).
+/// Hears every channel's new total (`"version total"` on `fc:ch:{name}`)
+/// and every badge another instance stored (`"name version"` on
+/// `fc:badge-changes`).
 #[derive(Clone)]
 struct Listener {
     client: Client,
     registry: Arc<Registry>,
+    badges: Arc<Badges>,
 }
 
 impl Listener {
     async fn run(self) {
         loop {
-            if let Ok(Ok(mut pubsub)) = tokio::time::timeout(CALL_TIMEOUT, self.client.get_async_pubsub()).await
-                && pubsub.psubscribe("fc:ch:*").await.is_ok()
-            {
+            let connected = async {
+                let mut pubsub = self.client.get_async_pubsub().await?;
+                pubsub.psubscribe("fc:ch:*").await?;
+                pubsub.subscribe("fc:badge-changes").await?;
+                let conn = self.client.get_multiplexed_async_connection().await?;
+                Ok::<_, redis::RedisError>((pubsub, conn))
+            };
+            if let Ok(Ok((mut pubsub, mut conn))) = tokio::time::timeout(CALL_TIMEOUT, connected).await {
+                // Values stored while this instance was not listening.
+                let _ = self.resync_badges(&mut conn).await;
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
-                    let Some(name) = message.get_channel_name().strip_prefix("fc:ch:").map(str::to_string) else {
-                        continue;
-                    };
                     let Ok(payload) = message.get_payload::<String>() else { continue };
-                    let parsed = payload.split_once(' ').and_then(|(v, t)| Some((v.parse().ok()?, t.parse().ok()?)));
-                    if let (Some(channel), Some((version, total))) = (self.registry.get(&name), parsed) {
-                        heard(&channel, version, total);
+                    let channel = message.get_channel_name();
+                    if channel == "fc:badge-changes" {
+                        if let Some((name, version)) = payload.split_once(' ')
+                            && let Ok(version) = version.parse()
+                        {
+                            let _ = self.badge_changed(&mut conn, name, version).await;
+                        }
+                    } else if let Some(name) = channel.strip_prefix("fc:ch:") {
+                        let parsed =
+                            payload.split_once(' ').and_then(|(v, t)| Some((v.parse().ok()?, t.parse().ok()?)));
+                        if let (Some(channel), Some((version, total))) = (self.registry.get(name), parsed) {
+                            heard(&channel, version, total);
+                        }
                     }
                 }
             }
             // Lost: try again shortly; the reporter re-reads totals meanwhile.
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The version of badge `name` this instance shows (0: none).
+    fn known(&self, name: &str) -> u64 {
+        self.badges.get(name).map_or(0, |s| s.version)
+    }
+
+    /// Shows badge `name` as stored, if `version` is newer than what this
+    /// instance has (its own writes are known already).
+    async fn badge_changed(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        name: &str,
+        version: u64,
+    ) -> redis::RedisResult<()> {
+        if version <= self.known(name) {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(format!("fc:badge:{name}")).arg("state").arg("version");
+        let read = cmd.query_async::<(Option<String>, Option<u64>)>(conn);
+        let (json, version) = tokio::time::timeout(CALL_TIMEOUT, read)
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time")))??;
+        // Newer than what shows here (a deleted badge shows nothing, version 0).
+        let state = badges::parse(json, version);
+        if state.as_ref().map_or(0, |s| s.version) > self.known(name) || (state.is_none() && self.known(name) > 0) {
+            self.badges.show_remote(name, state);
+        }
+        Ok(())
+    }
+
+    /// Takes every badge whose stored version is newer than this instance's.
+    async fn resync_badges(&self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
+        let names: Vec<String> = redis::cmd("SMEMBERS").arg("fc:badges").query_async(conn).await?;
+        for name in names {
+            self.badge_changed(conn, &name, u64::MAX).await?;
+        }
+        Ok(())
     }
 }

@@ -104,11 +104,13 @@ impl HttpError for WriteError {
         match self {
             WriteError::TooManyBadges | WriteError::Storage(StoreError::Full) => StatusCode::INSUFFICIENT_STORAGE,
             WriteError::Storage(StoreError::Failed(_)) | WriteError::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
-            WriteError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            WriteError::Unavailable | WriteError::Storage(StoreError::Unavailable | StoreError::Conflict(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
     fn retry_after(&self) -> Option<&'static str> {
-        matches!(self, WriteError::Unavailable).then_some("1")
+        (self.status() == StatusCode::SERVICE_UNAVAILABLE).then_some("1")
     }
 }
 

@@ -17,7 +17,7 @@ pub use crate::store::BadgeState;
 
 /// One write, as sent. Field names follow shields (camelCase); snake_case is
 /// accepted too.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BadgeUpdate {
     #[serde(default, rename = "schemaVersion")]

@@ -21,13 +21,16 @@ use super::badges::{Badges, WriteError};
 use super::tasks::Tasks;
 use crate::metrics::metrics;
 use crate::panics;
-use crate::store::{Change, Store};
+use crate::store::{Change, Store, StoreError};
 
 /// Changes waiting at most; beyond it a write gets `Unavailable` (503).
 const QUEUE: usize = 4096;
 /// Changes in one transaction at most (bounds its memory and latency).
 const MAX_BATCH: usize = 1024;
+/// Times a batch is planned again after another instance wrote first.
+const MAX_CONFLICTS: usize = 8;
 
+#[derive(Clone)]
 pub(super) enum Op {
     Write(String, Box<BadgeUpdate>),
     Delete(String),
@@ -125,37 +128,40 @@ fn take_waiting(first: Job, inbox: &mut mpsc::Receiver<Job>) -> Vec<Job> {
 }
 
 /// One batch: plan every change in memory, store them as one transaction,
-/// then publish and answer.
+/// then publish and answer. With a shared store another instance may have
+/// written first: then its values are taken and the batch planned again.
 async fn commit(badges: &Badges, store: &SharedStore, batch: Vec<Job>) {
     let (jobs, ops): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.reply, job.op)).unzip();
-    let planned = panics::catch("badge_writer", "planning a batch of badge writes", async { plan(badges, ops) }).await;
-    let Ok((outcomes, changes, finals)) = planned else {
-        for reply in jobs {
-            let _ = reply.send(Err(WriteError::Panicked));
-        }
-        return;
-    };
-    let stored = if changes.is_empty() {
-        Ok(())
-    } else {
-        let store = store.clone();
-        let size = changes.len();
-        let started = std::time::Instant::now();
-        // Off the async threads: a commit waits for the disk.
-        let apply = move || store.lock().unwrap_or_else(|e| e.into_inner()).apply(&changes);
-        match tokio::task::spawn_blocking(apply).await {
-            Ok(Ok(())) => {
-                metrics().store_commits.inc();
-                metrics().store_batch_changes.observe(size as f64);
-                metrics().store_commit_seconds.observe(started.elapsed().as_secs_f64());
-                Ok(())
+    let mut attempt = 0;
+    let (outcomes, stored, finals) = loop {
+        attempt += 1;
+        let ops = ops.clone();
+        let planned =
+            panics::catch("badge_writer", "planning a batch of badge writes", async { plan(badges, ops) }).await;
+        let Ok((outcomes, changes, finals)) = planned else {
+            for reply in jobs {
+                let _ = reply.send(Err(WriteError::Panicked));
             }
-            Ok(Err(e)) => Err(Some(e)),
-            Err(_) => Err(None), // the store panicked
+            return;
+        };
+        match store_batch(store, changes).await {
+            Err(Some(StoreError::Conflict(current))) if attempt < MAX_CONFLICTS => {
+                for (name, state) in current {
+                    badges.show_remote(&name, state);
+                }
+            }
+            stored => break (outcomes, stored, finals),
         }
     };
     match stored {
-        Ok(()) => {
+        Ok(versions) => {
+            let mut finals = finals;
+            // Each badge shows the version its last change was stored at.
+            for (name, version) in versions {
+                if let Some(Some(state)) = finals.get_mut(&name) {
+                    *state = Arc::new(BadgeState { version, ..(**state).clone() });
+                }
+            }
             for (name, state) in finals {
                 badges.publish(&name, state);
             }
@@ -181,6 +187,34 @@ async fn commit(badges: &Badges, store: &SharedStore, batch: Vec<Job>) {
                 let _ = reply.send(answer);
             }
         }
+    }
+}
+
+/// Stores `changes` as one unit, off the async threads (a commit waits for
+/// the disk or the network). `Err(None)`: the store panicked.
+async fn store_batch(store: &SharedStore, changes: Vec<Change>) -> Result<Vec<(String, u64)>, Option<StoreError>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Put { name, .. } | Change::Delete { name, .. } => name.clone(),
+        })
+        .collect();
+    let store = store.clone();
+    let size = changes.len();
+    let started = std::time::Instant::now();
+    let apply = move || store.lock().unwrap_or_else(|e| e.into_inner()).apply(&changes);
+    match tokio::task::spawn_blocking(apply).await {
+        Ok(Ok(versions)) => {
+            metrics().store_commits.inc();
+            metrics().store_batch_changes.observe(size as f64);
+            metrics().store_commit_seconds.observe(started.elapsed().as_secs_f64());
+            Ok(names.into_iter().zip(versions).collect())
+        }
+        Ok(Err(e)) => Err(Some(e)),
+        Err(_) => Err(None),
     }
 }
 
@@ -219,7 +253,8 @@ fn plan(badges: &Badges, ops: Vec<Op>) -> (Vec<Outcome>, Vec<Change>, HashMap<St
                     Ok((Done::Deleted(false), false))
                 } else {
                     count -= 1;
-                    changes.push(Change::Delete { name: name.clone() });
+                    let version = old.as_ref().map_or(0, |s| s.version);
+                    changes.push(Change::Delete { name: name.clone(), version });
                     finals.insert(name, None);
                     Ok((Done::Deleted(true), true))
                 }

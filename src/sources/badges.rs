@@ -145,6 +145,11 @@ impl Badges {
         self.history_len
     }
 
+    /// Shows a value another instance stored (cluster mode).
+    pub fn show_remote(&self, name: &str, state: Option<BadgeState>) {
+        self.publish(name, state.map(Arc::new));
+    }
+
     /// Makes `state` the badge's current state (after it is stored).
     pub(super) fn publish(&self, name: &str, state: Option<Arc<BadgeState>>) {
         let mut slots = self.slots();

@@ -12,7 +12,7 @@ impl Store for Memory {
         Ok(BTreeMap::new())
     }
 
-    fn apply(&mut self, _batch: &[Change]) -> Result<(), StoreError> {
-        Ok(())
+    fn apply(&mut self, batch: &[Change]) -> Result<Vec<u64>, StoreError> {
+        Ok(vec![0; batch.len()])
     }
 }

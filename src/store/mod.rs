@@ -22,15 +22,11 @@ pub use record::BadgeState;
 #[derive(Debug, Clone)]
 pub enum Change {
     /// The badge's new state; `appended` is the value this write added to
-    /// its history (the store keeps `history_len` of them).
-    Put {
-        name: String,
-        state: BadgeState,
-        appended: Option<f64>,
-    },
-    Delete {
-        name: String,
-    },
+    /// its history (the store keeps `history_len` of them). A shared store
+    /// stores it only if the badge is still at `state.version`.
+    Put { name: String, state: BadgeState, appended: Option<f64> },
+    /// `version`: the version of the state being deleted (as for `Put`).
+    Delete { name: String, version: u64 },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -41,6 +37,14 @@ pub enum StoreError {
     /// Any other failure to store: nothing of the batch was stored.
     #[error("storage failed: {0}")]
     Failed(String),
+    /// The store cannot be reached now (a shared store's server is down):
+    /// nothing was stored; try again shortly.
+    #[error("the value store cannot be reached; nothing was stored")]
+    Unavailable,
+    /// Another writer changed these badges first (a shared store): nothing
+    /// was stored; here is what they hold now, to merge again on top of.
+    #[error("another instance wrote these badges first")]
+    Conflict(Vec<(String, Option<BadgeState>)>),
 }
 
 /// Where badge values are kept. Blocking: the badge writer calls it off the
@@ -50,8 +54,9 @@ pub trait Store: Send {
     fn load(&mut self) -> Result<BTreeMap<String, BadgeState>, StoreError>;
 
     /// Applies `batch` in order, all or nothing; when it returns `Ok` the
-    /// changes are durable (they survive a crash or power loss).
-    fn apply(&mut self, batch: &[Change]) -> Result<(), StoreError>;
+    /// changes are durable (they survive a crash or power loss). Returns
+    /// each change's new version (0 from stores that keep none).
+    fn apply(&mut self, batch: &[Change]) -> Result<Vec<u64>, StoreError>;
 }
 
 /// Opens the configured store: the database at `database` (created if

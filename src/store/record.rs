@@ -27,4 +27,8 @@ pub struct BadgeState {
     /// Unix seconds of the last write.
     #[serde(default)]
     pub updated: u64,
+    /// The shared store's version of this state (cluster mode; 0 elsewhere):
+    /// a change stored on top of it must start from this version.
+    #[serde(skip)]
+    pub version: u64,
 }

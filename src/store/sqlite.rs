@@ -184,6 +184,7 @@ impl Store for Sqlite {
                         style: r.get(7)?,
                         history: Vec::new(),
                         updated: r.get::<_, i64>(8)?.max(0) as u64,
+                        version: 0,
                     },
                 ))
             })
@@ -213,7 +214,7 @@ impl Store for Sqlite {
         Ok(badges)
     }
 
-    fn apply(&mut self, batch: &[Change]) -> Result<(), StoreError> {
+    fn apply(&mut self, batch: &[Change]) -> Result<Vec<u64>, StoreError> {
         let Sqlite { conn, next_seq, history_len } = self;
         // Sequence numbers move only if the transaction commits.
         let mut seq = next_seq.clone();
@@ -234,7 +235,7 @@ impl Store for Sqlite {
                             trim.execute(params![name, *next - keep])?;
                         }
                     }
-                    Change::Delete { name } => {
+                    Change::Delete { name, .. } => {
                         tx.prepare_cached("DELETE FROM badges WHERE name = ?1")?.execute(params![name])?;
                         tx.prepare_cached("DELETE FROM badge_history WHERE badge = ?1")?.execute(params![name])?;
                         seq.remove(name);
@@ -245,7 +246,7 @@ impl Store for Sqlite {
         };
         run().map_err(store_error)?;
         *next_seq = seq;
-        Ok(())
+        Ok(vec![0; batch.len()])
     }
 }
 
@@ -271,7 +272,7 @@ mod tests {
                 Change::Put { name: "a".into(), state: state(v as f64, history.clone()), appended: Some(v as f64) };
             db.apply(&[put, Change::Put { name: "b".into(), state: state(0.0, vec![]), appended: None }]).unwrap();
         }
-        db.apply(&[Change::Delete { name: "b".into() }]).unwrap();
+        db.apply(&[Change::Delete { name: "b".into(), version: 0 }]).unwrap();
         drop(db);
         let mut db = Sqlite::open(&path, 3).unwrap();
         let loaded = db.load().unwrap();
