@@ -8,6 +8,13 @@
 //!    Redis calls per second made during the burst (from Redis's own
 //!    `INFO commandstats`).
 //!
+//! 3. with CLUSTER_SCALE=1, the scale run instead: 5 instances × 19,000
+//!    viewers (CLUSTER_SCALE_VIEWERS), each instance's viewers held by a
+//!    load process of its own (the open-file limit is per process): the
+//!    global count at rest on every instance, server RSS per viewer, one
+//!    change reaching every viewer (p99, from each load process's arm time:
+//!    an upper bound), and Redis's CPU.
+//!
 //! Bounded: loopback only, fixed counts, a few seconds per step.
 
 #[path = "support/server.rs"]
@@ -71,6 +78,12 @@ fn load(target: SocketAddr, room: &str, viewers: usize) -> LoadConfig {
 
 fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if let Ok(spec) = std::env::var("CLUSTER_LOAD_WORKER") {
+        return worker(&spec);
+    }
+    if std::env::var("CLUSTER_SCALE").is_ok() {
+        return scale();
+    }
     let per_instance: usize = std::env::var("CLUSTER_VIEWERS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
     let redis = redis();
     let config = format!(
@@ -132,4 +145,133 @@ fn main() {
         );
         burst.stop().await;
     });
+}
+
+/// A load process of the scale run: holds `n` viewers of `addr`, says
+/// `ready`; then per `arm` line arms a trigger, says `armed`, and once its
+/// viewers all have the next new frame prints `p50 p99 max samples` (ms).
+fn worker(spec: &str) {
+    use std::io::{BufRead, Write};
+    let (addr, n) = spec.split_once(' ').expect("CLUSTER_LOAD_WORKER=addr n");
+    let (addr, n): (SocketAddr, usize) = (addr.parse().unwrap(), n.parse().unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut held = runtime.block_on(async {
+        let held = Load::start(load(addr, "scale", n)).unwrap();
+        assert!(held.wait_connected(n, Duration::from_secs(300)).await, "only {} connected", held.connected());
+        held
+    });
+    let mut out = std::io::stdout();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    for line in std::io::stdin().lock().lines() {
+        if line.unwrap() != "arm" {
+            continue;
+        }
+        let _ = runtime.block_on(held.latencies(usize::MAX, Duration::ZERO)); // anything earlier
+        held.arm_trigger();
+        writeln!(out, "armed").unwrap();
+        out.flush().unwrap();
+        let mut samples = runtime.block_on(held.latencies(n, Duration::from_secs(30)));
+        let count = samples.len();
+        let (p50, p99, max) = percentiles(&mut samples).unwrap_or_default();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        writeln!(out, "{:.1} {:.1} {:.1} {count}", ms(p50), ms(p99), ms(max)).unwrap();
+        out.flush().unwrap();
+    }
+    runtime.block_on(held.stop());
+}
+
+fn scale() {
+    use framecast_load::process_usage;
+    use std::io::{BufRead, BufReader, Write};
+    let per: usize = std::env::var("CLUSTER_SCALE_VIEWERS").ok().and_then(|s| s.parse().ok()).unwrap_or(19_000);
+    let redis = redis();
+    let config = format!(
+        r#"{{"state_file": null, "database": null, "max_connections_per_ip": 0, "max_connections": {},
+            "cluster": {{"redis_url": "redis://127.0.0.1:{}"}}}}"#,
+        per + 500,
+        redis.1
+    );
+    let instances: Vec<ServerProcess> = (0..5).map(|_| ServerProcess::start(&config)).collect();
+    let baseline: Vec<u64> = instances.iter().map(|s| process_usage(s.pid()).unwrap().0).collect();
+    let (_, redis_cpu0) = process_usage(redis.0.id()).unwrap();
+    let started = Instant::now();
+    let mut workers: Vec<_> = instances
+        .iter()
+        .map(|s| {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .env("CLUSTER_LOAD_WORKER", format!("{} {per}", s.addr))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            (child, lines)
+        })
+        .collect();
+    for (_, lines) in &mut workers {
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    }
+    println!("5 x {per} viewers connected in {:.1} s", started.elapsed().as_secs_f64());
+    let total = 5 * per as u64;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // At rest: every instance shows the whole count, exact.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut all = true;
+            for s in &instances {
+                let c = server::get_json(s.addr, "/api/v1/channels/online/scale").await;
+                all &= c["viewers"].as_u64() == Some(total) && c["exact"] == true;
+            }
+            if all {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the instances never agreed on {total}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    println!("at rest: all 5 instances show {total} viewers, exact");
+    for (s, base) in instances.iter().zip(&baseline) {
+        let (rss, _) = process_usage(s.pid()).unwrap();
+        println!(
+            "  instance RSS {:.1} MiB, {:.2} KiB per viewer",
+            rss as f64 / (1 << 20) as f64,
+            rss.saturating_sub(*base) as f64 / per as f64 / 1024.0
+        );
+    }
+    let mut worst = 0f64;
+    for round in 0..5 {
+        std::thread::sleep(Duration::from_millis(3000));
+        for (child, lines) in &mut workers {
+            writeln!(child.stdin.as_mut().unwrap(), "arm").unwrap();
+            assert_eq!(lines.next().unwrap().unwrap(), "armed");
+        }
+        // One viewer joins instance 1: every viewer on every instance gets a new frame.
+        let joined = runtime.block_on(async { Load::start(load(instances[0].addr, "scale", 1)).unwrap() });
+        let mut p99s = Vec::new();
+        for (_, lines) in &mut workers {
+            let line = lines.next().unwrap().unwrap();
+            let f: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+            p99s.push((f[1], f[3] as usize));
+        }
+        runtime.block_on(joined.stop());
+        let p99 = p99s.iter().map(|(p, _)| *p).fold(0.0, f64::max);
+        let reached: usize = p99s.iter().map(|(_, n)| n).sum();
+        worst = worst.max(p99);
+        println!(
+            "change {round}: reached {reached} viewers; p99 per instance (ms) {:?}",
+            p99s.iter().map(|(p, _)| *p).collect::<Vec<_>>()
+        );
+    }
+    let (_, redis_cpu1) = process_usage(redis.0.id()).unwrap();
+    println!(
+        "one change to {total} viewers: worst p99 over 5 changes {worst:.0} ms; Redis used {:.1} CPU-s over {:.0} s",
+        redis_cpu1 - redis_cpu0,
+        started.elapsed().as_secs_f64()
+    );
+    for (mut child, _) in workers {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
 }

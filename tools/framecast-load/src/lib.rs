@@ -110,8 +110,16 @@ impl Load {
     /// Marks now as a trigger (a value write, a new viewer): each viewer's
     /// next new frame is timed from here. Call just before triggering.
     pub fn arm_trigger(&mut self) {
+        self.arm_trigger_at(std::time::SystemTime::now());
+    }
+
+    /// `arm_trigger` for a trigger fired at wall-clock time `at`, possibly
+    /// by another process on this machine (they share the clock).
+    pub fn arm_trigger_at(&mut self, at: std::time::SystemTime) {
         self.triggers += 1;
-        *self.shared.trigger.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.triggers, Instant::now()));
+        let ago = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+        let when = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+        *self.shared.trigger.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.triggers, when));
     }
 
     /// The delays recorded so far, after waiting until there are `want` or
