@@ -95,6 +95,16 @@ async fn wait_global(instances: &[SocketAddr], want: u64, limit: Duration) -> Du
     }
 }
 
+/// Waits until the instance at `addr` marks its count inexact (it noticed
+/// that Redis is out of reach); the calls time out within 2 s.
+async fn wait_inexact(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while viewers_on(addr).await.2 {
+        assert!(Instant::now() < deadline, "the instance never noticed that Redis is out of reach");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn join(addr: SocketAddr, n: usize) -> Vec<Viewer> {
     let mut out = Vec::new();
     for _ in 0..n {
@@ -168,11 +178,7 @@ async fn streams_flow_through_a_redis_restart_and_counts_heal() {
     wait_global(&all, 5, Duration::from_secs(10)).await;
     drop(redis); // killed: every presence key is gone with it
     // Streams keep flowing, and the count is marked inexact.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while viewers_on(a.addr).await.2 {
-        assert!(Instant::now() < deadline, "exact stayed true with Redis down");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_inexact(a.addr).await;
     let (global, local, _) = viewers_on(a.addr).await;
     assert_eq!((global, local), (5, 2), "the last total stays shown while Redis is down");
     let _more = join(a.addr, 1).await;
@@ -200,11 +206,7 @@ async fn a_hung_redis_is_noticed_and_the_counts_heal_when_it_wakes() {
     // SIGSTOP: Redis hangs (no FIN, no RST); calls time out instead.
     let pid = redis.child.id().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while viewers_on(a.addr).await.2 {
-        assert!(Instant::now() < deadline, "a hung Redis was never noticed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_inexact(a.addr).await;
     let seen = on_a[0].received.len();
     let _more = join(b.addr, 1).await;
     assert!(on_a[0].read_parts(seen + 1, Duration::from_secs(5)).await, "streams stopped while Redis hung");
@@ -364,4 +366,25 @@ fn copy_all(from: &std::path::Path, to: &std::path::Path) {
     } else {
         std::fs::copy(from, to).unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_come_back_after_redis_loses_its_data_unnoticed() {
+    let redis = Redis::start();
+    let config = redis.config(1500);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let all = [a.addr, b.addr];
+    let _on_a = join(a.addr, 2).await;
+    let _on_b = join(b.addr, 3).await;
+    wait_global(&all, 5, Duration::from_secs(10)).await;
+    // Redis forgets everything without dropping a connection (as a restart
+    // can look to an instance that was not calling it just then).
+    let out = Command::new("redis-cli").args(["-p", &redis.port.to_string(), "FLUSHALL"]).output().unwrap();
+    assert!(out.status.success());
+    // Each instance finds its lease gone at its next heartbeat and reports
+    // its share again; a change on A then counts B's viewers too.
+    let _more = join(a.addr, 1).await;
+    let took = wait_global(&all, 6, Duration::from_secs(10)).await;
+    eprintln!("after FLUSHALL: exact again at 6 after {took:?}");
 }

@@ -16,6 +16,7 @@ declare -A needs=(
   [ffmpeg]=ffmpeg              # tests/readers.rs: ffmpeg reads camera streams
   [sqlite3]=sqlite3            # tests/database.rs: the database file, read with the sqlite3 tool
   [redis-server]=redis-server  # tests/cluster.rs: a real Redis for cluster mode
+  [redis-cli]=redis-tools
 )
 missing=()
 for cmd in "${!needs[@]}"; do

@@ -108,7 +108,10 @@ impl Reporter {
                     let mut renew = self.scripts.renew.key("fc:leases");
                     renew.arg(&self.instance).arg(self.lease_ms);
                     match self.call::<i64>(&mut renew, c).await {
-                        Ok(_) if !registered => {
+                        // Not registered here, or Redis had no lease for us
+                        // (it restarted, or ours expired): the counts there
+                        // may be gone, so report them all again.
+                        Ok(renewed) if !registered || renewed == 0 => {
                             // (Re)registered: Redis may have lost everything,
                             // so report every local count afresh.
                             registered = true;

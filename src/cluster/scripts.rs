@@ -7,12 +7,19 @@
 //! `_version`), `fc:rooms:{instance}` (set: channels it counts in). Every
 //! change to a total is published as `"version total"` on `fc:ch:{channel}`.
 
-/// Registers or renews an instance's lease. KEYS: leases; ARGV: instance, lease_ms.
+/// Registers or renews an instance's lease. KEYS: leases; ARGV: instance,
+/// lease_ms. Returns 1 if the lease was still there (a renewal), 0 if not:
+/// a new registration, after an expiry or a Redis that lost its data,
+/// after which the instance reports every count again.
 pub const RENEW: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-return now
+if lease and tonumber(lease) >= now then
+  return 1
+end
+return 0
 ";
 
 /// Sets an instance's absolute count in a channel: idempotent, refused

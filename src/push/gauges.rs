@@ -11,6 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
+use super::channel::Channel;
 use super::registry::Registry;
 use crate::metrics::ChannelName;
 
@@ -26,28 +27,26 @@ impl std::fmt::Debug for Registry {
 impl Collector for ViewerGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let channels = self.0.list();
-        let mut metric = encoder.encode_descriptor(
-            "viewers",
-            "Viewers per live channel (cluster-wide in cluster mode), exact",
-            None,
-            MetricType::Gauge,
-        )?;
-        for channel in &channels {
-            let labels = ChannelName { channel: channel.name().to_string() };
-            let gauge = ConstGauge::new(i64::try_from(channel.shown_viewers()).unwrap_or(i64::MAX));
-            gauge.encode(metric.encode_family(&labels)?)?;
-        }
-        let mut metric = encoder.encode_descriptor(
-            "local_viewers",
-            "Viewers per live channel on this instance, exact",
-            None,
-            MetricType::Gauge,
-        )?;
-        for channel in &channels {
-            let labels = ChannelName { channel: channel.name().to_string() };
-            let gauge = ConstGauge::new(i64::try_from(channel.viewers()).unwrap_or(i64::MAX));
-            gauge.encode(metric.encode_family(&labels)?)?;
-        }
-        Ok(())
+        let help = "Viewers per live channel (cluster-wide in cluster mode), exact";
+        family(&mut encoder, "viewers", help, &channels, Channel::shown_viewers)?;
+        let help = "Viewers per live channel on this instance, exact";
+        family(&mut encoder, "local_viewers", help, &channels, Channel::viewers)
     }
+}
+
+/// One gauge per channel, `count` of each.
+fn family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    channels: &[Arc<Channel>],
+    count: fn(&Channel) -> u64,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for channel in channels {
+        let labels = ChannelName { channel: channel.name().to_string() };
+        let gauge = ConstGauge::new(i64::try_from(count(channel)).unwrap_or(i64::MAX));
+        gauge.encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
