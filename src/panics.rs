@@ -45,14 +45,24 @@ pub fn install_hook() {
 
 /// Runs `future`; a panic in it is counted under `place`, logged once with
 /// `context`, and returned as `Err(())`.
-pub async fn catch<F: Future>(place: &'static str, context: impl Display, future: F) -> Result<F::Output, ()> {
-    match AssertUnwindSafe(Flagged(Box::pin(future))).catch_unwind().await {
-        Ok(out) => Ok(out),
-        Err(panic) => {
-            metrics().panic(place);
-            let location = LOCATION.take().unwrap_or_else(|| "unknown".into());
-            tracing::error!(place, %context, %location, panic = %message(&*panic), "panic caught");
-            Err(())
+///
+/// Not an `async fn`: that would keep room for `future` in its own state as
+/// well as in the box (a connection's future is kilobytes, held per viewer).
+pub fn catch<F: Future>(
+    place: &'static str,
+    context: impl Display,
+    future: F,
+) -> impl Future<Output = Result<F::Output, ()>> {
+    let caught = AssertUnwindSafe(Flagged(Box::pin(future))).catch_unwind();
+    async move {
+        match caught.await {
+            Ok(out) => Ok(out),
+            Err(panic) => {
+                metrics().panic(place);
+                let location = LOCATION.take().unwrap_or_else(|| "unknown".into());
+                tracing::error!(place, %context, %location, panic = %message(&*panic), "panic caught");
+                Err(())
+            }
         }
     }
 }
