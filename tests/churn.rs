@@ -1,7 +1,8 @@
 //! Churn: rounds of hundreds of viewers arriving and leaving in every way a
 //! viewer leaves (FIN, RST, close with unread data, vanish from the
 //! network) while steady viewers stay. At the end the count is exactly the
-//! steady viewers, and the server's memory is back near where it started.
+//! steady viewers, and the server's memory is back where it started
+//! (within 2 KiB per connect).
 //! Runs in a private network namespace (vanishing needs dropped packets).
 
 mod common;
@@ -15,6 +16,25 @@ use tokio::net::TcpSocket;
 const ROUNDS: usize = 5;
 const PER_MODE: usize = 100;
 const STEADY: u64 = 50;
+
+/// RSS once it stops falling (jemalloc hands freed pages back over a few
+/// seconds): the lowest of readings taken until two in a row do not drop.
+async fn settled_rss(pid: u32) -> (u64, f64) {
+    let mut low = process_usage(pid).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut flat = 0;
+    while flat < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = process_usage(pid).unwrap();
+        if now.0 < low.0 {
+            low = now;
+            flat = 0
+        } else {
+            flat += 1
+        }
+    }
+    low
+}
 
 async fn viewer_from(addr: std::net::SocketAddr, source: &str) -> Viewer {
     let socket = TcpSocket::new_v4().unwrap();
@@ -41,8 +61,22 @@ async fn churn_inside_namespace() {
         steady.push(viewer_from(addr, "127.0.0.1").await);
     }
     wait_for_viewers(addr, "churn", STEADY, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (baseline, _) = process_usage(server.pid()).unwrap();
+    // Warm-up: a crowd as large as the rounds' peak arrives and vanishes
+    // from the network before the baseline, so the baseline already holds
+    // what the runtime and the allocator keep once they have served that
+    // many (task slabs, arena fragmentation: about a fifth of the peak's
+    // growth, and the same after every further crowd). What is left over
+    // after the rounds below is then what they leaked.
+    let mut crowd = Vec::new();
+    for i in 0..(4 + ROUNDS) * PER_MODE {
+        crowd.push(viewer_from(addr, &format!("127.0.4.{}", 1 + i % 200)).await);
+    }
+    wait_for_viewers(addr, "churn", STEADY + crowd.len() as u64, Duration::from_secs(10)).await;
+    netns::drop_packets(&["ip", "saddr", "127.0.4.0/24"]);
+    netns::drop_packets(&["ip", "daddr", "127.0.4.0/24"]);
+    wait_for_viewers(addr, "churn", STEADY, Duration::from_secs(30)).await;
+    drop(crowd);
+    let (baseline, _) = settled_rss(server.pid()).await;
 
     // Vanishing viewers connect from 127.0.3.x; they go silent all at once
     // at the end, when their packets start being dropped.
@@ -93,12 +127,17 @@ async fn churn_inside_namespace() {
     assert_eq!(common::viewers(addr, "churn").await, STEADY, "the count drifted after settling");
     assert!(start.elapsed() < Duration::from_secs(10));
 
-    // Memory: back near the baseline, far below the peak. (jemalloc returns
-    // freed pages to the system over a few seconds.)
+    // Memory: no leak per connect. Settled readings wander by up to about
+    // 3 MiB from run to run (allocator state after a crowd), so what is
+    // asserted is at most 2 KiB left per connect (4 MiB over the rounds):
+    // a viewer's whole state is about 10 KiB, so losing one per connect
+    // fails by far. (jemalloc returns freed pages over a few seconds.)
+    let connects = (ROUNDS * PER_MODE * 4) as u64;
+    let allowance = 2048 * connects;
     let deadline = Instant::now() + Duration::from_secs(20);
     let settled = loop {
         let (rss, _) = process_usage(server.pid()).unwrap();
-        if rss <= baseline + (peak - baseline) / 4 || Instant::now() > deadline {
+        if rss <= baseline + allowance || Instant::now() > deadline {
             break rss;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -111,9 +150,10 @@ async fn churn_inside_namespace() {
         mib(settled)
     );
     assert!(
-        settled <= baseline + (peak - baseline) / 4,
-        "RSS {:.1} MiB did not return near the baseline {:.1} MiB (peak {:.1} MiB)",
+        settled <= baseline + allowance,
+        "RSS {:.1} MiB is more than {:.1} MiB above the baseline {:.1} MiB after {connects} connects (peak {:.1} MiB)",
         mib(settled),
+        mib(allowance),
         mib(baseline),
         mib(peak)
     );
