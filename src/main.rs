@@ -215,19 +215,23 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let listener = match framecast::server::bind(&app).await {
-            Ok(listener) => listener,
+        let listeners = match framecast::server::Listeners::bind(&app).await {
+            Ok(listeners) => listeners,
             Err(e) => {
-                eprintln!("framecast: cannot listen on {}: {e}", app.config.listen);
+                eprintln!("framecast: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let addr = listener.local_addr().expect("bound listener has an address");
         // Tests and scripts read this line to find the port.
         // Handlers first: a signal sent as soon as the line below is read
         // must find them installed, not the default action (exit at once).
         let mut signals = Signals::install();
-        println!("framecast listening on http://{addr}");
+        for (scheme, addr) in listeners.addresses() {
+            match scheme {
+                "http-redirect" => println!("framecast redirecting http://{addr} to https"),
+                scheme => println!("framecast listening on {scheme}://{addr}"),
+            }
+        }
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());
         let signalled_at = signalled.clone();
@@ -241,7 +245,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             std::process::exit(130);
         });
         // Returns once shutdown has drained the connections (or timed out).
-        framecast::server::serve(listener, app.clone()).await;
+        listeners.serve(app.clone()).await;
         // Then producers, the badge writer's queue and blocking renders,
         // within what is left of `shutdown_timeout_ms`.
         let limit = Duration::from_millis(app.config.shutdown_timeout_ms);

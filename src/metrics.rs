@@ -41,6 +41,11 @@ pub struct Metrics {
     /// How connections ended (`closed`, `reset`, `stalled`, `timeout`, ...).
     pub closed: Family<Reason, Counter>,
     pub responses: Family<Status, Counter>,
+    /// HTTP/2 streams reset because their client took nothing for the
+    /// stall timeout (the connection and its other streams go on).
+    pub streams_stalled: Counter,
+    /// TLS handshakes that failed or timed out, by reason.
+    pub tls_handshake_failures: Family<Reason, Counter>,
     pub viewer_joins: Counter,
     pub viewer_leaves: Counter,
     pub frames_rendered: Counter,
@@ -75,6 +80,8 @@ impl Metrics {
             refused: Family::default(),
             closed: Family::default(),
             responses: Family::default(),
+            streams_stalled: Counter::default(),
+            tls_handshake_failures: Family::default(),
             viewer_joins: Counter::default(),
             viewer_leaves: Counter::default(),
             frames_rendered: Counter::default(),
@@ -96,6 +103,12 @@ impl Metrics {
         registry.register("connections_refused", "Connections refused at accept, by reason", m.refused.clone());
         registry.register("connections_closed", "Connections ended, by how they ended", m.closed.clone());
         registry.register("http_responses", "HTTP responses by status", m.responses.clone());
+        registry.register("streams_stalled", "HTTP/2 streams reset for taking nothing", m.streams_stalled.clone());
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes failed, by reason",
+            m.tls_handshake_failures.clone(),
+        );
         registry.register("viewer_joins", "Live-image streams started", m.viewer_joins.clone());
         registry.register("viewer_leaves", "Live-image streams ended", m.viewer_leaves.clone());
         registry.register("frames_rendered", "Frames rendered and published", m.frames_rendered.clone());

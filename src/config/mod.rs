@@ -21,10 +21,12 @@ use serde_json::Value;
 pub mod bounds;
 pub mod camera;
 pub mod limits;
+pub mod tls;
 pub mod url;
 
 use camera::CameraConfig;
 use limits::LimitsConfig;
+use tls::TlsConfig;
 use url::Origin;
 
 const DEFAULT_CONFIG: &str = include_str!("default-config.json");
@@ -124,6 +126,16 @@ pub struct Config {
     /// Cluster mode: several instances count viewers as one, through Redis
     /// (null: this instance alone).
     pub cluster: Option<ClusterConfig>,
+    /// HTTPS (HTTP/2 and HTTP/1.1) on a listener of its own (null: none).
+    pub tls: Option<TlsConfig>,
+    /// HTTP/2 streams one connection may have open at once (what the
+    /// server announces as SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_streams_per_connection: u32,
+    /// HTTP/2 keep-alive PINGs: sent after this long without a frame from
+    /// the client; unanswered within `http2_keepalive_timeout_ms`, the
+    /// connection and every stream on it end.
+    pub http2_keepalive_interval_ms: u64,
+    pub http2_keepalive_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,7 +209,7 @@ impl Config {
         const MS_HOUR: u64 = 3_600_000;
         // Every number in the config, with its accepted range: checked here
         // so nothing downstream can overflow (`Instant + Duration` panics).
-        let ranges: [(&str, u64, (u64, u64)); 24] = [
+        let ranges: [(&str, u64, (u64, u64)); 27] = [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
             ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
             ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
@@ -223,6 +235,9 @@ impl Config {
             ("pull_interval_ms", self.pull_interval_ms, (20, MS_HOUR)),
             ("max_concurrent_renders", self.max_concurrent_renders as u64, (1, 256)),
             ("render_queue_ms", self.render_queue_ms, (0, 10_000)),
+            ("max_streams_per_connection", u64::from(self.max_streams_per_connection), (1, 1000)),
+            ("http2_keepalive_interval_ms", self.http2_keepalive_interval_ms, (1000, MS_HOUR)),
+            ("http2_keepalive_timeout_ms", self.http2_keepalive_timeout_ms, (1000, MS_HOUR)),
         ];
         for (key, value, range) in ranges {
             bounds::within(key, value, range)?;
@@ -253,6 +268,9 @@ impl Config {
             bounds::within("cluster.heartbeat_ms", cluster.heartbeat_ms, (100, 60_000))?;
             bounds::within("cluster.lease_ms", cluster.lease_ms, (2 * cluster.heartbeat_ms, 600_000))
                 .map_err(|e| format!("{e} (at least twice heartbeat_ms)"))?;
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
         }
         if self.require_referer && self.allowed_referers.is_empty() {
             return Err("require_referer: true is invalid without allowed_referers".into());

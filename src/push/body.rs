@@ -20,6 +20,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use super::limits::Limits;
 use super::part::{Frame, Framing};
 use super::viewer::ViewerGuard;
+use super::waiting;
 use crate::metrics::{Reason, metrics};
 
 pub struct PushBody {
@@ -83,6 +84,7 @@ impl Body for PushBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
         let this = &mut *self;
+        waiting::asked();
         if this.ended.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
@@ -124,6 +126,7 @@ impl Body for PushBody {
         stats.bytes_sent.fetch_add(part.len() as u64, Relaxed);
         metrics().parts_sent.inc();
         metrics().bytes_sent.inc_by(part.len() as u64);
+        waiting::handed_out();
         Poll::Ready(Some(Ok(BodyFrame::data(part))))
     }
 

@@ -12,3 +12,4 @@ pub mod part;
 pub mod presence;
 pub mod registry;
 pub mod viewer;
+pub mod waiting;

@@ -1,40 +1,91 @@
-//! One client connection: HTTP/1.1 through hyper over a stall-guarded socket.
+//! One client connection through hyper's automatic HTTP/1.1 / HTTP/2
+//! server (HTTP/2 by ALPN over TLS, or by its preface in plain text: h2c
+//! with prior knowledge, as proxies speak it to upstreams).
+//!
+//! Per HTTP/2 stream, the guarantees of an HTTP/1.1 connection hold: each
+//! stream holds its own place in the caps, a cancelled stream
+//! (RST_STREAM) ends just that viewer, a stream whose client takes nothing
+//! is reset after the stall timeout (`streams.rs`), a small per-stream send
+//! buffer makes a slow stream skip frames instead of queueing them, and
+//! keep-alive PINGs find vanished peers.
 
+use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpStream;
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::stall::{StallGuard, Stalled};
+use super::gate::Gate;
+use super::held::Held;
+use super::stall::{Silent, Stalled};
+use super::streams::StreamExecutor;
 use crate::app::App;
-use crate::http::routes;
+use crate::http::{response, routes};
 use crate::metrics::{Reason, metrics};
 
 /// Requests larger than this (line plus headers) get a 431.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-pub async fn serve(stream: TcpStream, app: Arc<App>) {
-    let io = TokioIo::new(StallGuard::new(stream, app.config.write_stall_timeout()));
-    let header_timeout = Duration::from_millis(app.config.header_read_timeout_ms);
-    let shutdown = app.shutdown.clone();
-    let service = service_fn(move |req| routes::handle(app.clone(), req));
-    let mut builder = http1::Builder::new();
+/// What HTTP/2 may queue per stream beyond the frame being written: the
+/// twin of the HTTP/1.1 write buffer bound. A stream that cannot take it
+/// skips to the latest frame.
+const H2_STREAM_SEND_BUFFER: usize = 64 * 1024;
+
+pub async fn serve<IO>(io: IO, peer: IpAddr, app: Arc<App>, gate: Gate)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = &app.config;
+    let mut builder = auto::Builder::new(StreamExecutor { stall_timeout: config.write_stall_timeout() });
     builder
+        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms))
         // Queue shared frame bytes instead of copying them into a write buffer.
         .writev(true)
         // Also bounds queued output: a slow viewer holds few frames, then skips.
         .max_buf_size(MAX_REQUEST_HEAD);
-    let conn = builder.serve_connection(io, service);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.max_streams_per_connection)
+        .max_send_buf_size(H2_STREAM_SEND_BUFFER)
+        .max_header_list_size(MAX_REQUEST_HEAD as u32)
+        .keep_alive_interval(Duration::from_millis(config.http2_keepalive_interval_ms))
+        .keep_alive_timeout(Duration::from_millis(config.http2_keepalive_timeout_ms));
+    let shutdown = app.shutdown.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let (app, gate) = (app.clone(), gate.clone());
+        async move {
+            // An HTTP/2 stream is a viewer of its own: it takes a place.
+            let place = match req.version() {
+                Version::HTTP_2 => match gate.admit(peer) {
+                    Ok(place) => Some(place),
+                    Err(full) => {
+                        metrics().refused.get_or_create(&Reason { reason: full.reason() }).inc();
+                        let mut busy = response::text(StatusCode::SERVICE_UNAVAILABLE, "server full, try later");
+                        busy.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+                        return Ok::<_, Infallible>(busy.map(|b| Held::new(b, None)));
+                    }
+                },
+                _ => None,
+            };
+            let response: Response<_> = routes::handle(app, req).await?;
+            Ok(response.map(|body| Held::new(body, place)))
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
         _ = shutdown.cancelled() => {
-            // Streams end on the same signal; let the response finish, then close.
+            // Streams end on the same signal; let the responses finish, then close.
             conn.as_mut().graceful_shutdown();
             conn.await
         }
@@ -43,25 +94,30 @@ pub async fn serve(stream: TcpStream, app: Arc<App>) {
         Ok(()) => "closed",
         Err(error) => {
             tracing::debug!(%error, "connection ended");
-            end_reason(error)
+            end_reason(error.as_ref())
         }
     };
     metrics().closed.get_or_create(&Reason { reason }).inc();
 }
 
 /// How a connection ended, for `framecast_connections_closed_total`.
-fn end_reason(error: &hyper::Error) -> &'static str {
-    if error.is_timeout() {
-        return "header_timeout";
+fn end_reason(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    if let Some(error) = error.downcast_ref::<hyper::Error>() {
+        if error.is_timeout() {
+            return "header_timeout";
+        }
+        if error.is_parse() || error.is_parse_too_large() {
+            return "bad_request";
+        }
     }
-    if error.is_parse() || error.is_parse_too_large() {
-        return "bad_request";
-    }
-    let mut source = std::error::Error::source(error);
+    let mut source = Some(error);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if io.get_ref().is_some_and(|inner| inner.is::<Stalled>()) {
                 return "stalled";
+            }
+            if io.get_ref().is_some_and(|inner| inner.is::<Silent>()) {
+                return "header_timeout";
             }
             return match io.kind() {
                 std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => "reset",
@@ -71,5 +127,8 @@ fn end_reason(error: &hyper::Error) -> &'static str {
         }
         source = e.source();
     }
-    if error.is_incomplete_message() || error.is_closed() { "closed" } else { "error" }
+    match error.downcast_ref::<hyper::Error>() {
+        Some(e) if e.is_incomplete_message() || e.is_closed() => "closed",
+        _ => "error",
+    }
 }

@@ -9,8 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use super::per_ip::PerIp;
-use super::{connection, socket};
+use super::gate::Gate;
+use super::stall::StallGuard;
+use super::tls::Tls;
+use super::{connection, redirect, socket};
 use crate::app::App;
 use crate::metrics::{Reason, metrics};
 use crate::panics;
@@ -39,11 +41,19 @@ impl Drop for OpenGauge {
     }
 }
 
-/// Accepts until shutdown, then waits (up to `shutdown_timeout_ms`) for open
-/// connections to finish.
-pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
-    let slots = Arc::new(Semaphore::new(app.config.max_connections));
-    let per_ip = PerIp::new(app.config.max_connections_per_ip);
+/// What a listener serves.
+#[derive(Clone)]
+pub enum Kind {
+    /// HTTP/1.1 and h2c (prior knowledge).
+    Plain,
+    /// HTTPS: HTTP/2 and HTTP/1.1 by ALPN.
+    Tls(Arc<Tls>),
+    /// Only redirects to HTTPS on this port.
+    Redirect { https_port: u16 },
+}
+
+/// Accepts until shutdown.
+pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind: Kind) {
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     loop {
         let accepted = tokio::select! {
@@ -63,35 +73,42 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             // Serve anyway: dead-peer detection degrades, the viewer still counts.
             tracing::warn!(%error, "could not set socket options");
         }
-        let Some(per_ip) = per_ip.admit(peer.ip()) else {
-            metrics().refused.get_or_create(&Reason { reason: "per_ip_cap" }).inc();
-            refuse(stream, &refusing);
-            continue;
+        let place = match gate.admit(peer.ip()) {
+            Ok(place) => place,
+            Err(full) => {
+                metrics().refused.get_or_create(&Reason { reason: full.reason() }).inc();
+                // A TLS client cannot read a plain-text 503: just close.
+                if matches!(kind, Kind::Tls(_)) {
+                    drop(stream);
+                } else {
+                    refuse(stream, &refusing);
+                }
+                continue;
+            }
         };
-        match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                let app = app.clone();
-                // Moved into the task: a panic drops them all the same.
-                let held = (OpenGauge::open(), slot, per_ip);
-                tokio::spawn(async move {
-                    let _ = panics::catch("connection", peer, connection::serve(stream, app)).await;
-                    drop(held);
-                });
-            }
-            Err(_) => {
-                metrics().refused.get_or_create(&Reason { reason: "connection_cap" }).inc();
-                refuse(stream, &refusing);
-            }
-        }
-    }
-    drop(listener);
-    let all = u32::try_from(app.config.max_connections).unwrap_or(u32::MAX);
-    let limit = Duration::from_millis(app.config.shutdown_timeout_ms);
-    if tokio::time::timeout(limit, slots.acquire_many(all)).await.is_err() {
-        tracing::warn!(
-            open = app.config.max_connections - slots.available_permits(),
-            "shutdown timeout: closing anyway"
-        );
+        let (app, gate, kind) = (app.clone(), gate.clone(), kind.clone());
+        // Moved into the task: a panic drops them all the same.
+        let held = (OpenGauge::open(), place);
+        tokio::spawn(async move {
+            let header_timeout = Duration::from_millis(app.config.header_read_timeout_ms);
+            let io = StallGuard::new(stream, app.config.write_stall_timeout());
+            let served = async move {
+                match kind {
+                    Kind::Plain => connection::serve(io.first_byte_within(header_timeout), peer.ip(), app, gate).await,
+                    Kind::Tls(tls) => {
+                        if let Some(tls_stream) = tls.accept(io).await {
+                            // The header timeout also covers silence after the handshake.
+                            let io = StallGuard::new(tls_stream, app.config.write_stall_timeout())
+                                .first_byte_within(header_timeout);
+                            connection::serve(io, peer.ip(), app, gate).await
+                        }
+                    }
+                    Kind::Redirect { https_port } => redirect::serve(io, app, https_port).await,
+                }
+            };
+            let _ = panics::catch("connection", peer, served).await;
+            drop(held);
+        });
     }
 }
 

@@ -1,34 +1,98 @@
-//! The network side: listening, caps on connections (in all and per
-//! address), socket hygiene, stall detection, one HTTP connection. A TLS
-//! listener belongs here.
+//! The network side: listening (plain, HTTPS, redirect), the caps every
+//! listener shares, TLS and ACME certificates, socket hygiene, stall
+//! detection, one HTTP/1.1 or HTTP/2 connection.
 //!
-//! May import: app, config, http, metrics, panics.
+//! May import: app, config, http, metrics, panics, push.
 
+pub mod acme;
 pub mod connection;
+pub mod gate;
+pub mod held;
 pub mod listener;
 pub mod per_ip;
+pub mod redirect;
 pub mod socket;
 pub mod stall;
+pub mod streams;
+pub mod tls;
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use gate::Gate;
+use listener::Kind;
 
-/// Binds `app.config.listen` (port 0 picks a free port) and returns the
-/// listener, so callers can report the real address before serving.
-pub async fn bind(app: &App) -> io::Result<TcpListener> {
-    let socket = match app.config.listen {
-        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(app.config.listen)?;
-    socket.listen(4096)
+/// The bound listeners, ready to serve.
+pub struct Listeners {
+    plain: TcpListener,
+    https: Option<(TcpListener, Arc<tls::Tls>)>,
+    redirect: Option<TcpListener>,
 }
 
-pub async fn serve(listener: TcpListener, app: Arc<App>) {
-    listener::accept_loop(listener, app).await
+impl Listeners {
+    /// Binds every configured listener (port 0 picks a free port) and sets
+    /// up TLS, so errors surface before anything is served and callers can
+    /// report the real addresses.
+    pub async fn bind(app: &Arc<App>) -> Result<Listeners, String> {
+        let config = &app.config;
+        let plain = bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let (mut https, mut redirect) = (None, None);
+        if let Some(tls_config) = &config.tls {
+            let listener =
+                bind(tls_config.listen).map_err(|e| format!("cannot listen on {}: {e}", tls_config.listen))?;
+            https = Some((listener, Arc::new(tls::Tls::start(app, tls_config)?)));
+            if let Some(addr) = tls_config.http_redirect_listen {
+                redirect = Some(bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+            }
+        }
+        Ok(Listeners { plain, https, redirect })
+    }
+
+    /// `(scheme, address)` of each listener, plain first.
+    pub fn addresses(&self) -> Vec<(&'static str, SocketAddr)> {
+        let addr = |l: &TcpListener| l.local_addr().expect("a bound listener has an address");
+        let mut all = vec![("http", addr(&self.plain))];
+        if let Some((listener, _)) = &self.https {
+            all.push(("https", addr(listener)));
+        }
+        if let Some(listener) = &self.redirect {
+            all.push(("http-redirect", addr(listener)));
+        }
+        all
+    }
+
+    /// Serves until shutdown, then waits (up to `shutdown_timeout_ms`) for
+    /// open connections to finish.
+    pub async fn serve(self, app: Arc<App>) {
+        let gate = Gate::new(app.config.max_connections, app.config.max_connections_per_ip);
+        let mut loops = tokio::task::JoinSet::new();
+        if let Some((listener, tls)) = self.https {
+            let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
+            loops.spawn(listener::accept_loop(listener, app.clone(), gate.clone(), Kind::Tls(tls)));
+            if let Some(redirect) = self.redirect {
+                loops.spawn(listener::accept_loop(redirect, app.clone(), gate.clone(), Kind::Redirect { https_port }));
+            }
+        }
+        loops.spawn(listener::accept_loop(self.plain, app.clone(), gate.clone(), Kind::Plain));
+        while loops.join_next().await.is_some() {}
+        let limit = Duration::from_millis(app.config.shutdown_timeout_ms);
+        if tokio::time::timeout(limit, gate.drained()).await.is_err() {
+            tracing::warn!(open = gate.held(), "shutdown timeout: closing anyway");
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }

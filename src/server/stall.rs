@@ -25,15 +25,41 @@ impl std::fmt::Display for Stalled {
 
 impl std::error::Error for Stalled {}
 
+/// The error a connection ends with when its client sent nothing at all
+/// within the header read timeout (before HTTP knows which version it is,
+/// so neither HTTP/1.1's header timeout nor HTTP/2's pings apply yet).
+#[derive(Debug)]
+pub struct Silent;
+
+impl std::fmt::Display for Silent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no request within the header read timeout")
+    }
+}
+
+impl std::error::Error for Silent {}
+
 pub struct StallGuard<T> {
     inner: T,
     timeout: Duration,
     blocked: Option<Pin<Box<Sleep>>>,
+    /// Until the first byte arrives: the deadline for it.
+    first_read: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, timeout: Duration) -> StallGuard<T> {
-        StallGuard { inner, timeout, blocked: None }
+        StallGuard { inner, timeout, blocked: None, first_read: None }
+    }
+
+    /// Also ends the connection if its first byte does not arrive within `limit`.
+    pub fn first_byte_within(mut self, limit: Duration) -> StallGuard<T> {
+        self.first_read = Some(Box::pin(sleep(limit)));
+        self
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
     }
 
     fn track(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
@@ -57,7 +83,18 @@ impl<T> StallGuard<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Some(deadline) = &mut self.first_read {
+            match &result {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => self.first_read = None,
+                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, Silent)));
+                }
+                _ => {}
+            }
+        }
+        result
     }
 }
 

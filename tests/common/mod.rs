@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod chunked;
+pub mod h2client;
 pub mod jpeg;
 pub mod netns;
 
@@ -20,6 +21,8 @@ use tokio::net::TcpStream;
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTPS listener's address, when the config has `tls`.
+    pub https: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -57,14 +60,22 @@ impl Server {
             .spawn()
             .expect("start framecast");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("framecast listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        Server { child, addr, _dir: dir }
+        let mut https = None;
+        if json.get("tls").is_some_and(|tls| !tls.is_null()) {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+            let found = line.trim().strip_prefix("framecast listening on https://");
+            https = Some(found.unwrap_or_else(|| panic!("unexpected second line {line:?}")).parse().unwrap());
+        }
+        Server { child, addr, https, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
