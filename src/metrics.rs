@@ -46,6 +46,8 @@ pub struct Metrics {
     pub streams_stalled: Counter,
     /// TLS handshakes that failed or timed out, by reason.
     pub tls_handshake_failures: Family<Reason, Counter>,
+    /// Certificate reloads from files, by result (`ok`, `refused`).
+    pub tls_reloads: Family<Reason, Counter>,
     pub viewer_joins: Counter,
     pub viewer_leaves: Counter,
     pub frames_rendered: Counter,
@@ -82,6 +84,7 @@ impl Metrics {
             responses: Family::default(),
             streams_stalled: Counter::default(),
             tls_handshake_failures: Family::default(),
+            tls_reloads: Family::default(),
             viewer_joins: Counter::default(),
             viewer_leaves: Counter::default(),
             frames_rendered: Counter::default(),
@@ -109,6 +112,7 @@ impl Metrics {
             "TLS handshakes failed, by reason",
             m.tls_handshake_failures.clone(),
         );
+        registry.register("tls_reloads", "Certificate reloads from files, by result", m.tls_reloads.clone());
         registry.register("viewer_joins", "Live-image streams started", m.viewer_joins.clone());
         registry.register("viewer_leaves", "Live-image streams ended", m.viewer_leaves.clone());
         registry.register("frames_rendered", "Frames rendered and published", m.frames_rendered.clone());

@@ -114,8 +114,12 @@ impl CertFiles {
             Ok(pair) => {
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pair);
                 tracing::info!(cert = %self.cert_path.display(), "TLS certificate reloaded");
+                metrics().tls_reloads.get_or_create(&Reason { reason: "ok" }).inc();
             }
-            Err(error) => tracing::error!(%error, "TLS certificate not reloaded: the previous one keeps serving"),
+            Err(error) => {
+                tracing::error!(%error, "TLS certificate not reloaded: the previous one keeps serving");
+                metrics().tls_reloads.get_or_create(&Reason { reason: "refused" }).inc();
+            }
         }
     }
 

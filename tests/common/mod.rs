@@ -6,6 +6,7 @@ pub mod chunked;
 pub mod h2client;
 pub mod jpeg;
 pub mod netns;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Cursor};
 use std::net::SocketAddr;
