@@ -2,7 +2,9 @@
 //! loads the demo page, shows the live badge, and displays a new count
 //! within 200 ms of a second viewer arriving, checked on pixels against the
 //! renderer `framecast render online` uses. Closing the page leaves the count.
-//! The demo camera plays live, and so does the image-pull page.
+//! The demo camera plays live, and so does the image-pull page. Over
+//! HTTP/2 (HTTPS) one page shows 12 distinct live images; over HTTP/1.1
+//! only 6 ever load (Chromium's connections per host).
 
 mod common;
 
@@ -50,6 +52,8 @@ async fn start_chromium() -> (Driver, Client) {
         "browserName": "chrome",
         // The page never finishes loading while a stream is open in it.
         "pageLoadStrategy": "eager",
+        // The HTTPS test's self-signed certificate.
+        "acceptInsecureCerts": true,
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": [
@@ -215,5 +219,79 @@ async fn chromium_shows_the_demo_camera_live_and_the_pull_page_updates() {
         0,
         "snapshots are not viewers"
     );
+    client.close().await.unwrap();
+}
+
+/// Puts `n` distinct live images of room `twelve` into the page.
+const TWELVE_IMAGES: &str = r#"
+    const [n] = arguments;
+    document.body.innerHTML = "";
+    for (let i = 0; i < n; i++) {
+        const img = document.createElement("img");
+        img.src = "/online/twelve.png?n=" + i;
+        document.body.appendChild(img);
+    }
+"#;
+
+async fn loaded_images(client: &Client) -> u64 {
+    let n = client.execute("return [...document.images].filter(i => i.naturalWidth > 0).length", vec![]).await.unwrap();
+    n.as_u64().unwrap()
+}
+
+/// Opens `page` in a new tab with 12 live images; returns once `want`
+/// viewers are counted, with the tab's handle.
+async fn twelve_in_a_tab(client: &Client, server: &Server, page: &str, want: u64) -> fantoccini::wd::WindowHandle {
+    let tab = client.new_window(true).await.unwrap().handle;
+    client.switch_to_window(tab.clone()).await.unwrap();
+    client.goto(page).await.unwrap();
+    client.execute(TWELVE_IMAGES, vec![json!(12)]).await.unwrap();
+    let took = wait_for_viewers(server.addr, "twelve", want, Duration::from_secs(20)).await;
+    eprintln!("{page}: {want} live images counted after {took:?}");
+    tab
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_over_h2_shows_12_live_images_on_one_page_and_http1_only_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = common::tls::Pair::new(dir.path(), "localhost");
+    let server = Server::start(&format!(
+        r#"{{"tls": {{"listen": "127.0.0.1:0", "cert_file": {:?}, "key_file": {:?}}}}}"#,
+        pair.cert, pair.key
+    ));
+    let https = server.https.unwrap();
+    let (_driver, client) = start_chromium().await;
+    let first = client.window().await.unwrap();
+
+    // HTTPS: HTTP/2, one connection, all 12 load and count.
+    let page = format!("https://localhost:{}/metrics", https.port());
+    let tab = twelve_in_a_tab(&client, &server, &page, 12).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while loaded_images(&client).await < 12 {
+        assert!(Instant::now() < deadline, "not all 12 images showed over HTTP/2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let version =
+        client.execute("return performance.getEntriesByType('navigation')[0].nextHopProtocol", vec![]).await.unwrap();
+    assert_eq!(version, json!("h2"), "the page came over HTTP/2");
+    // Closing the tab ends all 12 streams (RST_STREAM each, or the connection).
+    client.close_window().await.unwrap();
+    client.switch_to_window(first.clone()).await.unwrap();
+    let took = wait_for_viewers(server.addr, "twelve", 0, Duration::from_secs(2)).await;
+    eprintln!("closing the HTTP/2 tab left all 12 in {took:?}");
+    drop(tab);
+
+    // Plain HTTP/1.1: six connections per host, so six images, never more.
+    let page = server.url("/metrics");
+    twelve_in_a_tab(&client, &server, &page, 6).await;
+    // What is asserted is an absence: the seventh never comes in 2 s.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert_eq!(common::viewers(server.addr, "twelve").await, 6, "over HTTP/1.1 a 7th image loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(loaded_images(&client).await, 6);
+    client.close_window().await.unwrap();
+    client.switch_to_window(first).await.unwrap();
+    wait_for_viewers(server.addr, "twelve", 0, Duration::from_secs(2)).await;
     client.close().await.unwrap();
 }

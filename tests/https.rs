@@ -84,7 +84,8 @@ async fn certificates_reload_on_sighup_and_on_change_and_a_bad_pair_is_refused()
     let (a, b, c) = (Pair::new(dir.path(), "a"), Pair::new(dir.path(), "b"), Pair::new(dir.path(), "c"));
     a.install_as(&live);
     // Checks for changes every hour: only SIGHUP reloads in the first part.
-    let server = Server::start(&tls_config(&live, "").replace(r#""reload_check_ms": 200"#, r#""reload_check_ms": 3600000"#));
+    let server =
+        Server::start(&tls_config(&live, "").replace(r#""reload_check_ms": 200"#, r#""reload_check_ms": 3600000"#));
     let https = server.https.unwrap();
     let all = [&a, &b, &c];
     assert_eq!(served_cert(https, &all).await, Some(a.der()));
