@@ -17,6 +17,13 @@ declare -A needs=(
   [sqlite3]=sqlite3            # tests/database.rs: the database file, read with the sqlite3 tool
   [redis-server]=redis-server  # tests/cluster.rs: a real Redis for cluster mode
   [redis-cli]=redis-tools
+  [curl]=curl                  # tests/https.rs: ALPN and h2c as curl negotiates them
+  [pebble]=pebble              # tests/acme.rs: a real ACME CA on loopback
+  [systemd-analyze]=systemd    # tests/systemd.rs: deploy/framecast.service verifies
+  [firefox-esr]=firefox-esr    # tests/engines.rs: Firefox and WebKit, not only Chromium
+  [WebKitWebDriver]=webkit2gtk-driver
+  [xvfb-run]=xvfb              #   (WebKit's MiniBrowser needs a display)
+  [xauth]=xauth                #   (xvfb-run needs it; only recommended by xvfb)
 )
 missing=()
 for cmd in "${!needs[@]}"; do
@@ -34,6 +41,9 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# tests/engines.rs: Firefox's WebDriver is not in Debian; crates.io has it.
+command -v geckodriver >/dev/null 2>&1 || cargo install geckodriver --locked --quiet
 
 # tests/readers.rs: OpenCV's cv2.VideoCapture, from PyPI (headless build).
 if ! target/pyenv/bin/python3 -c "import cv2" 2>/dev/null; then
