@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTPS listener, when the config has `tls`.
+    pub https: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -29,9 +31,16 @@ impl ServerProcess {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
         let addr = line.trim().rsplit("//").next().unwrap().parse().unwrap();
-        ServerProcess { child, addr, _dir: dir }
+        let mut https = None;
+        if json.get("tls").is_some_and(|tls| !tls.is_null()) {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+            https = Some(line.trim().rsplit("//").next().unwrap().parse().unwrap());
+        }
+        ServerProcess { child, addr, https, _dir: dir }
     }
 
     pub fn pid(&self) -> u32 {
