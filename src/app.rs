@@ -15,8 +15,10 @@ use crate::push::registry::Registry;
 use crate::render::pool::RenderPool;
 use crate::render::template::Templates;
 use crate::sources::badges::{BadgeSettings, Badges};
+use crate::sources::boards::Boards;
 use crate::sources::camera::Cameras;
 use crate::sources::online::OnlineRooms;
+use crate::sources::polled::Pollers;
 use crate::sources::tasks::Tasks;
 use crate::sources::timing::Timing;
 use crate::store;
@@ -29,6 +31,10 @@ pub struct App {
     pub online: OnlineRooms,
     pub badges: Arc<Badges>,
     pub cameras: Cameras,
+    /// Badges whose values framecast fetches itself.
+    pub pollers: Pollers,
+    /// Boards: grids of tiles as one live image.
+    pub boards: Arc<Boards>,
     /// One-off renders, off the async threads and bounded.
     pub renders: RenderPool,
     /// Producers and blocking work: shutdown waits for them (bounded).
@@ -66,6 +72,8 @@ impl App {
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);
         let cameras = Cameras::start(&config, &registry, &badges, &tasks)?;
+        let pollers = Pollers::start(&config, &badges, &tasks)?;
+        let boards = Arc::new(Boards::new(&config, registry.clone(), badges.clone(), tasks.clone())?);
         if let Some(cluster) = &config.cluster {
             crate::cluster::start(cluster, registry.clone(), badges.clone(), &tasks)?;
         }
@@ -75,6 +83,6 @@ impl App {
             Duration::from_millis(config.render_queue_ms),
             tracker.clone(),
         );
-        Ok(Arc::new(App { config, shutdown, registry, online, badges, cameras, renders, tracker }))
+        Ok(Arc::new(App { config, shutdown, registry, online, badges, cameras, pollers, boards, renders, tracker }))
     }
 }

@@ -131,6 +131,7 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
     let config = Config::load(file)?;
     let templates = Templates::load(config.template_dir.as_deref())?;
     framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
+    framecast::sources::polled::poller::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     let stored = framecast::store::inspect(config.database.as_deref(), config.state_file.as_deref())?;
     for (name, badge) in &config.badges {
         let template = badge.template.as_deref().unwrap_or("flat");

@@ -19,6 +19,7 @@ declare -A needs=(
   [redis-cli]=redis-tools
   [curl]=curl                  # tests/https.rs: ALPN and h2c as curl negotiates them
   [pebble]=pebble              # tests/acme.rs: a real ACME CA on loopback
+  [prometheus]=prometheus      # tests/polled.rs: a badge polling a real Prometheus
   [systemd-analyze]=systemd    # tests/systemd.rs: deploy/framecast.service verifies
   [firefox-esr]=firefox-esr    # tests/engines.rs: Firefox and WebKit, not only Chromium
   [WebKitWebDriver]=webkit2gtk-driver

@@ -18,14 +18,18 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod boards;
 pub mod bounds;
 pub mod camera;
 pub mod limits;
+pub mod polled;
 pub mod tls;
 pub mod url;
 
+use boards::BoardConfig;
 use camera::CameraConfig;
 use limits::LimitsConfig;
+use polled::PollConfig;
 use tls::TlsConfig;
 use url::Origin;
 
@@ -136,6 +140,11 @@ pub struct Config {
     /// connection and every stream on it end.
     pub http2_keepalive_interval_ms: u64,
     pub http2_keepalive_timeout_ms: u64,
+    /// Hosts (`host` or `host:port`) polled badge sources may fetch from;
+    /// empty: nothing is fetched.
+    pub allowed_fetch_hosts: Vec<String>,
+    /// Boards by name (`/board/{name}.png`).
+    pub boards: BTreeMap<String, BoardConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +177,9 @@ pub struct BadgeConfig {
     /// Label shown until a write sets one; default: the badge's name.
     #[serde(default)]
     pub label: Option<String>,
+    /// Where framecast fetches the value itself (none: values are written).
+    #[serde(default)]
+    pub source: Option<PollConfig>,
 }
 
 impl Config {
@@ -242,10 +254,19 @@ impl Config {
         for (key, value, range) in ranges {
             bounds::within(key, value, range)?;
         }
-        for name in self.badges.keys() {
+        for (name, badge) in &self.badges {
             if !crate::names::valid_name(name) {
                 return Err(format!("badges: {name:?} is invalid: {}", crate::names::invalid_name("badge")));
             }
+            if let Some(source) = &badge.source {
+                source.validate(&format!("badges.{name}.source"), &self.allowed_fetch_hosts)?;
+            }
+        }
+        for (name, board) in &self.boards {
+            if !crate::names::valid_name(name) {
+                return Err(format!("boards: {name:?} is invalid: {}", crate::names::invalid_name("board")));
+            }
+            board.validate(&format!("boards.{name}"))?;
         }
         if let Some(token) = self.api_tokens.iter().find(|t| t.len() < 16) {
             // Never echo the token itself.

@@ -125,3 +125,70 @@ mod tests {
         assert_eq!(o("ftp://a.org"), None);
     }
 }
+
+/// An `http://` or `https://` URL framecast fetches a value from, with no
+/// credentials in it (URLs end up in logs: tokens go in `headers`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct FetchUrl(Uri);
+
+impl TryFrom<String> for FetchUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<FetchUrl, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("url {url:?} is not a URL: {e}"))?;
+        FetchUrl::from_uri(uri)
+    }
+}
+
+impl FetchUrl {
+    /// Checks a URL met on the way (a redirect's `Location`).
+    pub fn from_uri(uri: Uri) -> Result<FetchUrl, String> {
+        if !matches!(uri.scheme_str(), Some("http") | Some("https")) {
+            return Err(format!("url {uri}: only http:// and https:// are fetched"));
+        }
+        let authority = uri.authority().ok_or_else(|| format!("url {uri} has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err("url: credentials in the URL are refused: put a token in headers".into());
+        }
+        Ok(FetchUrl(uri))
+    }
+
+    pub fn uri(&self) -> &Uri {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.scheme_str() == Some("https")
+    }
+
+    /// The host to connect to: an IPv6 literal without its brackets.
+    pub fn host(&self) -> &str {
+        let host = self.0.host().expect("checked when parsed");
+        host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port_u16().unwrap_or(if self.is_https() { 443 } else { 80 })
+    }
+
+    /// `host:port`, as `allowed_fetch_hosts` lists it.
+    pub fn host_port(&self) -> String {
+        format!("{}:{}", self.host(), self.port())
+    }
+
+    /// `host[:port]` as written, for the `Host` header.
+    pub fn authority(&self) -> &str {
+        self.0.authority().expect("checked when parsed").as_str()
+    }
+
+    pub fn path_and_query(&self) -> &str {
+        self.0.path_and_query().map_or("/", |p| p.as_str())
+    }
+}
+
+impl fmt::Display for FetchUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

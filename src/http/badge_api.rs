@@ -23,8 +23,12 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
     }
     let method = req.method().clone();
     if method == Method::GET || method == Method::HEAD {
+        let source = app.pollers.status(name);
         return match app.badges.get(name) {
-            Some(state) => response::json(StatusCode::OK, &json!({ "name": name, "state": state })),
+            Some(state) => response::json(StatusCode::OK, &json!({ "name": name, "state": state, "source": source })),
+            None if source.is_some() => {
+                response::json(StatusCode::OK, &json!({ "name": name, "state": null, "source": source }))
+            }
             None => response::json_error(StatusCode::NOT_FOUND, &format!("no badge named {name:?}")),
         };
     }

@@ -15,7 +15,7 @@ use crate::push::body::PushBody;
 use crate::sources::badges::Look;
 
 /// `name` or `name@2x` → (name, scale snapped to the allowed set).
-fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
+pub fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
     match stem.rsplit_once('@') {
         Some((name, s)) => {
             let bad = || format!("@{s}: use @1.5x, @2x, @3x or @4x");

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod badge_api;
 pub mod badges;
+pub mod boards;
 pub mod body;
 pub mod camera;
 pub mod client;

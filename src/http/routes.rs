@@ -10,7 +10,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::RequestBody;
 use super::response::{self, HttpResponse};
-use super::{api, badge_api, badges, camera, demo, online, static_badge};
+use super::{api, badge_api, badges, boards, camera, demo, online, static_badge};
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
@@ -24,6 +24,7 @@ enum Route {
     Channels,
     Channel(String),
     Badge(String),
+    Board(String),
     StaticBadge(String),
     BadgeList,
     BadgeApi(String),
@@ -60,6 +61,8 @@ impl Route {
                     Route::StaticBadge(content)
                 } else if let Some(stem) = png("/badge/") {
                     Route::Badge(stem)
+                } else if let Some(stem) = png("/board/") {
+                    Route::Board(stem)
                 } else if let Some(name) = path.strip_prefix("/api/v1/channels/") {
                     Route::Channel(name.to_string())
                 } else if let Some(file) = path.strip_prefix("/camera/") {
@@ -131,6 +134,7 @@ async fn route(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
         Route::Channels => api::list(app),
         Route::Channel(name) => api::one(app, &name),
         Route::Badge(stem) => badges::serve(app, &stem, &req).await,
+        Route::Board(stem) => boards::serve(app, &stem, &req).await,
         Route::StaticBadge(content) => static_badge::serve(app, &content, &req).await,
         Route::BadgeList => badge_api::list(app),
         Route::BadgeApi(name) => badge_api::one(app, &name, req).await,

@@ -50,7 +50,8 @@ impl Values for MapValues {
 }
 
 /// Placeholder keys a template may use; `viewers:{channel}` reads another
-/// channel's live viewer count, e.g. `{viewers:online/lobby}`.
+/// channel's live viewer count, e.g. `{viewers:online/lobby}`, and
+/// `badge:{name}` another badge's value or message.
 pub const KEYS: &[&str] = &["label", "message", "value", "color", "label_color", "background", "viewers"];
 
 /// One piece of template text.
@@ -63,8 +64,12 @@ pub enum Piece<'a> {
 /// Splits template text into literals and placeholders; `Err` names what is
 /// wrong (an unclosed brace, an unknown key).
 pub fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
-    let known = |key: &str| KEYS.contains(&key) || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty());
-    parse_with(text, &known, &format!("{}, viewers:{{channel}}", KEYS.join(", ")))
+    let known = |key: &str| {
+        KEYS.contains(&key)
+            || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty())
+            || key.strip_prefix("badge:").is_some_and(crate::names::valid_name)
+    };
+    parse_with(text, &known, &format!("{}, viewers:{{channel}}, badge:{{name}}", KEYS.join(", ")))
 }
 
 /// `parse` for text whose placeholders are `known` (listed as `listing` in errors).

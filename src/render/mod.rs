@@ -5,6 +5,7 @@
 //! May import: config, names.
 
 pub mod badge;
+pub mod board;
 pub mod cache;
 pub mod clock;
 pub mod color;

@@ -65,6 +65,11 @@ impl Template {
         self.draw(values, scale).map(|pixmap| encode_png(&pixmap))
     }
 
+    /// Whether this template shows other badges (`{badge:…}`).
+    pub fn shows_other_badges(&self) -> bool {
+        serde_json::to_string(self).unwrap_or_default().contains("{badge:")
+    }
+
     /// Channels whose viewer counts this template shows (`{viewers:…}`).
     pub fn watched_channels(&self) -> Vec<String> {
         let json = serde_json::to_string(self).unwrap_or_default();

@@ -98,6 +98,18 @@ impl BadgeUpdate {
         Ok(update)
     }
 
+    /// A polled source's reading: the number (for history and sparklines,
+    /// if it is one) and the text shown, with its colour and error look.
+    pub fn from_source(value: Option<f64>, message: String, color: String, is_error: bool) -> BadgeUpdate {
+        BadgeUpdate {
+            value,
+            message: Some(message),
+            color: Some(color),
+            is_error: Some(is_error),
+            ..BadgeUpdate::default()
+        }
+    }
+
     /// The value this write adds to the badge's history, if any.
     pub fn appends(&self) -> Option<f64> {
         self.value
@@ -116,7 +128,10 @@ impl BadgeUpdate {
         }
         if let Some(m) = self.message {
             state.message = Some(m);
-            state.value = None;
+            // A source's reading sets both: the text shown, the number kept.
+            if self.value.is_none() {
+                state.value = None;
+            }
         }
         if let Some(l) = self.label {
             state.label = Some(l);
@@ -144,6 +159,8 @@ pub struct BadgeView<'a> {
     pub state: Option<&'a BadgeState>,
     pub default_label: &'a str,
     pub viewers: &'a dyn Fn(&str) -> u64,
+    /// Other badges' states, for `{badge:NAME}`.
+    pub others: &'a dyn Fn(&str) -> Option<std::sync::Arc<BadgeState>>,
 }
 
 impl Values for BadgeView<'_> {
@@ -152,7 +169,11 @@ impl Values for BadgeView<'_> {
             "value" => self.state?.value,
             "message" => self.state.filter(|s| s.message.is_none())?.value,
             "viewers" => Some((self.viewers)("") as f64),
-            _ => key.strip_prefix("viewers:").map(|channel| (self.viewers)(channel) as f64),
+            _ => match key.strip_prefix("badge:") {
+                // Another badge's number, unless it shows text.
+                Some(name) => (self.others)(name).filter(|s| s.message.is_none())?.value,
+                None => key.strip_prefix("viewers:").map(|channel| (self.viewers)(channel) as f64),
+            },
         }
     }
 
@@ -169,7 +190,10 @@ impl Values for BadgeView<'_> {
                 None => None,
             },
             "label_color" => state.and_then(|s| s.label_color.clone()),
-            _ => None,
+            _ => {
+                let other = (self.others)(key.strip_prefix("badge:")?);
+                Some(other.and_then(|s| s.message.clone()).unwrap_or_else(|| "–".into()))
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::badge_state::{BadgeState, BadgeView};
 use super::badge_writer::WriterQueue;
+use super::polled::interest::Interest;
 use super::tasks::Tasks;
 use super::timing::Timing;
 use crate::config::BadgeConfig;
@@ -44,6 +45,8 @@ pub struct Badges {
     /// the same order and no client can cancel one half-way.
     pub(super) writer: WriterQueue,
     tasks: Tasks,
+    /// Who is watching which badge, for polled sources.
+    pub interest: Arc<Interest>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,7 @@ impl Badges {
             slots: Mutex::new(slots),
             writer: WriterQueue::new(store),
             tasks,
+            interest: Arc::default(),
         })
     }
 
@@ -187,7 +191,8 @@ impl Badges {
         let viewers = |channel: &str| {
             if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.shown_viewers()) }
         };
-        let view = BadgeView { state, default_label: &label, viewers: &viewers };
+        let others = |other: &str| self.get(other);
+        let view = BadgeView { state, default_label: &label, viewers: &viewers, others: &others };
         let template = self.template_for(name, look, state);
         metrics().time_render(|| template.render_png(&view, look.scale))
     }
@@ -199,13 +204,31 @@ impl Badges {
         self.render(name, look, state, own_viewers).unwrap_or_else(|_| {
             let fallback = BadgeState { message: Some("too large".into()), ..BadgeState::default() };
             let template = self.template_for(name, look, state);
-            let view = BadgeView { state: Some(&fallback), default_label: "", viewers: &|_| 0 };
+            let view = BadgeView { state: Some(&fallback), default_label: "", viewers: &|_| 0, others: &|_| None };
             template.render_png(&view, 1.0).unwrap_or_default()
         })
     }
 
+    /// The badge drawn now with `template` (or its own look), for a board.
+    pub fn draw(&self, name: &str, template: Option<&str>, scale: f32) -> Result<tiny_skia::Pixmap, TooLarge> {
+        let look = Look { template: template.map(str::to_string), scale };
+        let state = self.get(name);
+        let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
+        let registry = &self.registry;
+        let viewers = |channel: &str| registry.get(channel).map_or(0, |c| c.shown_viewers());
+        let others = |other: &str| self.get(other);
+        let view = BadgeView { state: state.as_deref(), default_label: &label, viewers: &viewers, others: &others };
+        self.template_for(name, &look, state.as_deref()).draw(&view, scale)
+    }
+
+    /// Follows a badge's state (made empty if it has none yet).
+    pub fn subscribe(&self, name: &str) -> watch::Receiver<Option<Arc<BadgeState>>> {
+        self.slots().entry(name.to_string()).or_insert_with(|| watch::channel(None).0).subscribe()
+    }
+
     /// One PNG of the badge as it is now (for `?once`).
     pub fn snapshot(&self, name: &str, look: &Look) -> Result<Bytes, TooLarge> {
+        self.interest.asked(name);
         let channel = self.registry.get(&channel_name(name, look));
         let viewers = channel.as_ref().map_or(0, |c| c.shown_viewers());
         self.render(name, look, self.get(name).as_deref(), viewers).map(Bytes::from)
@@ -256,10 +279,13 @@ struct Producer {
 
 impl Producer {
     async fn run(mut self) {
+        // A polled source polls while this channel runs.
+        let _watching = self.badges.interest.watch(&self.name);
         let timing = self.badges.timing;
         let watches_others = {
             let state = self.slot.borrow().clone();
-            !self.badges.template_for(&self.name, &self.look, state.as_deref()).watched_channels().is_empty()
+            let template = self.badges.template_for(&self.name, &self.look, state.as_deref());
+            !template.watched_channels().is_empty() || template.shows_other_badges()
         };
         let mut poll = tokio::time::interval(WATCH_INTERVAL);
         let mut last_render = Instant::now();

@@ -7,7 +7,9 @@
 pub mod badge_state;
 pub mod badge_writer;
 pub mod badges;
+pub mod boards;
 pub mod camera;
 pub mod online;
+pub mod polled;
 pub mod tasks;
 pub mod timing;

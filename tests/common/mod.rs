@@ -7,6 +7,7 @@ pub mod h2client;
 pub mod jpeg;
 pub mod netns;
 pub mod tls;
+pub mod upstream;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Cursor};

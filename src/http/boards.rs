@@ -1,0 +1,58 @@
+//! `GET /board/{name}.png` (and `{name}@2x.png`): a board, live, or one
+//! image with `?once`.
+
+use super::RequestBody;
+use hyper::{Method, Request, StatusCode};
+
+use super::badges::split_scale;
+use super::client::{Wanted, wanted};
+use super::errors::{self, BadRequest};
+use super::query;
+use super::referer;
+use super::response::{self, HttpResponse};
+use crate::app::App;
+use crate::push::body::PushBody;
+
+pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpResponse {
+    let (name, scale) = split_scale(stem);
+    let mut scale = match scale {
+        Ok(scale) => scale,
+        Err(message) => return errors::text(&BadRequest(format!("invalid scale suffix {message}"))),
+    };
+    if !app.boards.exists(name) {
+        let known: Vec<&str> = app.boards.names().collect();
+        let known = if known.is_empty() { "none are configured".to_string() } else { known.join(", ") };
+        return response::text(StatusCode::NOT_FOUND, format!("no board named {name:?}; boards: {known}"));
+    }
+    if let Err(reason) = referer::check(&app.config, req.headers()) {
+        return errors::text(&reason);
+    }
+    for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        if key == "scale" {
+            match query::scale(&key, &value) {
+                Ok(s) => scale = s,
+                Err(bad) => return errors::text(&bad),
+            }
+        }
+    }
+    let head = req.method() == Method::HEAD;
+    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
+        Ok(Wanted::Stream(framing, limits)) => (framing, limits),
+        Ok(Wanted::Once) => {
+            let (boards, name) = (app.boards.clone(), name.to_string());
+            return match app.renders.run(move || boards.render(&name, scale)).await {
+                Ok(Ok(png)) => response::single_image(png, "image/png", head),
+                Ok(Err(too_large)) => errors::text(&too_large),
+                Err(busy) => errors::text(&busy),
+            };
+        }
+        Err(bad) => return errors::text(&bad),
+    };
+    if head {
+        return response::stream(None);
+    }
+    match app.boards.join(name, scale) {
+        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
+        Err(full) => errors::text(&full),
+    }
+}

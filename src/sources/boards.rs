@@ -1,0 +1,192 @@
+//! Boards: a grid of tiles (badges, rooms' viewer counts, text) as one live
+//! image, `board/NAME` on the shared push path. The producer redraws when
+//! any tile's input changes (a badge's state at once, a room's count within
+//! a quarter second), coalesced like a room, and pushes only frames that
+//! differ; one frame for every viewer. While a board is watched, its
+//! badges' polled sources poll.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use tiny_skia::Pixmap;
+use tokio::time::{Instant, sleep_until};
+
+use super::badges::Badges;
+use super::tasks::Tasks;
+use super::timing::Timing;
+use crate::config::Config;
+use crate::config::boards::BoardConfig;
+use crate::metrics::metrics;
+use crate::push::channel::Channel;
+use crate::push::registry::{JoinError, Registry};
+use crate::push::viewer::ViewerGuard;
+use crate::render::board::{compose, text_tile};
+use crate::render::color::parse_color;
+use crate::render::online::OnlineCount;
+use crate::render::png::encode_png;
+use crate::render::size::TooLarge;
+
+const PNG: &str = "image/png";
+/// How often a board with room tiles looks at their counts.
+const ROOM_CHECK: Duration = Duration::from_millis(250);
+/// A text tile's colour.
+const TEXT_COLOR: &str = "#24292f";
+
+pub struct Boards {
+    registry: Arc<Registry>,
+    badges: Arc<Badges>,
+    boards: BTreeMap<String, BoardConfig>,
+    timing: Timing,
+    tasks: Tasks,
+}
+
+impl Boards {
+    /// Checks every board against the badges and templates it names.
+    pub fn new(config: &Config, registry: Arc<Registry>, badges: Arc<Badges>, tasks: Tasks) -> Result<Boards, String> {
+        for (name, board) in &config.boards {
+            if let Some(bg) = &board.background {
+                parse_color(bg).map_err(|e| format!("boards.{name}.background: {e}"))?;
+            }
+            for (i, tile) in board.tiles.iter().enumerate() {
+                if let Some(template) = &tile.template
+                    && !badges.is_style(template)
+                {
+                    return Err(format!("boards.{name}.tiles[{i}].template: no template named {template:?}"));
+                }
+                if let Some(badge) = &tile.badge
+                    && !config.badges.contains_key(badge)
+                {
+                    return Err(format!(
+                        "boards.{name}.tiles[{i}].badge: {badge:?} is not declared in badges (declare it, with or without a source)"
+                    ));
+                }
+            }
+        }
+        let timing = Timing {
+            min_frame_interval: config.min_frame_interval(),
+            resend_interval: config.resend_interval(),
+            fanout_parts_per_second: config.fanout_parts_per_second,
+            max_frame_interval: Duration::from_millis(config.max_frame_interval_ms),
+        };
+        Ok(Boards { registry, badges, boards: config.boards.clone(), timing, tasks })
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.boards.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.boards.keys().map(String::as_str)
+    }
+
+    fn draw(&self, board: &BoardConfig, scale: f32) -> Result<Pixmap, TooLarge> {
+        let text_color = parse_color(TEXT_COLOR).expect("a valid colour");
+        let mut tiles = Vec::with_capacity(board.tiles.len());
+        for tile in &board.tiles {
+            let pixmap = if let Some(badge) = &tile.badge {
+                self.badges.draw(badge, tile.template.as_deref(), scale)?
+            } else if let Some(room) = &tile.room {
+                let count = self.registry.get(&format!("online/{room}")).map_or(0, |c| c.shown_viewers());
+                let template = self.badges.templates().get(tile.template.as_deref().unwrap_or("online"));
+                let template = template.expect("checked at startup, or the built-in online");
+                template.draw(&OnlineCount(count), scale)?
+            } else {
+                text_tile(tile.text.as_deref().unwrap_or(""), text_color, scale)?
+            };
+            tiles.push(pixmap);
+        }
+        let background = board.background.as_deref().and_then(|c| parse_color(c).ok());
+        compose(&tiles, board.columns as usize, board.gap as f32 * scale, background)
+    }
+
+    /// The board as a PNG now (`?once`, and every live frame).
+    pub fn render(&self, name: &str, scale: f32) -> Result<Bytes, TooLarge> {
+        let board = self.boards.get(name).expect("callers check exists");
+        for badge in board.tiles.iter().filter_map(|t| t.badge.as_deref()) {
+            self.badges.interest.asked(badge);
+        }
+        metrics().time_render(|| self.draw(board, scale).map(|pixmap| Bytes::from(encode_png(&pixmap))))
+    }
+
+    fn render_live(&self, name: &str, scale: f32) -> Bytes {
+        self.render(name, scale).unwrap_or_else(|too_large| {
+            let mut message = Pixmap::new(1, 1).expect("1x1");
+            if let Ok(text) = text_tile(&format!("board too large: {too_large}"), tiny_skia::Color::BLACK, 1.0) {
+                message = text;
+            }
+            Bytes::from(encode_png(&message))
+        })
+    }
+
+    /// Counts a viewer in, starting the board's channel if needed.
+    pub fn join(self: &Arc<Self>, name: &str, scale: f32) -> Result<ViewerGuard, JoinError> {
+        let channel_name = if scale == 1.0 { format!("board/{name}") } else { format!("board/{name}@{scale}x") };
+        let create = || Channel::new(channel_name.clone(), &self.render_live(name, scale), PNG);
+        let (viewer, created) = self.registry.join(&channel_name, create)?;
+        if created {
+            let producer =
+                Producer { boards: self.clone(), name: name.to_string(), scale, channel: viewer.channel().clone() };
+            self.tasks.supervise("producer", channel_name, move || producer.clone().run());
+        }
+        Ok(viewer)
+    }
+}
+
+#[derive(Clone)]
+struct Producer {
+    boards: Arc<Boards>,
+    name: String,
+    scale: f32,
+    channel: Arc<Channel>,
+}
+
+impl Producer {
+    async fn run(self) {
+        let boards = &self.boards;
+        let board = boards.boards.get(&self.name).expect("joined boards exist").clone();
+        let badge_names: Vec<String> = board.tiles.iter().filter_map(|t| t.badge.clone()).collect();
+        // Its badges' sources poll while the board is watched.
+        let _watching: Vec<_> = badge_names.iter().map(|b| boards.badges.interest.watch(b)).collect();
+        let mut slots: Vec<_> = badge_names.iter().map(|b| boards.badges.subscribe(b)).collect();
+        let has_rooms = board.tiles.iter().any(|t| t.room.is_some());
+        let mut rooms = tokio::time::interval(ROOM_CHECK);
+        let timing = boards.timing;
+        let mut last_render = Instant::now();
+        let mut last_send = last_render;
+        loop {
+            let any_badge = async {
+                if slots.is_empty() {
+                    return std::future::pending().await;
+                }
+                let changed = slots.iter_mut().map(|s| s.changed().boxed());
+                let (result, _, _) = futures_util::future::select_all(changed).await;
+                result
+            };
+            tokio::select! {
+                result = any_badge => if result.is_err() { slots.clear() },
+                _ = rooms.tick(), if has_rooms => {}
+                _ = self.channel.presence_changed.notified() => {}
+                _ = sleep_until(last_send + timing.resend_interval) => {
+                    self.channel.resend();
+                    last_send = Instant::now();
+                    continue;
+                }
+            }
+            sleep_until(last_render + timing.coalesce_interval(self.channel.viewers())).await;
+            if self.channel.viewers() == 0 && boards.registry.forget_if_idle(&self.channel) {
+                return;
+            }
+            for slot in &mut slots {
+                slot.borrow_and_update();
+            }
+            let png = boards.render_live(&self.name, self.scale);
+            if self.channel.publish_if_changed(&png, PNG) {
+                last_render = Instant::now();
+                last_send = last_render;
+            }
+        }
+    }
+}
