@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use framecast::config::camera::OverlayConfig;
 use framecast::push::part::Frame;
+use framecast::render::board::compose;
 use framecast::render::format::MapValues;
 use framecast::render::jpeg;
 use framecast::render::online::{OnlineCount, builtin_online};
 use framecast::render::overlay::Overlay;
-use framecast::render::png::{encode_png, encode_png_with};
+use framecast::render::png::{encode_png, encode_png_board, encode_png_with};
 use framecast::render::template::Templates;
 
 /// Median time per call over 101 batches sized to ~2 ms each.
@@ -96,6 +97,52 @@ fn main() {
         overlay.draw(&mut image, "1234 watching · 12:34:56 · 30.0 fps");
         jpeg::encode_rgb(&image, 80)
     });
+    // A 2x4 board (what one change of any tile costs): 4 flat badges, 2
+    // counters, 2 sparklines drawn, composed and encoded.
+    let board = || {
+        let tiles = vec![
+            flat.draw(&build, 1.0).unwrap(),
+            flat.draw(&build, 1.0).unwrap(),
+            flat.draw(&build, 1.0).unwrap(),
+            flat.draw(&build, 1.0).unwrap(),
+            counter.draw(&views, 1.0).unwrap(),
+            counter.draw(&views, 1.0).unwrap(),
+            sparkline.draw(&latency, 1.0).unwrap(),
+            sparkline.draw(&latency, 1.0).unwrap(),
+        ];
+        encode_png_board(&compose(&tiles, 2, 6.0, Some(tiny_skia::Color::WHITE)).unwrap())
+    };
+    let tiles = || {
+        vec![
+            flat.draw(&build, 1.0).unwrap(),
+            flat.draw(&build, 1.0).unwrap(),
+            flat.draw(&build, 1.0).unwrap(),
+            flat.draw(&build, 1.0).unwrap(),
+            counter.draw(&views, 1.0).unwrap(),
+            counter.draw(&views, 1.0).unwrap(),
+            sparkline.draw(&latency, 1.0).unwrap(),
+            sparkline.draw(&latency, 1.0).unwrap(),
+        ]
+    };
+    let board_len = board().len();
+    let board_time = median(board);
+    // What the live board does per change: the changed tile is drawn, the
+    // other seven are kept from the last frame.
+    let mut kept = tiles();
+    let one_change = median(|| {
+        kept[0] = flat.draw(&build, 1.0).unwrap();
+        encode_png_board(&compose(&kept, 2, 6.0, Some(tiny_skia::Color::WHITE)).unwrap())
+    });
+    let composed = compose(&kept, 2, 6.0, Some(tiny_skia::Color::WHITE)).unwrap();
+    let board_encode = median(|| encode_png_board(&composed));
+    println!(
+        "  board 2x4 (4 badges, 2 counters, 2 sparklines), {}x{}, {board_len} bytes:",
+        composed.width(),
+        composed.height()
+    );
+    println!("    every tile drawn + layout + encode           {board_time:>10.2?}");
+    println!("    one tile changed (the live board's case)     {one_change:>10.2?}   (goal <= 200 us)");
+    println!("    of which PNG encode                          {board_encode:>10.2?}");
     println!("camera overlay, 1280x720 JPEG ({} KB):", camera.len() / 1000);
     println!("  decode (zune-jpeg)                             {decode:>10.2?}");
     println!("  draw box + text (tiny-skia, cached glyphs)     {draw_overlay:>10.2?}");

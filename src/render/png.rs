@@ -7,17 +7,29 @@ pub fn encode_png(pixmap: &Pixmap) -> Vec<u8> {
     encode_png_with(pixmap, png::Compression::Fast)
 }
 
+/// For large pictures redrawn on every change (boards): the Sub filter
+/// instead of choosing one per row. Measured on a 338x182 board: about half
+/// the encode time, for files about a quarter larger.
+pub fn encode_png_board(pixmap: &Pixmap) -> Vec<u8> {
+    encode(pixmap, png::Compression::Fast, Some(png::Filter::Sub))
+}
+
 /// `encode_png` at another deflate level (benchmarks compare them).
 pub fn encode_png_with(pixmap: &Pixmap, level: png::Compression) -> Vec<u8> {
-    // tiny-skia stores premultiplied alpha; PNG wants straight alpha.
-    let mut rgba = Vec::with_capacity(pixmap.data().len());
-    for px in pixmap.pixels() {
-        // Most pixels are opaque, and opaque needs no division.
-        if px.alpha() == 255 {
-            rgba.extend_from_slice(&[px.red(), px.green(), px.blue(), 255]);
-        } else {
-            let c = px.demultiply();
-            rgba.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
+    encode(pixmap, level, None)
+}
+
+fn encode(pixmap: &Pixmap, level: png::Compression, filter: Option<png::Filter>) -> Vec<u8> {
+    // tiny-skia stores premultiplied alpha; PNG wants straight alpha. Most
+    // pixels are opaque (or empty) and need no division: copy all, then fix
+    // the rest in place (about 5x quicker than building pixel by pixel).
+    let mut rgba = pixmap.data().to_vec();
+    for px in rgba.chunks_exact_mut(4) {
+        let alpha = u16::from(px[3]);
+        if alpha != 255 && alpha != 0 {
+            for c in &mut px[..3] {
+                *c = ((u16::from(*c) * 255 + alpha / 2) / alpha).min(255) as u8;
+            }
         }
     }
     let mut out = Vec::with_capacity(rgba.len() / 4 + 128);
@@ -25,6 +37,9 @@ pub fn encode_png_with(pixmap: &Pixmap, level: png::Compression) -> Vec<u8> {
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(level);
+    if let Some(filter) = filter {
+        encoder.set_filter(filter);
+    }
     // Writing to a Vec cannot fail and the header matches the data.
     let mut writer = encoder.write_header().expect("PNG header into a Vec");
     writer.write_image_data(&rgba).expect("PNG data into a Vec");

@@ -221,6 +221,11 @@ impl Badges {
         self.template_for(name, &look, state.as_deref()).draw(&view, scale)
     }
 
+    /// The template a board tile of `name` is drawn with.
+    pub fn template_for_tile(&self, name: &str, template: Option<&str>, state: Option<&BadgeState>) -> Arc<Template> {
+        self.template_for(name, &Look { template: template.map(str::to_string), scale: 1.0 }, state)
+    }
+
     /// Follows a badge's state (made empty if it has none yet).
     pub fn subscribe(&self, name: &str) -> watch::Receiver<Option<Arc<BadgeState>>> {
         self.slots().entry(name.to_string()).or_insert_with(|| watch::channel(None).0).subscribe()

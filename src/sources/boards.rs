@@ -18,7 +18,7 @@ use super::badges::Badges;
 use super::tasks::Tasks;
 use super::timing::Timing;
 use crate::config::Config;
-use crate::config::boards::BoardConfig;
+use crate::config::boards::{BoardConfig, TileConfig};
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
@@ -26,8 +26,9 @@ use crate::push::viewer::ViewerGuard;
 use crate::render::board::{compose, text_tile};
 use crate::render::color::parse_color;
 use crate::render::online::OnlineCount;
-use crate::render::png::encode_png;
+use crate::render::png::{encode_png, encode_png_board};
 use crate::render::size::TooLarge;
+use crate::store::BadgeState;
 
 const PNG: &str = "image/png";
 /// How often a board with room tiles looks at their counts.
@@ -82,37 +83,74 @@ impl Boards {
         self.boards.keys().map(String::as_str)
     }
 
-    fn draw(&self, board: &BoardConfig, scale: f32) -> Result<Pixmap, TooLarge> {
-        let text_color = parse_color(TEXT_COLOR).expect("a valid colour");
-        let mut tiles = Vec::with_capacity(board.tiles.len());
-        for tile in &board.tiles {
-            let pixmap = if let Some(badge) = &tile.badge {
-                self.badges.draw(badge, tile.template.as_deref(), scale)?
-            } else if let Some(room) = &tile.room {
-                let count = self.registry.get(&format!("online/{room}")).map_or(0, |c| c.shown_viewers());
-                let template = self.badges.templates().get(tile.template.as_deref().unwrap_or("online"));
-                let template = template.expect("checked at startup, or the built-in online");
-                template.draw(&OnlineCount(count), scale)?
-            } else {
-                text_tile(tile.text.as_deref().unwrap_or(""), text_color, scale)?
-            };
-            tiles.push(pixmap);
+    fn draw_tile(&self, tile: &TileConfig, scale: f32) -> Result<Pixmap, TooLarge> {
+        if let Some(badge) = &tile.badge {
+            self.badges.draw(badge, tile.template.as_deref(), scale)
+        } else if let Some(room) = &tile.room {
+            let template = self.badges.templates().get(tile.template.as_deref().unwrap_or("online"));
+            let template = template.expect("checked at startup, or the built-in online");
+            template.draw(&OnlineCount(self.room_count(room)), scale)
+        } else {
+            let text_color = parse_color(TEXT_COLOR).expect("a valid colour");
+            text_tile(tile.text.as_deref().unwrap_or(""), text_color, scale)
         }
-        let background = board.background.as_deref().and_then(|c| parse_color(c).ok());
-        compose(&tiles, board.columns as usize, board.gap as f32 * scale, background)
     }
 
-    /// The board as a PNG now (`?once`, and every live frame).
+    fn room_count(&self, room: &str) -> u64 {
+        self.registry.get(&format!("online/{room}")).map_or(0, |c| c.shown_viewers())
+    }
+
+    /// What a tile shows now, if that alone decides its picture (a badge
+    /// whose template shows other channels or badges is always redrawn).
+    fn tile_input(&self, tile: &TileConfig) -> Option<TileInput> {
+        if let Some(badge) = &tile.badge {
+            let state = self.badges.get(badge);
+            let template = self.badges.template_for_tile(badge, tile.template.as_deref(), state.as_deref());
+            (template.watched_channels().is_empty() && !template.shows_other_badges())
+                .then_some(TileInput::Badge(state))
+        } else if let Some(room) = &tile.room {
+            Some(TileInput::Room(self.room_count(room)))
+        } else {
+            Some(TileInput::Text)
+        }
+    }
+
+    /// The board, redrawing only tiles whose input changed since `cache`
+    /// last saw them: one change costs one tile, the layout and the encode.
+    fn render_cached(
+        &self,
+        board: &BoardConfig,
+        scale: f32,
+        cache: &mut Vec<Option<(TileInput, Pixmap)>>,
+    ) -> Result<Bytes, TooLarge> {
+        cache.resize_with(board.tiles.len(), || None);
+        for (tile, cached) in board.tiles.iter().zip(cache.iter_mut()) {
+            let input = self.tile_input(tile);
+            let fresh = matches!((&input, &*cached), (Some(now), Some((then, _))) if now.same(then));
+            if !fresh {
+                let pixmap = self.draw_tile(tile, scale)?;
+                *cached = input.map(|input| (input, pixmap.clone())).or(Some((TileInput::Never, pixmap)));
+            }
+        }
+        let tiles: Vec<Pixmap> = cache.iter().map(|c| c.as_ref().expect("filled above").1.clone()).collect();
+        let background = board.background.as_deref().and_then(|c| parse_color(c).ok());
+        let pixmap = compose(&tiles, board.columns as usize, board.gap as f32 * scale, background)?;
+        Ok(Bytes::from(encode_png_board(&pixmap)))
+    }
+
+    /// The board as a PNG now (`?once`).
     pub fn render(&self, name: &str, scale: f32) -> Result<Bytes, TooLarge> {
         let board = self.boards.get(name).expect("callers check exists");
         for badge in board.tiles.iter().filter_map(|t| t.badge.as_deref()) {
             self.badges.interest.asked(badge);
         }
-        metrics().time_render(|| self.draw(board, scale).map(|pixmap| Bytes::from(encode_png(&pixmap))))
+        metrics().time_render(|| self.render_cached(board, scale, &mut Vec::new()))
     }
 
-    fn render_live(&self, name: &str, scale: f32) -> Bytes {
-        self.render(name, scale).unwrap_or_else(|too_large| {
+    /// A live frame; a board too large to draw says so instead.
+    fn render_live(&self, name: &str, scale: f32, cache: &mut Vec<Option<(TileInput, Pixmap)>>) -> Bytes {
+        let board = self.boards.get(name).expect("callers check exists");
+        metrics().time_render(|| self.render_cached(board, scale, cache)).unwrap_or_else(|too_large| {
             let mut message = Pixmap::new(1, 1).expect("1x1");
             if let Ok(text) = text_tile(&format!("board too large: {too_large}"), tiny_skia::Color::BLACK, 1.0) {
                 message = text;
@@ -124,7 +162,7 @@ impl Boards {
     /// Counts a viewer in, starting the board's channel if needed.
     pub fn join(self: &Arc<Self>, name: &str, scale: f32) -> Result<ViewerGuard, JoinError> {
         let channel_name = if scale == 1.0 { format!("board/{name}") } else { format!("board/{name}@{scale}x") };
-        let create = || Channel::new(channel_name.clone(), &self.render_live(name, scale), PNG);
+        let create = || Channel::new(channel_name.clone(), &self.render_live(name, scale, &mut Vec::new()), PNG);
         let (viewer, created) = self.registry.join(&channel_name, create)?;
         if created {
             let producer =
@@ -132,6 +170,31 @@ impl Boards {
             self.tasks.supervise("producer", channel_name, move || producer.clone().run());
         }
         Ok(viewer)
+    }
+}
+
+/// What a cached tile was drawn from.
+enum TileInput {
+    Badge(Option<Arc<BadgeState>>),
+    Room(u64),
+    Text,
+    /// Drawn from more than this (other channels): always redrawn.
+    Never,
+}
+
+impl TileInput {
+    fn same(&self, other: &TileInput) -> bool {
+        match (self, other) {
+            // A write replaces the state's Arc: the same Arc, the same state.
+            (TileInput::Badge(a), TileInput::Badge(b)) => match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            },
+            (TileInput::Room(a), TileInput::Room(b)) => a == b,
+            (TileInput::Text, TileInput::Text) => true,
+            _ => false,
+        }
     }
 }
 
@@ -156,6 +219,7 @@ impl Producer {
         let timing = boards.timing;
         let mut last_render = Instant::now();
         let mut last_send = last_render;
+        let mut tiles = Vec::new();
         loop {
             let any_badge = async {
                 if slots.is_empty() {
@@ -182,7 +246,7 @@ impl Producer {
             for slot in &mut slots {
                 slot.borrow_and_update();
             }
-            let png = boards.render_live(&self.name, self.scale);
+            let png = boards.render_live(&self.name, self.scale, &mut tiles);
             if self.channel.publish_if_changed(&png, PNG) {
                 last_render = Instant::now();
                 last_send = last_render;
