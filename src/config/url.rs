@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// in logs: credentials go in the config's `username`/`password`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct HttpUrl(Uri);
+pub struct HttpUrl(FetchUrl);
 
 impl TryFrom<String> for HttpUrl {
     type Error = String;
@@ -22,36 +22,18 @@ impl TryFrom<String> for HttpUrl {
         if uri.scheme_str() != Some("http") {
             return Err(format!("url {url:?}: only http:// upstreams are supported"));
         }
-        let authority = uri.authority().ok_or_else(|| format!("url {url:?} has no host"))?;
-        if authority.as_str().contains('@') {
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err("url: credentials in the URL are refused: use username and password".into());
         }
-        Ok(HttpUrl(uri))
+        FetchUrl::from_uri(uri).map(HttpUrl)
     }
 }
 
-impl HttpUrl {
-    pub fn uri(&self) -> &Uri {
+impl std::ops::Deref for HttpUrl {
+    type Target = FetchUrl;
+
+    fn deref(&self) -> &FetchUrl {
         &self.0
-    }
-
-    /// The host to connect to: an IPv6 literal without its brackets.
-    pub fn host(&self) -> &str {
-        let host = self.0.host().expect("checked when parsed");
-        host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port_u16().unwrap_or(80)
-    }
-
-    /// `host[:port]` as written, for the `Host` header.
-    pub fn authority(&self) -> &str {
-        self.0.authority().expect("checked when parsed").as_str()
-    }
-
-    pub fn path_and_query(&self) -> &str {
-        self.0.path_and_query().map_or("/", |p| p.as_str())
     }
 }
 

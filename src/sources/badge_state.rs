@@ -239,6 +239,34 @@ mod tests {
     }
 
     #[test]
+    fn other_badges_show_through_placeholders() {
+        use crate::render::format::{NumberFormat, expand};
+        let temp = std::sync::Arc::new(parse(r#"{"value": 21.5}"#).unwrap().apply(None, 3, 1));
+        let build = std::sync::Arc::new(parse(r#"{"message": "passing"}"#).unwrap().apply(None, 3, 1));
+        let others = |name: &str| match name {
+            "temp" => Some(temp.clone()),
+            "build" => Some(build.clone()),
+            _ => None,
+        };
+        let view = BadgeView { state: None, default_label: "x", viewers: &|_| 0, others: &others };
+        let text = expand("{badge:temp} °C, build {badge:build}, {badge:none}", &view, NumberFormat::Plain);
+        assert_eq!(text, "21.5 °C, build passing, –");
+        assert!(crate::render::format::parse("{badge:temp}").is_ok());
+        assert!(crate::render::format::parse("{badge:../x}").is_err());
+    }
+
+    #[test]
+    fn a_source_reading_keeps_the_number_and_shows_the_text() {
+        let s = BadgeUpdate::from_source(Some(1234.0), "1,234 jobs".into(), "green".into(), false).apply(None, 3, 1);
+        assert_eq!(
+            (s.value, s.message.as_deref(), s.history.clone()),
+            (Some(1234.0), Some("1,234 jobs"), vec![1234.0])
+        );
+        let e = BadgeUpdate::from_source(None, "unavailable".into(), "critical".into(), true).apply(Some(&s), 3, 2);
+        assert_eq!((e.value, e.is_error, e.history.len()), (None, true, 1), "an error adds no history");
+    }
+
+    #[test]
     fn writes_merge_and_history_is_bounded() {
         let s1 = parse(r#"{"label": "temp", "value": 20}"#).unwrap().apply(None, 3, 1);
         let mut s = s1;
