@@ -208,3 +208,31 @@ async fn the_load_generator_holds_viewers_the_server_counts() {
     load.stop().await;
     wait_for_viewers(addr, "load", 0, Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_viewers_alone_get_the_latest_frame_again_sooner() {
+    // Firefox lets a left page's stream go only when data arrives: its
+    // viewers get the latest frame every departure_resend_interval_ms.
+    let server = Server::start(r#"{"resend_interval_ms": 60000, "departure_resend_interval_ms": 200}"#);
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0";
+    let chromium = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+    let mut ff = Viewer::connect(server.addr, "/online/resend.png", firefox).await;
+    let mut cr = Viewer::connect(server.addr, "/online/resend.png", chromium).await;
+    common::wait_for_viewers(server.addr, "resend", 2, Duration::from_secs(5)).await;
+    // Both have the frame for 2 viewers; from here nothing changes. (Only
+    // the Chromium viewer goes quiet: the Firefox one never does.)
+    cr.drain(Duration::from_millis(300)).await;
+    // What Firefox's socket holds from the wait above, then 1 s counted:
+    // about five early resends (every 200 ms).
+    ff.read_parts(usize::MAX, Duration::from_millis(100)).await;
+    let (ff_before, cr_before) = (ff.received.len(), cr.received.len());
+    ff.read_parts(usize::MAX, Duration::from_millis(1000)).await;
+    let resent = ff.received.len() - ff_before;
+    eprintln!("{resent} early resends reached the Firefox viewer in 1 s (every 200 ms)");
+    assert!((3..=6).contains(&resent), "{resent} resends in 1 s at 200 ms");
+    cr.drain(Duration::from_millis(200)).await;
+    assert_eq!(cr.received.len(), cr_before, "Chromium got parts with nothing changed");
+    // The resent parts are the same picture.
+    let last = ff.received.len() - 1;
+    assert_eq!(ff.received[last].body, ff.received[last - 1].body);
+}

@@ -105,6 +105,12 @@ pub struct Config {
     /// User-Agent substrings of non-browser readers (ffmpeg, OpenCV, ...):
     /// they get the framing where each part is complete by its own length.
     pub reader_user_agents: Vec<String>,
+    /// User-Agent substrings of browsers that let a left page's live image
+    /// go only when more data for it arrives (Firefox: at the second part).
+    pub departure_resend_user_agents: Vec<String>,
+    /// Such viewers get the latest frame again this often when nothing
+    /// changed, so they leave the count within about twice this.
+    pub departure_resend_interval_ms: u64,
     /// Camera streams by name (`/camera/{name}.mjpg`).
     pub cameras: BTreeMap<String, CameraConfig>,
     /// Limits for every stream (a camera's own `limits` replace them); URL
@@ -221,7 +227,7 @@ impl Config {
         const MS_HOUR: u64 = 3_600_000;
         // Every number in the config, with its accepted range: checked here
         // so nothing downstream can overflow (`Instant + Duration` panics).
-        let ranges: [(&str, u64, (u64, u64)); 27] = [
+        let ranges: [(&str, u64, (u64, u64)); 28] = [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
             ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
             ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
@@ -247,6 +253,7 @@ impl Config {
             ("pull_interval_ms", self.pull_interval_ms, (20, MS_HOUR)),
             ("max_concurrent_renders", self.max_concurrent_renders as u64, (1, 256)),
             ("render_queue_ms", self.render_queue_ms, (0, 10_000)),
+            ("departure_resend_interval_ms", self.departure_resend_interval_ms, (100, MS_HOUR)),
             ("max_streams_per_connection", u64::from(self.max_streams_per_connection), (1, 1000)),
             ("http2_keepalive_interval_ms", self.http2_keepalive_interval_ms, (1000, MS_HOUR)),
             ("http2_keepalive_timeout_ms", self.http2_keepalive_timeout_ms, (1000, MS_HOUR)),

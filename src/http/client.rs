@@ -103,7 +103,16 @@ pub fn wanted(
 ) -> Result<Wanted, BadRequest> {
     match delivery(config, headers, query)? {
         Delivery::Once => Ok(Wanted::Once),
-        Delivery::Stream(framing) => Ok(Wanted::Stream(framing, limits(Limits::from_config(base), query)?)),
+        Delivery::Stream(framing) => {
+            let mut limits = limits(Limits::from_config(base), query)?;
+            let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if config.departure_resend_interval_ms < config.resend_interval_ms
+                && config.departure_resend_user_agents.iter().any(|s| contains_ignore_case(agent, s))
+            {
+                limits.resend_every = Some(Duration::from_millis(config.departure_resend_interval_ms));
+            }
+            Ok(Wanted::Stream(framing, limits))
+        }
     }
 }
 

@@ -43,6 +43,8 @@ struct Enforced {
     /// Armed after each part when an fps cap applies.
     pace: Pin<Box<Sleep>>,
     pacing: bool,
+    /// This viewer's own resend: (how often, when next).
+    resend: Option<(std::time::Duration, Pin<Box<Sleep>>)>,
 }
 
 impl PushBody {
@@ -64,6 +66,7 @@ impl PushBody {
                 min_interval: limits.min_interval,
                 pace: Box::pin(sleep(std::time::Duration::ZERO)),
                 pacing: false,
+                resend: limits.resend_every.map(|every| (every, Box::pin(sleep(every)))),
             }));
         }
         self
@@ -99,8 +102,17 @@ impl Body for PushBody {
                 limits.pacing = false;
             }
         }
-        let Some(frame) = ready!(Pin::new(&mut this.frames).poll_next(cx)) else {
-            return Poll::Ready(None);
+        let frame = match Pin::new(&mut this.frames).poll_next(cx) {
+            Poll::Ready(Some(frame)) => frame,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {
+                // Nothing new: this viewer's own resend may be due.
+                let due = this.limits.as_mut().and_then(|l| l.resend.as_mut()).map(|(_, at)| at.as_mut().poll(cx));
+                if this.last_seq == 0 || !matches!(due, Some(Poll::Ready(()))) {
+                    return Poll::Pending;
+                }
+                this.viewer.channel().latest()
+            }
         };
         let stats = &this.viewer.channel().stats;
         if this.last_seq != 0 && frame.seq > this.last_seq + 1 {
@@ -120,6 +132,9 @@ impl Body for PushBody {
                 limits.pace.as_mut().reset(Instant::now() + interval);
                 limits.pacing = true;
             }
+        }
+        if let Some((every, at)) = this.limits.as_mut().and_then(|l| l.resend.as_mut()) {
+            at.as_mut().reset(Instant::now() + *every);
         }
         this.last_seq = frame.seq;
         stats.parts_sent.fetch_add(1, Relaxed);

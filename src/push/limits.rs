@@ -12,6 +12,11 @@ pub struct Limits {
     pub max_duration: Option<Duration>,
     pub max_bytes: Option<u64>,
     pub min_interval: Option<Duration>,
+    /// Send the latest frame again after this long without a part, for
+    /// this viewer alone: browsers that let a left page's stream go only
+    /// when data arrives (Firefox) leave the count sooner. Set by the
+    /// server from the User-Agent, never by a URL.
+    pub resend_every: Option<Duration>,
 }
 
 impl Limits {
@@ -20,6 +25,7 @@ impl Limits {
             max_duration: c.max_duration(),
             max_bytes: (c.max_bytes > 0).then_some(c.max_bytes),
             min_interval: c.max_fps().map(Fps::interval),
+            resend_every: None,
         }
     }
 
@@ -40,6 +46,7 @@ impl Limits {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             },
+            resend_every: self.resend_every.or(other.resend_every),
         }
     }
 }
@@ -54,11 +61,13 @@ mod tests {
             max_duration: Some(Duration::from_secs(60)),
             max_bytes: None,
             min_interval: Some(Duration::from_millis(100)),
+            resend_every: None,
         };
         let url = Limits {
             max_duration: Some(Duration::from_secs(600)),
             max_bytes: Some(1000),
             min_interval: Some(Duration::from_millis(20)),
+            resend_every: None,
         };
         let t = server.tighten(url);
         assert_eq!(t.max_duration, Some(Duration::from_secs(60)));
