@@ -41,7 +41,7 @@ fn median<T>(mut f: impl FnMut() -> T) -> Duration {
 }
 
 fn values(pairs: &[(&str, &str)], history: Vec<f64>) -> MapValues {
-    MapValues { text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), history }
+    MapValues { text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), history, logo: None }
 }
 
 fn main() {

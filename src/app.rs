@@ -19,6 +19,7 @@ use crate::sources::boards::Boards;
 use crate::sources::camera::Cameras;
 use crate::sources::online::OnlineRooms;
 use crate::sources::polled::Pollers;
+use crate::sources::room_stats::RoomStats;
 use crate::sources::tasks::Tasks;
 use crate::sources::timing::Timing;
 use crate::store;
@@ -57,17 +58,25 @@ impl App {
         let online_template = templates.get("online").expect("the online template is built in");
         let shutdown = CancellationToken::new();
         let tasks = Tasks::new(shutdown.clone());
-        let online = OnlineRooms::new(registry.clone(), online_template, timing, tasks.clone());
-        let settings = BadgeSettings {
-            declared: config.badges.clone(),
-            max_badges: config.max_badges,
-            history_len: config.history_len,
-            timing,
-        };
+        let day_start = crate::config::rooms::day_start_seconds(&config.day_starts_at)?;
+        // Room figures live in the database beside the badges (after
+        // `store::open` below has created and migrated it).
+        let stats_db = if config.cluster.is_none() { config.database.as_deref() } else { None };
         // In a cluster the badge values live in Redis, shared by every instance.
         let store = match &config.cluster {
             Some(cluster) => crate::cluster::badge_store(cluster)?,
             None => store::open(config.database.as_deref(), config.state_file.as_deref(), config.history_len)?,
+        };
+        let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, config.max_rooms)?);
+        let online =
+            OnlineRooms::new(registry.clone(), online_template, timing, tasks.clone(), stats, config.rooms.clone());
+        online.start_sampler(Duration::from_millis(config.room_sample_ms));
+        let settings = BadgeSettings {
+            rooms: online.stats.clone(),
+            declared: config.badges.clone(),
+            max_badges: config.max_badges,
+            history_len: config.history_len,
+            timing,
         };
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);

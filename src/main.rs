@@ -26,6 +26,7 @@ use framecast::app::App;
 use framecast::config::Config;
 use framecast::config::bounds::quantize_scale;
 use framecast::render::format::MapValues;
+use framecast::render::logo::LogoFields;
 use framecast::render::template::{Template, Templates};
 
 #[derive(Parser)]
@@ -89,12 +90,19 @@ struct RenderArgs {
     /// --set color=green; history=1,4,2 feeds sparklines.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// A logo: a Simple Icons slug (github, docker, ...).
+    #[arg(long)]
+    logo: Option<String>,
+    /// The logo's colour (a named logo's; default whitesmoke, social: brand).
+    #[arg(long)]
+    logo_color: Option<String>,
     /// Output scale (2 for @2x).
     #[arg(long, default_value_t = 1.0)]
     scale: f32,
     /// Also look for templates here.
     #[arg(long)]
     template_dir: Option<PathBuf>,
+    /// The file to write: PNG, or SVG when it ends in .svg.
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -176,9 +184,15 @@ fn render(args: RenderArgs) -> Result<(), String> {
             values.text.insert(key.to_string(), value.to_string());
         }
     }
+    let fields = LogoFields { named: args.logo.as_deref(), color: args.logo_color.as_deref(), ..Default::default() };
+    values.logo = fields.resolve()?;
     let scale = quantize_scale("--scale", args.scale)?;
-    let png = template.render_png(&values, scale).map_err(|e| e.to_string())?;
-    std::fs::write(&args.output, png).map_err(|e| format!("{}: {e}", args.output.display()))
+    let bytes = if args.output.extension().is_some_and(|e| e == "svg") {
+        template.render_svg(&values, scale).map_err(|e| e.to_string())?.into_bytes()
+    } else {
+        template.render_png(&values, scale).map_err(|e| e.to_string())?
+    };
+    std::fs::write(&args.output, bytes).map_err(|e| format!("{}: {e}", args.output.display()))
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -254,6 +268,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         app.tracker.close();
         if tokio::time::timeout(limit.saturating_sub(spent), app.tracker.wait()).await.is_err() {
             tracing::warn!(tasks = app.tracker.len(), "shutdown timeout: stopping tasks anyway");
+        }
+        // Every stream has ended: the room figures, sessions included, are final.
+        let stats = app.online.stats.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || stats.flush()).await {
+            tracing::warn!("saving room statistics at shutdown failed: {e}");
         }
         ExitCode::SUCCESS
     });

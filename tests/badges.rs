@@ -37,8 +37,11 @@ async fn put(addr: std::net::SocketAddr, name: &str, body: &str) -> (u16, Value)
 
 /// Pixels of `template` for these placeholder values, as `framecast render` draws them.
 fn expected(template: &str, pairs: &[(&str, &str)], scale: f32) -> (u32, u32, Vec<u8>) {
-    let values =
-        MapValues { text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), history: vec![] };
+    let values = MapValues {
+        text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        history: vec![],
+        logo: None,
+    };
     decode_png(&Templates::builtin().get(template).unwrap().render_png(&values, scale).unwrap())
 }
 
@@ -57,9 +60,9 @@ async fn write_api_statuses() {
     let (status, body) = put(addr, "build", r#"{"message": "passing""#).await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("invalid JSON"), "{body}");
-    let (status, body) = put(addr, "build", r#"{"message": "x", "namedLogo": "github"}"#).await;
+    let (status, body) = put(addr, "build", r#"{"message": "x", "namedLogo": "nosuchbrandxyz"}"#).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().starts_with("namedLogo"), "{body}");
+    assert!(body["error"].as_str().unwrap().starts_with("logo \"nosuchbrandxyz\" is not"), "{body}");
     let (status, body) = put(addr, "build", r#"{"message": "x", "colour": "red"}"#).await;
     assert!(status == 400 && body["error"].as_str().unwrap().contains("colour"), "{body}");
 
@@ -174,6 +177,7 @@ async fn a_badge_shows_another_channels_live_viewer_count() {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             history: vec![],
+            logo: None,
         };
         decode_png(&t.render_png(&values, 1.0).unwrap())
     };
@@ -205,5 +209,5 @@ async fn styles_and_scale_per_url() {
     assert_eq!(h2, h1 * 2);
     assert!(w2.abs_diff(w1 * 2) <= 2, "{w1} -> {w2}");
     assert_eq!(get(server.addr, "/badge/v@9x.png").await.0, 400);
-    assert_eq!(get(server.addr, "/badge/v.png?style=social").await.0, 400);
+    assert_eq!(get(server.addr, "/badge/v.png?style=nosuchstyle").await.0, 400);
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use common::decode_png;
 use framecast::render::format::MapValues;
+use framecast::render::logo::LogoFields;
 use framecast::render::template::Templates;
 
 /// Largest difference allowed per channel: antialiasing may shift slightly
@@ -17,13 +18,25 @@ use framecast::render::template::Templates;
 const TOLERANCE: u8 = 3;
 
 fn values(pairs: &[(&str, &str)], history: &[f64]) -> MapValues {
-    MapValues { text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), history: history.to_vec() }
+    MapValues {
+        text: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        history: history.to_vec(),
+        ..MapValues::default()
+    }
+}
+
+fn with_logo(mut v: MapValues, slug: &str, color: Option<&str>) -> MapValues {
+    v.logo = LogoFields { named: Some(slug), color, ..LogoFields::default() }.resolve().unwrap();
+    v
 }
 
 /// (file, template, values, scale)
 fn cases() -> Vec<(&'static str, &'static str, MapValues, f32)> {
     let build = [("label", "build"), ("message", "passing"), ("color", "brightgreen")];
     let series = [12.0, 15.0, 11.0, 18.0, 22.0, 19.0, 25.0, 24.0, 30.0, 28.0, 35.0, 31.0, 38.0, 42.0];
+    // A day of a room in 144 ten-minute maxima: quiet nights, a busy evening.
+    let day: Vec<f64> =
+        (0..144).map(|i| ((i as f64 / 144.0 * std::f64::consts::TAU).sin() * 20.0 + 22.0).round()).collect();
     vec![
         ("flat", "flat", values(&build, &[]), 1.0),
         ("flat-square", "flat-square", values(&build, &[]), 1.0),
@@ -35,6 +48,26 @@ fn cases() -> Vec<(&'static str, &'static str, MapValues, f32)> {
         ("online-idle", "online", values(&[("viewers", "0")], &[]), 1.0),
         ("counter", "counter", values(&[("label", "page views"), ("value", "1234567")], &[]), 1.0),
         ("sparkline", "sparkline", values(&[("label", "requests/s"), ("value", "4200")], &series), 1.0),
+        ("social", "social", values(&[("label", "stars"), ("message", "1.2k")], &[]), 1.0),
+        ("social-nocount", "social", values(&[("label", "follow"), ("message", "")], &[]), 1.0),
+        ("logo-flat", "flat", with_logo(values(&build, &[]), "github", None), 1.0),
+        ("logo-flat-square", "flat-square", with_logo(values(&build, &[]), "docker", None), 1.0),
+        ("logo-plastic", "plastic", with_logo(values(&build, &[]), "rust", Some("orange")), 1.0),
+        ("logo-for-the-badge", "for-the-badge", with_logo(values(&build, &[]), "github", None), 1.0),
+        (
+            "logo-social",
+            "social",
+            with_logo(values(&[("label", "stars"), ("message", "1.2k")], &[]), "github", None),
+            1.0,
+        ),
+        (
+            "logo-only",
+            "flat",
+            with_logo(values(&[("label", ""), ("message", "passing"), ("color", "blue")], &[]), "linux", None),
+            1.0,
+        ),
+        ("logo-flat@2x", "flat", with_logo(values(&build, &[]), "github", None), 2.0),
+        ("room-sparkline", "room-sparkline", values(&[("label", "lobby · 24 h"), ("value", "37")], &day), 1.0),
     ]
 }
 

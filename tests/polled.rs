@@ -25,6 +25,7 @@ fn flat(label: &str, message: &str, color: &str) -> (u32, u32, Vec<u8>) {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         history: vec![],
+        logo: None,
     };
     let png = Templates::builtin().get("flat").unwrap().render_png(&values, 1.0).unwrap();
     decode_png(&png)

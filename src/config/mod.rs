@@ -23,6 +23,7 @@ pub mod bounds;
 pub mod camera;
 pub mod limits;
 pub mod polled;
+pub mod rooms;
 pub mod tls;
 pub mod url;
 
@@ -30,6 +31,7 @@ use boards::BoardConfig;
 use camera::CameraConfig;
 use limits::LimitsConfig;
 use polled::PollConfig;
+use rooms::{Cidr, RoomConfig};
 use tls::TlsConfig;
 use url::Origin;
 
@@ -151,6 +153,20 @@ pub struct Config {
     pub allowed_fetch_hosts: Vec<String>,
     /// Boards by name (`/board/{name}.png`).
     pub boards: BTreeMap<String, BoardConfig>,
+    /// Rooms with settings of their own (`count: "addresses"`); any other
+    /// room counts streams.
+    pub rooms: BTreeMap<String, RoomConfig>,
+    /// When a room's statistics day starts, `HH:MM` in UTC.
+    pub day_starts_at: String,
+    /// Peers (addresses or CIDR blocks) whose `Forwarded` /
+    /// `X-Forwarded-For` header names the client; anyone else's is ignored.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Distinct viewers counted per room and day at most; past it
+    /// `unique_today` stops growing and says so.
+    pub max_unique_per_room: usize,
+    /// How often each room's count is sampled into its 24 h history and
+    /// the room figures are saved.
+    pub room_sample_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,7 +243,7 @@ impl Config {
         const MS_HOUR: u64 = 3_600_000;
         // Every number in the config, with its accepted range: checked here
         // so nothing downstream can overflow (`Instant + Duration` panics).
-        let ranges: [(&str, u64, (u64, u64)); 28] = [
+        let ranges: [(&str, u64, (u64, u64)); 30] = [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
             ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
             ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
@@ -257,6 +273,8 @@ impl Config {
             ("max_streams_per_connection", u64::from(self.max_streams_per_connection), (1, 1000)),
             ("http2_keepalive_interval_ms", self.http2_keepalive_interval_ms, (1000, MS_HOUR)),
             ("http2_keepalive_timeout_ms", self.http2_keepalive_timeout_ms, (1000, MS_HOUR)),
+            ("max_unique_per_room", self.max_unique_per_room as u64, (1, 10_000_000)),
+            ("room_sample_ms", self.room_sample_ms, (1000, 60_000)),
         ];
         for (key, value, range) in ranges {
             bounds::within(key, value, range)?;
@@ -268,6 +286,10 @@ impl Config {
             if let Some(source) = &badge.source {
                 source.validate(&format!("badges.{name}.source"), &self.allowed_fetch_hosts)?;
             }
+        }
+        rooms::day_start_seconds(&self.day_starts_at)?;
+        if let Some(name) = self.rooms.keys().find(|n| !crate::names::valid_name(n)) {
+            return Err(format!("rooms: {name:?} is invalid: {}", crate::names::invalid_name("room")));
         }
         for (name, board) in &self.boards {
             if !crate::names::valid_name(name) {

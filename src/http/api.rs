@@ -30,16 +30,25 @@ pub fn camera(app: &App, name: &str) -> HttpResponse {
 }
 
 pub fn one(app: &App, name: &str) -> HttpResponse {
-    if let Some(channel) = app.registry.get(name) {
-        return response::json(StatusCode::OK, &channel.info());
+    let room = name.strip_prefix("online/").filter(|r| valid_room(r));
+    let mut info = match (app.registry.get(name), room) {
+        (Some(channel), _) => serde_json::to_value(channel.info()).unwrap_or_default(),
+        // A valid room nobody watches is simply empty, not missing: dashboards
+        // polling it should read 0, not an error.
+        (None, Some(room)) => json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "live": false }),
+        (None, None) => {
+            return response::json_error(
+                StatusCode::NOT_FOUND,
+                "no such channel; channel names look like online/{room}",
+            );
+        }
+    };
+    if let (Some(room), Some(map)) = (room, info.as_object_mut()) {
+        // The room's figures and per-minute history, watched now or not.
+        let figures = serde_json::to_value(app.online.figures(room)).unwrap_or_default();
+        map.insert("stats".into(), figures);
+        map.insert("history".into(), json!(app.online.stats.history(room)));
+        map.insert("shown".into(), json!(app.online.shown_counts()(room)));
     }
-    // A valid room nobody watches is simply empty, not missing: dashboards
-    // polling it should read 0, not an error.
-    match name.strip_prefix("online/") {
-        Some(room) if valid_room(room) => response::json(
-            StatusCode::OK,
-            &json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "live": false }),
-        ),
-        _ => response::json_error(StatusCode::NOT_FOUND, "no such channel; channel names look like online/{room}"),
-    }
+    response::json(StatusCode::OK, &info)
 }

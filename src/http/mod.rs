@@ -12,6 +12,7 @@ pub mod boards;
 pub mod body;
 pub mod camera;
 pub mod client;
+pub mod client_addr;
 pub mod demo;
 pub mod errors;
 pub mod online;

@@ -44,6 +44,12 @@ pub fn single_image(image: Bytes, content_type: &'static str, head: bool) -> Htt
         .expect("static headers are valid")
 }
 
+/// One SVG of a badge as it is now: never cached, so a page reloaded (or
+/// an image proxy asking again) gets the current value.
+pub fn svg_now(svg: String, head: bool) -> HttpResponse {
+    single_image(Bytes::from(svg), "image/svg+xml; charset=utf-8", head)
+}
+
 /// A short-lived cacheable image (static badges).
 pub fn cacheable_image(image: Vec<u8>, content_type: &'static str, max_age_s: u32, head: bool) -> HttpResponse {
     let len = image.len();

@@ -15,17 +15,18 @@ use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
 use crate::push::gauges::ViewerGauges;
+use crate::sources::room_gauges::RoomGauges;
 
 enum Route {
     Demo,
     Health,
     Metrics,
-    Online(String),
+    Online(String, Format),
     Channels,
     Channel(String),
-    Badge(String),
+    Badge(String, Format),
     Board(String),
-    StaticBadge(String),
+    StaticBadge(String, Format),
     BadgeList,
     BadgeApi(String),
     CameraStream(String),
@@ -39,28 +40,46 @@ enum Route {
     DebugPanicProducer(String),
 }
 
+/// What a badge URL's extension asks for: a live PNG stream (or one PNG),
+/// or one SVG (browsers do not paint SVG parts of a live stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
 const READ: &[Method] = &[Method::GET, Method::HEAD];
 const READ_WRITE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE];
 
 impl Route {
     fn parse(path: &str) -> Option<Route> {
         let png = |prefix: &str| path.strip_prefix(prefix).and_then(|r| r.strip_suffix(".png")).map(str::to_string);
+        let image = |prefix: &str| {
+            let rest = path.strip_prefix(prefix)?;
+            let (stem, format) = match rest.rsplit_once('.')? {
+                (stem, "png") => (stem, Format::Png),
+                (stem, "svg") => (stem, Format::Svg),
+                _ => return None,
+            };
+            Some((stem.to_string(), format))
+        };
         Some(match path {
             "/" | "/index.html" => Route::Demo,
             "/healthz" => Route::Health,
             "/metrics" => Route::Metrics,
-            "/online.png" => Route::Online("default".into()),
+            "/online.png" => Route::Online("default".into(), Format::Png),
+            "/online.svg" => Route::Online("default".into(), Format::Svg),
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
             "/api/v1/cameras" => Route::Cameras,
             "/debug/panic" => Route::DebugPanic,
             _ => {
-                if let Some(room) = png("/online/") {
-                    Route::Online(room)
-                } else if let Some(content) = png("/badge/static/") {
-                    Route::StaticBadge(content)
-                } else if let Some(stem) = png("/badge/") {
-                    Route::Badge(stem)
+                if let Some((room, format)) = image("/online/") {
+                    Route::Online(room, format)
+                } else if let Some((content, format)) = image("/badge/static/") {
+                    Route::StaticBadge(content, format)
+                } else if let Some((stem, format)) = image("/badge/") {
+                    Route::Badge(stem, format)
                 } else if let Some(stem) = png("/board/") {
                     Route::Board(stem)
                 } else if let Some(name) = path.strip_prefix("/api/v1/channels/") {
@@ -128,14 +147,15 @@ async fn route(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
         Route::Health => response::text(StatusCode::OK, "ok"),
         Route::Metrics => {
             let viewers = Box::new(ViewerGauges(app.registry.clone()));
-            response::prometheus(metrics().encode(vec![viewers]))
+            let rooms = Box::new(RoomGauges(app.online.stats.clone()));
+            response::prometheus(metrics().encode(vec![viewers, rooms]))
         }
-        Route::Online(room) => online::serve(app, &room, &req),
+        Route::Online(room, format) => online::serve(app, &room, format, &req).await,
         Route::Channels => api::list(app),
         Route::Channel(name) => api::one(app, &name),
-        Route::Badge(stem) => badges::serve(app, &stem, &req).await,
+        Route::Badge(stem, format) => badges::serve(app, &stem, format, &req).await,
         Route::Board(stem) => boards::serve(app, &stem, &req).await,
-        Route::StaticBadge(content) => static_badge::serve(app, &content, &req).await,
+        Route::StaticBadge(content, format) => static_badge::serve(app, &content, format, &req).await,
         Route::BadgeList => badge_api::list(app),
         Route::BadgeApi(name) => badge_api::one(app, &name, req).await,
         Route::CameraStream(name) => camera::stream(app, &name, &req).await,

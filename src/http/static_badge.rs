@@ -1,6 +1,7 @@
 //! `GET /badge/static/{label}-{message}-{color}.png` (or `{message}-{color}`),
 //! the shields URL form: `--` is a dash, `__` an underscore, `_` a space,
-//! and pieces are percent-decoded. One PNG, cacheable for a short time.
+//! and pieces are percent-decoded. One PNG (or `.svg`: one SVG of the same
+//! size), cacheable for a short time.
 
 use super::RequestBody;
 use hyper::{Method, Request};
@@ -9,6 +10,7 @@ use percent_encoding::percent_decode_str;
 use super::badges::look_from_query;
 use super::errors::{self, BadRequest};
 use super::response::{self, HttpResponse};
+use super::routes::Format;
 use crate::app::App;
 use crate::render::color::parse_color;
 use crate::render::format::MapValues;
@@ -42,7 +44,7 @@ fn unescape(piece: &str) -> Result<String, String> {
     Ok(text.into_owned())
 }
 
-pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> HttpResponse {
+pub async fn serve(app: &App, content: &str, format: Format, req: &Request<RequestBody>) -> HttpResponse {
     let bad = |m: String| errors::text(&BadRequest(m));
     let pieces: Result<Vec<String>, String> = split_dashes(content).iter().map(|p| unescape(p)).collect();
     let pieces = match pieces {
@@ -52,7 +54,7 @@ pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> Http
     let (label, message, color) = match &pieces[..] {
         [label, message, color] => (label.clone(), message.clone(), color.clone()),
         [message, color] => (String::new(), message.clone(), color.clone()),
-        _ => return bad("use /badge/static/{label}-{message}-{color}.png; write a dash as --".into()),
+        _ => return bad("use /badge/static/{label}-{message}-{color}.png (or .svg); write a dash as --".into()),
     };
     let mut look = match look_from_query(app, req.uri().query(), 1.0) {
         Ok(look) => look,
@@ -71,11 +73,21 @@ pub async fn serve(app: &App, content: &str, req: &Request<RequestBody>) -> Http
         return bad(format!("color: {e}"));
     }
     values.text.extend([("label".into(), label), ("message".into(), message), ("color".into(), color)]);
+    values.logo = look.logo.take();
     let name = look.template.get_or_insert_with(|| "flat".into());
     let template = app.badges.templates().get(name).expect("look_from_query checked the name");
-    let scale = look.scale;
-    match app.renders.run(move || template.render_png(&values, scale)).await {
-        Ok(Ok(png)) => response::cacheable_image(png, "image/png", 300, req.method() == Method::HEAD),
+    let (scale, head) = (look.scale, req.method() == Method::HEAD);
+    let rendered = app
+        .renders
+        .run(move || match format {
+            Format::Png => template.render_png(&values, scale).map(|png| (png, "image/png")),
+            Format::Svg => {
+                template.render_svg(&values, scale).map(|svg| (svg.into_bytes(), "image/svg+xml; charset=utf-8"))
+            }
+        })
+        .await;
+    match rendered {
+        Ok(Ok((bytes, content_type))) => response::cacheable_image(bytes, content_type, 300, head),
         Ok(Err(too_large)) => errors::text(&too_large),
         Err(busy) => errors::text(&busy),
     }

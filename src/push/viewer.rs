@@ -9,6 +9,8 @@ use super::channel::Channel;
 
 pub struct ViewerGuard {
     channel: Arc<Channel>,
+    /// Dropped right after the viewer left (a room's session record).
+    companion: Option<Box<dyn Send + Sync>>,
 }
 
 impl ViewerGuard {
@@ -16,7 +18,13 @@ impl ViewerGuard {
     /// channel being forgotten can never gain a viewer.
     pub(super) fn join(channel: Arc<Channel>) -> ViewerGuard {
         channel.viewer_joined();
-        ViewerGuard { channel }
+        ViewerGuard { channel, companion: None }
+    }
+
+    /// Ties `companion` to this viewer: it is dropped when the viewer leaves.
+    pub fn with_companion(mut self, companion: Box<dyn Send + Sync>) -> ViewerGuard {
+        self.companion = Some(companion);
+        self
     }
 
     pub fn channel(&self) -> &Arc<Channel> {
@@ -27,5 +35,6 @@ impl ViewerGuard {
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
         self.channel.viewer_left();
+        drop(self.companion.take());
     }
 }

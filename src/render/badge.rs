@@ -9,6 +9,7 @@ use super::cache::{cached, next_layout_id};
 use super::color::text_color_on;
 use super::format::{NumberFormat, Values, expand};
 use super::layout::{check_color, check_range, check_text, resolve_color};
+use super::logo::Logo;
 use super::shapes::{fill, section, solid};
 use super::size::{TooLarge, checked};
 use super::text::{FontName, TextRenderer, TextStyle, font};
@@ -75,7 +76,7 @@ impl BadgeLayout {
     }
 
     /// Every length multiplied by `scale` (HiDPI: `@2x`).
-    fn scaled(&self, scale: f32) -> BadgeLayout {
+    pub(super) fn scaled(&self, scale: f32) -> BadgeLayout {
         BadgeLayout {
             height: (self.height * scale).round(),
             font_size: self.font_size * scale,
@@ -87,8 +88,43 @@ impl BadgeLayout {
     }
 }
 
-/// Draws the badge with placeholders filled from `values`.
-pub fn draw_badge(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Result<Pixmap, TooLarge> {
+/// Where everything on a badge goes, computed once from the layout and the
+/// values: drawn as PNG here, written as SVG by `svg`, so both have the
+/// same size and positions.
+pub struct Geometry {
+    pub layout: BadgeLayout,
+    pub label: String,
+    pub message: String,
+    /// Width of the left section: logo and label (0 when both are absent).
+    pub label_w: f32,
+    pub message_w: f32,
+    /// Where the label text is centred: `(left, width)`.
+    pub label_text: (f32, f32),
+    pub label_bg: Color,
+    pub message_bg: Color,
+    pub logo: Option<PlacedLogo>,
+    pub baseline: f32,
+}
+
+/// A logo and its box, in pixels of the (scaled) badge.
+pub struct PlacedLogo {
+    pub logo: Logo,
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+    /// An icon's colour when `logoColor` is not set.
+    pub default_color: Color,
+}
+
+impl Geometry {
+    pub fn width(&self) -> f32 {
+        self.label_w + self.message_w
+    }
+}
+
+/// Lays the badge out with placeholders filled from `values`.
+pub fn badge_geometry(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Result<Geometry, TooLarge> {
     let l = layout.scaled(scale);
     let text = font(l.font);
     let mut label = expand(&l.label, values, l.format);
@@ -102,50 +138,90 @@ pub fn draw_badge(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Resu
         Some(idle) if message == "0" => resolve_color(idle, values),
         _ => resolve_color(&l.color, values),
     };
-    let label_w = if label.is_empty() { 0.0 } else { section_width(text, &label, &l) };
+    let text_w = if label.is_empty() { 0.0 } else { section_width(text, &label, &l) };
+    let whitesmoke = |_: &Logo| Color::from_rgba8(0xf5, 0xf5, 0xf5, 255);
+    let (label_w, label_text, logo) = left_section(&l, values.logo(), scale, text_w, whitesmoke)?;
     let message_w = section_width(text, &message, &l);
     checked(label_w + message_w, l.height)?;
-    let bg = Background { label: &label, label_w, message_w, label_bg, message_bg };
-    let mut pixmap = cached_background(text, &l, &bg);
     let baseline = text.centered_baseline(l.height, l.font_size);
-    draw_centered(text, &mut pixmap, &l, &message, (label_w, message_w), baseline, message_bg);
-    Ok(pixmap)
+    Ok(Geometry { layout: l, label, message, label_w, message_w, label_text, label_bg, message_bg, logo, baseline })
 }
 
-struct Background<'a> {
-    label: &'a str,
-    label_w: f32,
-    message_w: f32,
-    label_bg: Color,
-    message_bg: Color,
+/// The left section's width, where its label is centred, and its logo.
+pub(super) type LeftSection = (f32, (f32, f32), Option<PlacedLogo>);
+
+/// The left section with a logo before the label (`text_w`: the label's
+/// section width alone, 0 for none): its width, where the label text is
+/// centred, and the placed logo.
+pub(super) fn left_section(
+    l: &BadgeLayout,
+    logo: Option<Logo>,
+    scale: f32,
+    text_w: f32,
+    default_color: impl Fn(&Logo) -> Color,
+) -> Result<LeftSection, TooLarge> {
+    let Some(logo) = logo else { return Ok((text_w, (0.0, text_w), None)) };
+    // shields' proportions: a 14 px logo on a 20 px badge.
+    let h = (l.height * 0.7).round();
+    let w = logo.width_at(h, scale);
+    checked(w, h)?;
+    let (left, label_w) = if text_w == 0.0 {
+        (l.padding + w, l.padding + w + l.padding)
+    } else {
+        let left = w + (l.padding / 2.0).round();
+        (left, (left + text_w).ceil())
+    };
+    let y = ((l.height - h) / 2.0).round();
+    let default_color = default_color(&logo);
+    Ok((label_w, (left, label_w - left), Some(PlacedLogo { logo, x: l.padding, y, w, h, default_color })))
+}
+
+impl PlacedLogo {
+    pub fn draw(&self, pixmap: &mut Pixmap) {
+        let logo = self.logo.pixmap(self.w as u32, self.h as u32, self.default_color);
+        let paint = tiny_skia::PixmapPaint::default();
+        pixmap.draw_pixmap(self.x as i32, self.y as i32, logo.as_ref(), &paint, Transform::identity(), None);
+    }
+}
+
+/// Draws the badge with placeholders filled from `values`.
+pub fn draw_badge(layout: &BadgeLayout, values: &dyn Values, scale: f32) -> Result<Pixmap, TooLarge> {
+    let g = badge_geometry(layout, values, scale)?;
+    let text = font(g.layout.font);
+    let mut pixmap = cached_background(text, &g);
+    let section = (g.label_w, g.message_w);
+    draw_centered(text, &mut pixmap, &g.layout, &g.message, section, g.baseline, g.message_bg);
+    Ok(pixmap)
 }
 
 /// Everything but the message text. It depends only on the label, widths
 /// and colours, and digits share one advance width, so a changing count
 /// reuses it.
-fn cached_background(text: &TextRenderer, layout: &BadgeLayout, bg: &Background) -> Pixmap {
+fn cached_background(text: &TextRenderer, g: &Geometry) -> Pixmap {
+    let logo = g.logo.as_ref().map(|p| format!("{} {}", p.logo.key(p.default_color), p.w)).unwrap_or_default();
     let key = format!(
-        "badge {} {} {} {:?} {:?} {}",
-        layout.id,
-        layout.height,
-        bg.message_w,
-        bg.label_bg.to_color_u8(),
-        bg.message_bg.to_color_u8(),
-        bg.label
+        "badge {} {} {} {} {:?} {:?} {logo} {}",
+        g.layout.id,
+        g.layout.height,
+        g.label_w,
+        g.message_w,
+        g.label_bg.to_color_u8(),
+        g.message_bg.to_color_u8(),
+        g.label
     );
-    cached(key, || draw_background(text, layout, bg))
+    cached(key, || draw_background(text, g))
 }
 
-fn draw_background(text: &TextRenderer, layout: &BadgeLayout, bg: &Background) -> Pixmap {
-    let (label_w, h) = (bg.label_w, layout.height);
-    let w = label_w + bg.message_w;
-    let mut pixmap = Pixmap::new(w as u32, h as u32).expect("size checked in draw_badge");
+fn draw_background(text: &TextRenderer, g: &Geometry) -> Pixmap {
+    let (layout, label_w, h) = (&g.layout, g.label_w, g.layout.height);
+    let w = g.width();
+    let mut pixmap = Pixmap::new(w as u32, h as u32).expect("size checked in badge_geometry");
     let r = layout.radius;
     // Anti-aliased paths, not fills through a clip mask (~10x dearer).
     if label_w > 0.0 {
-        fill(&mut pixmap, section(0.0, label_w, h, r, (true, false)), solid(bg.label_bg));
+        fill(&mut pixmap, section(0.0, label_w, h, r, (true, false)), solid(g.label_bg));
     }
-    fill(&mut pixmap, section(label_w, w, h, r, (label_w == 0.0, true)), solid(bg.message_bg));
+    fill(&mut pixmap, section(label_w, w, h, r, (label_w == 0.0, true)), solid(g.message_bg));
     let stops = match layout.gradient {
         Gradient::None => vec![],
         Gradient::Flat => vec![
@@ -170,15 +246,17 @@ fn draw_background(text: &TextRenderer, layout: &BadgeLayout, bg: &Background) -
         let paint = Paint { shader, anti_alias: true, ..Paint::default() };
         fill(&mut pixmap, section(0.0, w, h, r, (true, true)), paint);
     }
-    if label_w > 0.0 {
-        let baseline = text.centered_baseline(h, layout.font_size);
-        draw_centered(text, &mut pixmap, layout, bg.label, (0.0, label_w), baseline, bg.label_bg);
+    if !g.label.is_empty() {
+        draw_centered(text, &mut pixmap, layout, &g.label, g.label_text, g.baseline, g.label_bg);
+    }
+    if let Some(p) = &g.logo {
+        p.draw(&mut pixmap);
     }
     pixmap
 }
 
 /// `s` centred in the section `(left, width)`, readable on `bg`.
-fn draw_centered(
+pub(super) fn draw_centered(
     text: &TextRenderer,
     pixmap: &mut Pixmap,
     layout: &BadgeLayout,
@@ -197,6 +275,6 @@ fn draw_centered(
     text.draw(pixmap, s, x, baseline, TextStyle { px, spacing, color: fg });
 }
 
-fn section_width(text: &TextRenderer, s: &str, layout: &BadgeLayout) -> f32 {
+pub(super) fn section_width(text: &TextRenderer, s: &str, layout: &BadgeLayout) -> f32 {
     (text.width(s, layout.font_size, layout.letter_spacing) + 2.0 * layout.padding).ceil()
 }

@@ -60,6 +60,15 @@ fn parse_hex(hex: &str) -> Option<Color> {
     Some(Color::from_rgba8(r, g, b, a))
 }
 
+/// `#rrggbb`, or `#rrggbbaa` when not opaque (SVG output, cache keys).
+pub fn hex(color: Color) -> String {
+    let c = color.to_color_u8();
+    match c.alpha() {
+        255 => format!("#{:02x}{:02x}{:02x}", c.red(), c.green(), c.blue()),
+        a => format!("#{:02x}{:02x}{:02x}{a:02x}", c.red(), c.green(), c.blue()),
+    }
+}
+
 /// White on dark backgrounds, dark grey on light ones (relative luminance).
 pub fn text_color_on(bg: Color) -> Color {
     let lin = |c: f32| {

@@ -27,6 +27,10 @@ pub trait Values {
     fn history(&self) -> Vec<f64> {
         Vec::new()
     }
+    /// The logo a badge shows (`?logo=`, `namedLogo`), if any.
+    fn logo(&self) -> Option<super::logo::Logo> {
+        None
+    }
 }
 
 /// Values from a map of strings (`--set key=value`, a badge's state):
@@ -35,6 +39,7 @@ pub trait Values {
 pub struct MapValues {
     pub text: HashMap<String, String>,
     pub history: Vec<f64>,
+    pub logo: Option<super::logo::Logo>,
 }
 
 impl Values for MapValues {
@@ -47,12 +52,28 @@ impl Values for MapValues {
     fn history(&self) -> Vec<f64> {
         self.history.clone()
     }
+    fn logo(&self) -> Option<super::logo::Logo> {
+        self.logo.clone()
+    }
 }
 
 /// Placeholder keys a template may use; `viewers:{channel}` reads another
 /// channel's live viewer count, e.g. `{viewers:online/lobby}`, and
 /// `badge:{name}` another badge's value or message.
 pub const KEYS: &[&str] = &["label", "message", "value", "color", "label_color", "background", "viewers"];
+
+/// A room's figures (`sources/room_stats.rs`): `{peak_today}` in a room's
+/// own template, `{peak_today:ROOM}` anywhere.
+pub const ROOM_KEYS: &[&str] = &["peak_today", "peak_all_time", "unique_today", "sessions_today", "mean_session"];
+
+/// Whether `key` is a room figure, alone or with a room.
+pub fn is_room_key(key: &str) -> bool {
+    let (figure, room) = match key.split_once(':') {
+        Some((figure, room)) => (figure, Some(room)),
+        None => (key, None),
+    };
+    ROOM_KEYS.contains(&figure) && room.is_none_or(crate::names::valid_name)
+}
 
 /// One piece of template text.
 #[derive(Debug, PartialEq)]
@@ -66,10 +87,12 @@ pub enum Piece<'a> {
 pub fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
     let known = |key: &str| {
         KEYS.contains(&key)
+            || is_room_key(key)
             || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty())
             || key.strip_prefix("badge:").is_some_and(crate::names::valid_name)
     };
-    parse_with(text, &known, &format!("{}, viewers:{{channel}}, badge:{{name}}", KEYS.join(", ")))
+    let listing = format!("{}, {}, viewers:{{channel}}, badge:{{name}}", KEYS.join(", "), ROOM_KEYS.join(", "));
+    parse_with(text, &known, &listing)
 }
 
 /// `parse` for text whose placeholders are `known` (listed as `listing` in errors).

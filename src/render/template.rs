@@ -11,16 +11,20 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tiny_skia::Pixmap;
 
-use super::badge::{BadgeLayout, draw_badge};
+use super::badge::{BadgeLayout, badge_geometry, draw_badge};
 use super::format::Values;
 use super::png::encode_png;
 use super::size::TooLarge;
+use super::social::{draw_social, social_geometry};
+use super::svg::{badge_svg, social_svg, wrapped_png};
 use super::tile::{CounterLayout, SparklineLayout, draw_counter, draw_sparkline};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Template {
     Badge(BadgeLayout),
+    /// shields' social look (`render/social.rs`).
+    Social(BadgeLayout),
     Counter(CounterLayout),
     Sparkline(SparklineLayout),
 }
@@ -31,9 +35,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ("flat-square", include_str!("../../templates/badges/flat-square.json")),
     ("plastic", include_str!("../../templates/badges/plastic.json")),
     ("for-the-badge", include_str!("../../templates/badges/for-the-badge.json")),
+    ("social", include_str!("../../templates/badges/social.json")),
     ("online", include_str!("../../templates/badges/online.json")),
     ("counter", include_str!("../../templates/badges/counter.json")),
     ("sparkline", include_str!("../../templates/badges/sparkline.json")),
+    ("room-sparkline", include_str!("../../templates/badges/room-sparkline.json")),
 ];
 
 /// Largest output scale (`@2x`, `?scale=`).
@@ -43,7 +49,7 @@ impl Template {
     pub fn parse(json: &str) -> Result<Template, String> {
         let template: Template = serde_json::from_str(json).map_err(|e| e.to_string())?;
         match &template {
-            Template::Badge(l) => l.validate()?,
+            Template::Badge(l) | Template::Social(l) => l.validate()?,
             Template::Counter(l) => l.validate()?,
             Template::Sparkline(l) => l.validate()?,
         }
@@ -55,6 +61,7 @@ impl Template {
         let scale = scale.clamp(1.0, MAX_SCALE);
         match self {
             Template::Badge(l) => draw_badge(l, values, scale),
+            Template::Social(l) => draw_social(l, values, scale),
             Template::Counter(l) => draw_counter(l, values, scale),
             Template::Sparkline(l) => draw_sparkline(l, values, scale),
         }
@@ -63,6 +70,21 @@ impl Template {
     /// The PNG bytes the server pushes for these values.
     pub fn render_png(&self, values: &dyn Values, scale: f32) -> Result<Vec<u8>, TooLarge> {
         self.draw(values, scale).map(|pixmap| encode_png(&pixmap))
+    }
+
+    /// The same picture as SVG: badges drawn as vectors, other kinds as
+    /// their PNG inside an SVG.
+    pub fn render_svg(&self, values: &dyn Values, scale: f32) -> Result<String, TooLarge> {
+        let scale = scale.clamp(1.0, MAX_SCALE);
+        match self {
+            Template::Badge(l) => badge_geometry(l, values, scale).map(|g| badge_svg(&g)),
+            Template::Social(l) => social_geometry(l, values, scale).map(|g| social_svg(&g)),
+            _ => {
+                let pixmap = self.draw(values, scale)?;
+                let title = values.text("label").unwrap_or_default();
+                Ok(wrapped_png(pixmap.width(), pixmap.height(), &encode_png(&pixmap), &title))
+            }
+        }
     }
 
     /// Whether this template shows other badges (`{badge:…}`).
@@ -79,6 +101,12 @@ impl Template {
             .filter_map(|rest| rest.split(['}', '|']).next())
             .map(str::to_string)
             .collect();
+        // A room's figures change as its count does.
+        for key in super::format::ROOM_KEYS {
+            let open = format!("{{{key}:");
+            let rooms = json.split(&open).skip(1).filter_map(|rest| rest.split(['}', '|']).next());
+            out.extend(rooms.map(|room| format!("online/{room}")));
+        }
         out.sort();
         out.dedup();
         out
@@ -141,7 +169,7 @@ mod tests {
     #[test]
     fn builtin_templates_are_valid() {
         let t = Templates::builtin();
-        for name in ["flat", "flat-square", "plastic", "for-the-badge", "online", "counter", "sparkline"] {
+        for name in ["flat", "flat-square", "plastic", "for-the-badge", "social", "online", "counter", "sparkline"] {
             assert!(t.get(name).is_some(), "{name}");
         }
     }

@@ -26,6 +26,7 @@ use super::held::Held;
 use super::stall::{Silent, Stalled};
 use super::streams::StreamExecutor;
 use crate::app::App;
+use crate::http::client_addr::PeerAddr;
 use crate::http::{response, routes};
 use crate::metrics::{Reason, metrics};
 
@@ -60,8 +61,9 @@ where
         .keep_alive_interval(Duration::from_millis(config.http2_keepalive_interval_ms))
         .keep_alive_timeout(Duration::from_millis(config.http2_keepalive_timeout_ms));
     let shutdown = app.shutdown.clone();
-    let service = service_fn(move |req: Request<Incoming>| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let (app, gate) = (app.clone(), gate.clone());
+        req.extensions_mut().insert(PeerAddr(peer));
         async move {
             // An HTTP/2 stream is a viewer of its own: it takes a place.
             let place = match req.version() {

@@ -2,12 +2,15 @@
 //! `{"value": 42}`, `{"label": "build", "message": "passing", "color":
 //! "green"}`, and shields' endpoint schema v1 (`schemaVersion`, `label`,
 //! `message`, `color`, `labelColor`, `isError`, `style`, `cacheSeconds`).
-//! What framecast cannot draw (logos) is refused with a clear message.
+//! Logos (`namedLogo`, `logoSvg`, `logoColor`, `logoWidth`) are checked
+//! as they arrive: an unknown slug or an SVG with external references is a
+//! `400`; `"namedLogo": ""` removes the logo.
 
 use serde::Deserialize;
 
 use crate::render::color::parse_color;
 use crate::render::format::Values;
+use crate::render::logo::{Logo, LogoFields};
 
 /// Longest label or message accepted.
 pub const MAX_TEXT: usize = 200;
@@ -39,14 +42,14 @@ pub struct BadgeUpdate {
     /// Accepted and ignored: a live badge never needs caching hints.
     #[serde(default, rename = "cacheSeconds")]
     _cache_seconds: Option<u64>,
-    #[serde(default, rename = "namedLogo")]
+    #[serde(default, rename = "namedLogo", alias = "named_logo")]
     named_logo: Option<String>,
-    #[serde(default, rename = "logoSvg")]
+    #[serde(default, rename = "logoSvg", alias = "logo_svg")]
     logo_svg: Option<String>,
-    #[serde(default, rename = "logoColor")]
+    #[serde(default, rename = "logoColor", alias = "logo_color")]
     logo_color: Option<String>,
-    #[serde(default, rename = "logoWidth")]
-    logo_width: Option<serde_json::Value>,
+    #[serde(default, rename = "logoWidth", alias = "logo_width")]
+    logo_width: Option<f64>,
 }
 
 /// A write body that is not acceptable, and why (a `400`).
@@ -59,19 +62,32 @@ impl BadgeUpdate {
     pub fn parse(body: &[u8], is_style: impl Fn(&str) -> bool) -> Result<BadgeUpdate, InvalidUpdate> {
         let update: BadgeUpdate =
             serde_json::from_slice(body).map_err(|e| InvalidUpdate(format!("invalid JSON: {e}")))?;
-        let logo = [
-            ("namedLogo", update.named_logo.is_some()),
-            ("logoSvg", update.logo_svg.is_some()),
-            ("logoColor", update.logo_color.is_some()),
-            ("logoWidth", update.logo_width.is_some()),
-        ];
-        if let Some((field, _)) = logo.iter().find(|(_, set)| *set) {
-            return Err(InvalidUpdate(format!("{field}: logos are not supported; send label, message and color")));
+        if !update.removes_logo() {
+            let fields = LogoFields {
+                named: update.named_logo.as_deref(),
+                svg: update.logo_svg.as_deref(),
+                color: update.logo_color.as_deref(),
+                width: update.logo_width,
+            };
+            if update.named_logo.is_some() || update.logo_svg.is_some() {
+                fields.resolve().map_err(InvalidUpdate)?;
+            } else {
+                // Colour or width alone restyle the logo the badge has.
+                LogoFields { named: Some("github"), ..fields }.resolve().map_err(InvalidUpdate)?;
+            }
         }
         if let Some(v) = update.schema_version.filter(|v| *v != 1) {
             return Err(InvalidUpdate(format!("schemaVersion: {v} is not supported: only 1")));
         }
-        if update.value.is_none() && update.message.is_none() && update.label.is_none() && update.color.is_none() {
+        let logo = update.named_logo.is_some() || update.logo_svg.is_some();
+        let restyle = update.logo_color.is_some() || update.logo_width.is_some();
+        if update.value.is_none()
+            && update.message.is_none()
+            && update.label.is_none()
+            && update.color.is_none()
+            && !logo
+            && !restyle
+        {
             return Err(InvalidUpdate("nothing to set: send value, or label/message/color".into()));
         }
         if update.value.is_some() && update.message.is_some() {
@@ -98,6 +114,11 @@ impl BadgeUpdate {
         Ok(update)
     }
 
+    /// `"namedLogo": ""`: the badge shows no logo after this write.
+    fn removes_logo(&self) -> bool {
+        self.named_logo.as_deref() == Some("") && self.logo_svg.is_none()
+    }
+
     /// A polled source's reading: the number (for history and sparklines,
     /// if it is one) and the text shown, with its colour and error look.
     pub fn from_source(value: Option<f64>, message: String, color: String, is_error: bool) -> BadgeUpdate {
@@ -119,6 +140,7 @@ impl BadgeUpdate {
     /// `value` and `message` share one slot (setting one clears the other).
     pub fn apply(self, old: Option<&BadgeState>, history_len: usize, now: u64) -> BadgeState {
         let mut state = old.cloned().unwrap_or_default();
+        let removes_logo = self.removes_logo();
         if let Some(v) = self.value {
             state.value = Some(v);
             state.message = None;
@@ -148,6 +170,19 @@ impl BadgeUpdate {
         if let Some(s) = self.style {
             state.style = Some(s);
         }
+        if removes_logo {
+            (state.named_logo, state.logo_svg, state.logo_color, state.logo_width) = (None, None, None, None);
+        } else if let Some(named) = self.named_logo {
+            (state.named_logo, state.logo_svg) = (Some(named), None);
+        } else if let Some(svg) = self.logo_svg {
+            (state.named_logo, state.logo_svg) = (None, Some(svg));
+        }
+        if let Some(c) = self.logo_color {
+            state.logo_color = Some(c);
+        }
+        if let Some(w) = self.logo_width {
+            state.logo_width = Some(w);
+        }
         state.updated = now;
         state
     }
@@ -161,6 +196,22 @@ pub struct BadgeView<'a> {
     pub viewers: &'a dyn Fn(&str) -> u64,
     /// Other badges' states, for `{badge:NAME}`.
     pub others: &'a dyn Fn(&str) -> Option<std::sync::Arc<BadgeState>>,
+    /// Room figures, `{peak_today:ROOM}`.
+    pub figures: &'a dyn Fn(&str) -> Option<f64>,
+    /// A logo asked for by the URL, shown instead of the badge's own.
+    pub url_logo: Option<Logo>,
+}
+
+/// The logo a badge's state names, if it still resolves (a slug dropped
+/// from a later icon set shows no logo rather than failing the badge).
+pub fn state_logo(state: &BadgeState) -> Option<Logo> {
+    let fields = LogoFields {
+        named: state.named_logo.as_deref(),
+        svg: state.logo_svg.as_deref(),
+        color: state.logo_color.as_deref(),
+        width: state.logo_width,
+    };
+    fields.resolve().ok().flatten()
 }
 
 impl Values for BadgeView<'_> {
@@ -169,6 +220,7 @@ impl Values for BadgeView<'_> {
             "value" => self.state?.value,
             "message" => self.state.filter(|s| s.message.is_none())?.value,
             "viewers" => Some((self.viewers)("") as f64),
+            _ if crate::render::format::is_room_key(key) => (self.figures)(key),
             _ => match key.strip_prefix("badge:") {
                 // Another badge's number, unless it shows text.
                 Some(name) => (self.others)(name).filter(|s| s.message.is_none())?.value,
@@ -200,6 +252,10 @@ impl Values for BadgeView<'_> {
     fn history(&self) -> Vec<f64> {
         self.state.map(|s| s.history.clone()).unwrap_or_default()
     }
+
+    fn logo(&self) -> Option<Logo> {
+        self.url_logo.clone().or_else(|| state_logo(self.state?))
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +278,12 @@ mod tests {
     #[test]
     fn refusals_name_the_problem() {
         let cases = [
-            (r#"{"value": 1, "namedLogo": "github"}"#, "namedLogo: logos are not supported"),
+            (r#"{"value": 1, "namedLogo": "nosuchbrandxyz"}"#, "logo \"nosuchbrandxyz\" is not a Simple Icons slug"),
+            (
+                r#"{"value": 1, "logoSvg": "PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciPjxpbWFnZSBocmVmPSJodHRwOi8veC95LnBuZyIvPjwvc3ZnPg=="}"#,
+                "logoSvg: external reference",
+            ),
+            (r#"{"value": 1, "logoWidth": 1000}"#, "logoWidth: 1000 is out of range"),
             (r#"{"schemaVersion": 2, "message": "x"}"#, "schemaVersion: 2"),
             (r#"{"color": "nope", "message": "x"}"#, "color: \"nope\" is not a colour"),
             (r#"{"message": "x", "style": "social"}"#, "style: \"social\""),
@@ -248,7 +309,14 @@ mod tests {
             "build" => Some(build.clone()),
             _ => None,
         };
-        let view = BadgeView { state: None, default_label: "x", viewers: &|_| 0, others: &others };
+        let view = BadgeView {
+            state: None,
+            default_label: "x",
+            viewers: &|_| 0,
+            others: &others,
+            figures: &|_| None,
+            url_logo: None,
+        };
         let text = expand("{badge:temp} °C, build {badge:build}, {badge:none}", &view, NumberFormat::Plain);
         assert_eq!(text, "21.5 °C, build passing, –");
         assert!(crate::render::format::parse("{badge:temp}").is_ok());

@@ -22,6 +22,7 @@ use crate::metrics::metrics;
 use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Registry};
 use crate::push::viewer::ViewerGuard;
+use crate::render::logo::Logo;
 use crate::render::size::TooLarge;
 use crate::render::template::{Template, Templates};
 use crate::store::{Store, StoreError};
@@ -47,6 +48,7 @@ pub struct Badges {
     tasks: Tasks,
     /// Who is watching which badge, for polled sources.
     pub interest: Arc<Interest>,
+    rooms: Arc<super::room_stats::RoomStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +71,20 @@ pub enum WriteError {
 pub struct Look {
     pub template: Option<String>,
     pub scale: f32,
+    /// A logo fixed by the URL (`?logo=`), and its part of the channel name.
+    pub logo: Option<Logo>,
+    pub logo_query: String,
+}
+
+impl Default for Look {
+    fn default() -> Look {
+        Look { template: None, scale: 1.0, logo: None, logo_query: String::new() }
+    }
 }
 
 pub struct BadgeSettings {
+    /// Room figures, for `{peak_today:ROOM}` and the like.
+    pub rooms: Arc<super::room_stats::RoomStats>,
     pub declared: BTreeMap<String, BadgeConfig>,
     pub max_badges: usize,
     pub history_len: usize,
@@ -97,6 +110,7 @@ impl Badges {
         Ok(Badges {
             registry,
             templates,
+            rooms: settings.rooms,
             declared: settings.declared,
             max_badges: settings.max_badges,
             history_len: settings.history_len,
@@ -170,6 +184,13 @@ impl Badges {
         slots.retain(|_, slot| slot.borrow().is_some() || slot.receiver_count() > 0);
     }
 
+    /// `{peak_today:ROOM}` and the other room figures.
+    pub fn room_figure(&self, key: &str) -> Option<f64> {
+        let (figure, room) = key.split_once(':')?;
+        let figures = super::online::figure_values(&self.rooms.figures(room));
+        figures.into_iter().find(|(k, _)| *k == figure).map(|(_, v)| v)
+    }
+
     /// The template for `look` given the badge's state.
     fn template_for(&self, name: &str, look: &Look, state: Option<&BadgeState>) -> Arc<Template> {
         let declared = self.declared.get(name).and_then(|c| c.template.as_deref());
@@ -186,15 +207,43 @@ impl Badges {
         state: Option<&BadgeState>,
         own_viewers: u64,
     ) -> Result<Vec<u8>, TooLarge> {
+        let out = |t: &Template, v: &dyn crate::render::format::Values| t.render_png(v, look.scale);
+        metrics().time_render(|| self.render_with(name, look, state, own_viewers, out))
+    }
+
+    /// The badge's template and values for `look`, handed to `out`.
+    fn render_with<T>(
+        &self,
+        name: &str,
+        look: &Look,
+        state: Option<&BadgeState>,
+        own_viewers: u64,
+        out: impl FnOnce(&Template, &dyn crate::render::format::Values) -> T,
+    ) -> T {
         let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| {
             if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.shown_viewers()) }
         };
         let others = |other: &str| self.get(other);
-        let view = BadgeView { state, default_label: &label, viewers: &viewers, others: &others };
-        let template = self.template_for(name, look, state);
-        metrics().time_render(|| template.render_png(&view, look.scale))
+        let view = BadgeView {
+            state,
+            default_label: &label,
+            viewers: &viewers,
+            others: &others,
+            figures: &|k| self.room_figure(k),
+            url_logo: look.logo.clone(),
+        };
+        out(&self.template_for(name, look, state), &view)
+    }
+
+    /// The badge as it is now, as SVG (`/badge/NAME.svg`).
+    pub fn snapshot_svg(&self, name: &str, look: &Look) -> Result<String, TooLarge> {
+        self.interest.asked(name);
+        let channel = self.registry.get(&channel_name(name, look));
+        let viewers = channel.as_ref().map_or(0, |c| c.shown_viewers());
+        let out = |t: &Template, v: &dyn crate::render::format::Values| t.render_svg(v, look.scale);
+        self.render_with(name, look, self.get(name).as_deref(), viewers, out)
     }
 
     /// What a live stream shows: the badge, or, for a value that would
@@ -204,26 +253,40 @@ impl Badges {
         self.render(name, look, state, own_viewers).unwrap_or_else(|_| {
             let fallback = BadgeState { message: Some("too large".into()), ..BadgeState::default() };
             let template = self.template_for(name, look, state);
-            let view = BadgeView { state: Some(&fallback), default_label: "", viewers: &|_| 0, others: &|_| None };
+            let view = BadgeView {
+                state: Some(&fallback),
+                default_label: "",
+                viewers: &|_| 0,
+                others: &|_| None,
+                figures: &|_| None,
+                url_logo: None,
+            };
             template.render_png(&view, 1.0).unwrap_or_default()
         })
     }
 
     /// The badge drawn now with `template` (or its own look), for a board.
     pub fn draw(&self, name: &str, template: Option<&str>, scale: f32) -> Result<tiny_skia::Pixmap, TooLarge> {
-        let look = Look { template: template.map(str::to_string), scale };
+        let look = Look { template: template.map(str::to_string), scale, ..Look::default() };
         let state = self.get(name);
         let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| registry.get(channel).map_or(0, |c| c.shown_viewers());
         let others = |other: &str| self.get(other);
-        let view = BadgeView { state: state.as_deref(), default_label: &label, viewers: &viewers, others: &others };
+        let view = BadgeView {
+            state: state.as_deref(),
+            default_label: &label,
+            viewers: &viewers,
+            others: &others,
+            figures: &|k| self.room_figure(k),
+            url_logo: None,
+        };
         self.template_for(name, &look, state.as_deref()).draw(&view, scale)
     }
 
     /// The template a board tile of `name` is drawn with.
     pub fn template_for_tile(&self, name: &str, template: Option<&str>, state: Option<&BadgeState>) -> Arc<Template> {
-        self.template_for(name, &Look { template: template.map(str::to_string), scale: 1.0 }, state)
+        self.template_for(name, &Look { template: template.map(str::to_string), ..Look::default() }, state)
     }
 
     /// Follows a badge's state (made empty if it has none yet).
@@ -260,7 +323,8 @@ impl Badges {
     }
 }
 
-/// `badge/NAME`, or `badge/NAME/TEMPLATE[@Sx]` for a look fixed by the URL.
+/// `badge/NAME`, or `badge/NAME/TEMPLATE[@Sx][~LOGO]` for a look fixed by
+/// the URL.
 pub fn channel_name(name: &str, look: &Look) -> String {
     let mut s = format!("badge/{name}");
     if let Some(t) = &look.template {
@@ -269,6 +333,10 @@ pub fn channel_name(name: &str, look: &Look) -> String {
     }
     if look.scale != 1.0 {
         s.push_str(&format!("@{}x", look.scale));
+    }
+    if !look.logo_query.is_empty() {
+        s.push('~');
+        s.push_str(&look.logo_query);
     }
     s
 }

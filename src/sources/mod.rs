@@ -11,5 +11,7 @@ pub mod boards;
 pub mod camera;
 pub mod online;
 pub mod polled;
+pub mod room_gauges;
+pub mod room_stats;
 pub mod tasks;
 pub mod timing;

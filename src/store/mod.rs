@@ -12,6 +12,7 @@ pub mod memory;
 pub mod record;
 pub mod sqlite;
 pub mod state_file;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub use record::BadgeState;
 
 /// One change to the stored badges.
 #[derive(Debug, Clone)]
+// Short-lived, a batch at a time: boxing the state would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Change {
     /// The badge's new state; `appended` is the value this write added to
     /// its history (the store keeps `history_len` of them). A shared store

@@ -21,6 +21,16 @@ pub struct BadgeState {
     /// Template chosen by the writer (shields' `style`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style: Option<String>,
+    /// A Simple Icons slug (shields' `namedLogo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named_logo: Option<String>,
+    /// A custom logo: base64 SVG (shields' `logoSvg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_svg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_color: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_width: Option<f64>,
     /// Recent numeric values, oldest first.
     #[serde(default)]
     pub history: Vec<f64>,

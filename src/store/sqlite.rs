@@ -18,10 +18,11 @@ use rusqlite::{Connection, ErrorCode, params};
 use super::{BadgeState, Change, Store, StoreError};
 
 /// The schema this build writes; a newer file is refused, never touched.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each step takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE badges (
         name TEXT PRIMARY KEY NOT NULL,
         label TEXT,
@@ -52,7 +53,33 @@ const MIGRATIONS: &[&str] = &["
         peak INTEGER NOT NULL,
         peak_at INTEGER NOT NULL
     ) WITHOUT ROWID;
-"];
+",
+    "
+    ALTER TABLE badges ADD COLUMN named_logo TEXT;
+    ALTER TABLE badges ADD COLUMN logo_svg TEXT;
+    ALTER TABLE badges ADD COLUMN logo_color TEXT;
+    ALTER TABLE badges ADD COLUMN logo_width REAL;
+    ALTER TABLE room_days ADD COLUMN sessions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE room_days ADD COLUMN ended_sessions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE room_days ADD COLUMN session_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE room_visitors (
+        room TEXT NOT NULL,
+        day TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (room, day, hash)
+    ) WITHOUT ROWID;
+    CREATE TABLE day_keys (
+        day TEXT PRIMARY KEY NOT NULL,
+        key BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE room_history (
+        room TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        viewers INTEGER NOT NULL,
+        PRIMARY KEY (room, minute)
+    ) WITHOUT ROWID;
+",
+];
 
 pub struct Sqlite {
     conn: Connection,
@@ -140,8 +167,9 @@ pub fn inspect(path: &Path) -> Result<usize, String> {
 
 fn put_row(conn: &Connection, name: &str, s: &BadgeState) -> rusqlite::Result<usize> {
     let mut put = conn.prepare_cached(
-        "INSERT OR REPLACE INTO badges (name, label, message, value, color, label_color, is_error, style, updated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR REPLACE INTO badges (name, label, message, value, color, label_color, is_error, style, updated,
+             named_logo, logo_svg, logo_color, logo_width)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     put.execute(params![
         name,
@@ -152,7 +180,11 @@ fn put_row(conn: &Connection, name: &str, s: &BadgeState) -> rusqlite::Result<us
         s.label_color,
         s.is_error,
         s.style,
-        s.updated as i64
+        s.updated as i64,
+        s.named_logo,
+        s.logo_svg,
+        s.logo_color,
+        s.logo_width
     ])
 }
 
@@ -168,7 +200,10 @@ impl Store for Sqlite {
         let mut badges = BTreeMap::new();
         let mut rows = self
             .conn
-            .prepare("SELECT name, label, message, value, color, label_color, is_error, style, updated FROM badges")
+            .prepare(
+                "SELECT name, label, message, value, color, label_color, is_error, style, updated,
+                 named_logo, logo_svg, logo_color, logo_width FROM badges",
+            )
             .map_err(store_error)?;
         let states = rows
             .query_map([], |r| {
@@ -184,6 +219,10 @@ impl Store for Sqlite {
                         style: r.get(7)?,
                         history: Vec::new(),
                         updated: r.get::<_, i64>(8)?.max(0) as u64,
+                        named_logo: r.get(9)?,
+                        logo_svg: r.get(10)?,
+                        logo_color: r.get(11)?,
+                        logo_width: r.get(12)?,
                         version: 0,
                     },
                 ))

@@ -40,9 +40,10 @@ fn overlay_key_known(key: &str) -> bool {
     matches!(key, "viewers" | "time" | "fps" | "frame" | "camera")
         || key.strip_prefix("badge:").is_some_and(crate::names::valid_name)
         || key.strip_prefix("viewers:").is_some_and(|c| !c.is_empty())
+        || (crate::render::format::is_room_key(key) && key.contains(':'))
 }
 
-const OVERLAY_KEYS: &str = "viewers, time, fps, frame, camera, badge:NAME, viewers:CHANNEL";
+const OVERLAY_KEYS: &str = "viewers, time, fps, frame, camera, badge:NAME, viewers:CHANNEL, peak_today:ROOM, unique_today:ROOM, sessions_today:ROOM";
 
 /// The overlay of camera `name`, its text and colours checked by the
 /// renderer that will draw them; errors name the config key.

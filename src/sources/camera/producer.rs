@@ -248,6 +248,7 @@ impl Values for Producer {
         match key {
             "viewers" => Some(channel.shown_viewers() as f64),
             "frame" => Some(channel.latest().seq as f64),
+            _ if crate::render::format::is_room_key(key) => self.badges.room_figure(key),
             _ => {
                 let other = key.strip_prefix("viewers:")?;
                 Some(self.registry.get(other).map_or(0.0, |c| c.shown_viewers() as f64))
