@@ -1,6 +1,7 @@
 //! The `framecast` command: `serve` (the default) and offline `render`.
 
 use std::io::IsTerminal;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -242,10 +243,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         // must find them installed, not the default action (exit at once).
         let mut signals = Signals::install();
         for (scheme, addr) in listeners.addresses() {
-            match scheme {
-                "http-redirect" => println!("framecast redirecting http://{addr} to https"),
-                scheme => println!("framecast listening on {scheme}://{addr}"),
-            }
+            // Not `println!`: a closed stdout (the reader went away) must not
+            // panic a running server.
+            let line = match scheme {
+                "http-redirect" => format!("framecast redirecting http://{addr} to https"),
+                scheme => format!("framecast listening on {scheme}://{addr}"),
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         }
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());

@@ -27,6 +27,8 @@ pub struct Server {
     /// The HTTPS listener's address, when the config has `tls`.
     pub https: Option<SocketAddr>,
     _dir: tempfile::TempDir,
+    /// Kept open: lines the test did not read stay in the pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Server {
@@ -78,7 +80,7 @@ impl Server {
             let found = line.trim().strip_prefix("framecast listening on https://");
             https = Some(found.unwrap_or_else(|| panic!("unexpected second line {line:?}")).parse().unwrap());
         }
-        Server { child, addr, https, _dir: dir }
+        Server { child, addr, https, _dir: dir, _stdout: stdout }
     }
 
     pub fn url(&self, path: &str) -> String {
