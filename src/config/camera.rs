@@ -42,6 +42,7 @@ pub enum SourceConfig {
     File(FileConfig),
     Mjpeg(MjpegConfig),
     Device(DeviceConfig),
+    Ffmpeg(FfmpegConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +81,28 @@ pub struct MjpegConfig {
     /// Connecting, or silence from a connected upstream, longer than this reconnects.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+/// Anything ffmpeg reads: RTSP/H.264 cameras, files, test sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FfmpegConfig {
+    /// ffmpeg's input arguments, e.g. `["-rtsp_transport", "tcp", "-i",
+    /// "rtsp://cam/stream"]`; framecast adds its own output arguments.
+    pub args: Vec<String>,
+    /// The ffmpeg to run (Debian's by default).
+    #[serde(default = "default_ffmpeg")]
+    pub program: String,
+    /// Frames larger than this end the run (it restarts).
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+    /// No frame for this long restarts ffmpeg.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_ffmpeg() -> String {
+    "ffmpeg".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +216,16 @@ impl CameraConfig {
             SourceConfig::File(f) => {
                 within(&format!("{key}.source.poll_ms"), f.poll_ms, (10, 3_600_000))?;
             }
+            SourceConfig::Ffmpeg(f) => {
+                within(&format!("{key}.source.max_frame_bytes"), f.max_frame_bytes, (1024, 64 << 20))?;
+                within(&format!("{key}.source.timeout_ms"), f.timeout_ms, (100, 3_600_000))?;
+                if !f.args.iter().any(|a| a == "-i") {
+                    return Err(format!("{key}.source.args: give ffmpeg an input: [..., \"-i\", \"rtsp://…\"]"));
+                }
+                if f.args.len() > 64 || f.args.iter().any(|a| a.len() > 4096) {
+                    return Err(format!("{key}.source.args: at most 64 arguments of 4096 characters"));
+                }
+            }
             SourceConfig::Mjpeg(m) => {
                 within(&format!("{key}.source.max_frame_bytes"), m.max_frame_bytes, (1024, 64 << 20))?;
                 within(&format!("{key}.source.timeout_ms"), m.timeout_ms, (100, 3_600_000))?;
@@ -225,6 +258,7 @@ impl SourceConfig {
             SourceConfig::File(_) => "file",
             SourceConfig::Mjpeg(_) => "mjpeg",
             SourceConfig::Device(_) => "device",
+            SourceConfig::Ffmpeg(_) => "ffmpeg",
         }
     }
 
@@ -233,7 +267,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Pattern(p) => (p.width, p.height),
             SourceConfig::Device(d) => (d.width, d.height),
-            SourceConfig::File(_) | SourceConfig::Mjpeg(_) => (640, 360),
+            SourceConfig::File(_) | SourceConfig::Mjpeg(_) | SourceConfig::Ffmpeg(_) => (640, 360),
         }
     }
 }

@@ -115,6 +115,9 @@ pub struct Config {
     pub departure_resend_interval_ms: u64,
     /// Camera streams by name (`/camera/{name}.mjpg`).
     pub cameras: BTreeMap<String, CameraConfig>,
+    /// The camera `/stream`, `/snapshot` and `/?action=stream|snapshot`
+    /// serve (null: the first camera by name).
+    pub default_camera: Option<String>,
     /// Limits for every stream (a camera's own `limits` replace them); URL
     /// query parameters may tighten them, never loosen.
     pub client_limits: LimitsConfig,
@@ -303,6 +306,9 @@ impl Config {
         }
         for (name, camera) in &self.cameras {
             camera.validate(name)?;
+        }
+        if let Some(name) = self.default_camera.as_ref().filter(|n| !self.cameras.contains_key(*n)) {
+            return Err(format!("default_camera: {name:?} is not a configured camera"));
         }
         self.client_limits.validate("client_limits")?;
         if self.max_frame_interval_ms < self.min_frame_interval_ms {

@@ -1,7 +1,9 @@
 //! `GET /camera/{name}.mjpg` (the live stream), `GET /camera/{name}.jpg`
 //! (one frame; `?max_delay=ms` waits for a fresh one) and
 //! `GET /camera/{name}.html` (the image-pull page for clients that cannot
-//! show server push).
+//! show server push). The drop-in URLs of mjpg-streamer (`/?action=stream`,
+//! `/?action=snapshot`) and µStreamer (`/stream`, `/snapshot`) serve the
+//! default camera, so pages written for them keep working.
 
 use std::time::Duration;
 
@@ -94,6 +96,27 @@ async fn snapshot_of(app: &App, camera: &Camera, max_delay: Option<Duration>, he
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
+}
+
+/// The camera the drop-in URLs serve: `default_camera`, else the first.
+fn default_name(app: &App) -> Option<String> {
+    app.config.default_camera.clone().or_else(|| app.cameras.list().next().map(|c| c.name().to_string()))
+}
+
+/// `/stream`, `/?action=stream`: the default camera's stream.
+pub async fn default_stream(app: &App, req: &Request<RequestBody>) -> HttpResponse {
+    match default_name(app) {
+        Some(name) => stream(app, &name, req).await,
+        None => response::text(StatusCode::NOT_FOUND, "no cameras are configured"),
+    }
+}
+
+/// `/snapshot`, `/?action=snapshot`: one frame of the default camera.
+pub async fn default_snapshot(app: &App, req: &Request<RequestBody>) -> HttpResponse {
+    match default_name(app) {
+        Some(name) => snapshot(app, &name, req).await,
+        None => response::text(StatusCode::NOT_FOUND, "no cameras are configured"),
+    }
 }
 
 pub fn pull_page(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {

@@ -34,6 +34,10 @@ enum Route {
     CameraPull(String),
     Cameras,
     CameraApi(String),
+    /// µStreamer's `/stream` and `/snapshot` (mjpg-streamer's are `/?action=…`):
+    /// the default camera.
+    DefaultStream,
+    DefaultSnapshot,
     /// Test hooks, only with `debug_endpoints`: a handler that panics, and
     /// a camera producer made to panic on its next pass.
     DebugPanic,
@@ -72,6 +76,8 @@ impl Route {
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
             "/api/v1/cameras" => Route::Cameras,
+            "/stream" => Route::DefaultStream,
+            "/snapshot" => Route::DefaultSnapshot,
             "/debug/panic" => Route::DebugPanic,
             _ => {
                 if let Some((room, format)) = image("/online/") {
@@ -112,6 +118,11 @@ impl Route {
     }
 }
 
+fn query_value(req: &Request<RequestBody>, key: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
 /// Answers one request. A panic anywhere in routing or a handler is caught
 /// here: the client gets a 500, the log one line with the request line, and
 /// `framecast_panics_total{where="handler"}` counts it; the connection and
@@ -143,7 +154,14 @@ async fn route(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
     }
     let app = &**app;
     match route {
-        Route::Demo => demo::index(app, &req),
+        // mjpg-streamer's URLs: `/?action=stream`, `/?action=snapshot`.
+        Route::Demo => match query_value(&req, "action").as_deref() {
+            Some("stream") => camera::default_stream(app, &req).await,
+            Some("snapshot") => camera::default_snapshot(app, &req).await,
+            _ => demo::index(app, &req),
+        },
+        Route::DefaultStream => camera::default_stream(app, &req).await,
+        Route::DefaultSnapshot => camera::default_snapshot(app, &req).await,
         Route::Health => response::text(StatusCode::OK, "ok"),
         Route::Metrics => {
             let viewers = Box::new(ViewerGauges(app.registry.clone()));

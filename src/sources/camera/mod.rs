@@ -6,10 +6,12 @@
 
 #[cfg(feature = "device")]
 pub mod device;
+pub mod ffmpeg;
 pub mod file;
 pub mod pattern;
 mod producer;
 pub mod relay;
+pub mod slot;
 pub mod source;
 
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
+use super::slot::{Latest, Slot};
 use super::source::{FrameSource, NextFrame};
 use crate::config::camera::MjpegConfig;
 use crate::multipart::{PartReader, boundary_from_content_type};
@@ -25,27 +26,17 @@ use crate::render::jpeg::looks_complete;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// What the reader task last saw: a frame (numbered) or why there is none.
-#[derive(Clone)]
-enum Upstream {
-    Starting,
-    Frame(u64, Bytes),
-    Down(String),
-}
-
 pub struct Relay {
-    latest: watch::Receiver<Upstream>,
+    slot: Slot,
     task: JoinHandle<()>,
-    taken: u64,
-    dropped: u64,
 }
 
 impl Relay {
     /// Starts the reader task; it stops when the relay is dropped.
     pub fn start(config: MjpegConfig) -> Relay {
-        let (tx, latest) = watch::channel(Upstream::Starting);
+        let (tx, slot) = Slot::new();
         let task = tokio::spawn(read_forever(config, tx));
-        Relay { latest, task, taken: 0, dropped: 0 }
+        Relay { slot, task }
     }
 }
 
@@ -58,31 +49,15 @@ impl Drop for Relay {
 
 impl FrameSource for Relay {
     fn next_frame(&mut self) -> NextFrame<'_> {
-        Box::pin(async move {
-            loop {
-                // `changed` is cancel-safe; the slot is only marked seen below.
-                self.latest.changed().await.map_err(|_| "relay task ended".to_string())?;
-                match self.latest.borrow_and_update().clone() {
-                    Upstream::Starting => continue,
-                    Upstream::Down(reason) => return Err(reason),
-                    Upstream::Frame(n, jpeg) => {
-                        if self.taken != 0 && n > self.taken + 1 {
-                            self.dropped += n - self.taken - 1;
-                        }
-                        self.taken = n;
-                        return Ok(jpeg);
-                    }
-                }
-            }
-        })
+        self.slot.next_frame()
     }
 
     fn dropped(&self) -> u64 {
-        self.dropped
+        self.slot.dropped()
     }
 }
 
-async fn read_forever(config: MjpegConfig, tx: watch::Sender<Upstream>) {
+async fn read_forever(config: MjpegConfig, tx: watch::Sender<Latest>) {
     let mut backoff = FIRST_BACKOFF;
     let mut frames = 0u64;
     loop {
@@ -96,14 +71,14 @@ async fn read_forever(config: MjpegConfig, tx: watch::Sender<Upstream>) {
         }
         // The producer logs the transition to offline once; retries are debug detail.
         tracing::debug!(url = %config.url, %reason, retry_ms = backoff.as_millis() as u64, "upstream camera down");
-        tx.send_replace(Upstream::Down(reason));
+        tx.send_replace(Latest::Down(reason));
         sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
 /// One upstream connection, until it fails or ends.
-async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mut u64) -> Result<(), String> {
+async fn session(config: &MjpegConfig, tx: &watch::Sender<Latest>, frames: &mut u64) -> Result<(), String> {
     let url = &config.url;
     let limit = Duration::from_millis(config.timeout_ms);
     let stream = timeout(limit, TcpStream::connect((url.host(), url.port())))
@@ -185,7 +160,7 @@ async fn session(config: &MjpegConfig, tx: &watch::Sender<Upstream>, frames: &mu
             if looks_complete(&part.body) {
                 frame_deadline = Instant::now() + limit;
                 *frames += 1;
-                tx.send_replace(Upstream::Frame(*frames, part.body));
+                tx.send_replace(Latest::Frame(*frames, part.body));
             }
         }
     }

@@ -1,5 +1,5 @@
 //! The seam between a camera and the push path: a `FrameSource` yields JPEG
-//! frames. Pattern, file, upstream MJPEG and local devices implement it;
+//! frames. Pattern, file, upstream MJPEG, ffmpeg and local devices implement it;
 //! tests drive the whole camera path through it without a device.
 
 use std::future::Future;
@@ -34,6 +34,7 @@ pub fn open(config: &SourceConfig, quality: u8) -> Box<dyn FrameSource> {
         SourceConfig::Pattern(c) => Box::new(super::pattern::Pattern::new(c.clone(), quality)),
         SourceConfig::File(c) => Box::new(super::file::FileSource::new(c.clone(), quality)),
         SourceConfig::Mjpeg(c) => Box::new(super::relay::Relay::start(c.clone())),
+        SourceConfig::Ffmpeg(c) => Box::new(super::ffmpeg::Ffmpeg::start(c.clone(), quality)),
         #[cfg(feature = "device")]
         SourceConfig::Device(c) => Box::new(super::device::Device::start(c.clone(), quality)),
         #[cfg(not(feature = "device"))]
