@@ -50,6 +50,18 @@ enum Command {
     /// Check a config file (and the templates and state file it names)
     /// without serving: exit 0 if `serve` would start, 2 with the reason if not.
     CheckConfig { file: PathBuf },
+    /// Print PATH as a signed URL path (`exp`, `sig`) valid for --ttl
+    /// seconds, with the first of the config's `url_signing_keys`.
+    Sign {
+        /// What to sign, e.g. /camera/door.mjpg or /camera/door.jpg?width=320
+        path: String,
+        /// Seconds the URL stays valid (1 to 315360000, ten years).
+        #[arg(long)]
+        ttl: u64,
+        /// The config holding `url_signing_keys`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -126,6 +138,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Sign { path, ttl, config } => match sign(&path, ttl, config.as_deref()) {
+            Ok(signed) => {
+                println!("{signed}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("framecast: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Render(args) => match render(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -134,6 +156,26 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn sign(path: &str, ttl: u64, config: Option<&std::path::Path>) -> Result<String, String> {
+    use framecast::http::signed;
+    if !(1..=315_360_000).contains(&ttl) {
+        return Err(format!("--ttl {ttl}: use 1 to 315360000 seconds"));
+    }
+    let config = match config {
+        Some(file) => Config::load(file)?,
+        None => Config::embedded(),
+    };
+    let key = config.url_signing_keys.first().ok_or("the config has no url_signing_keys: add one (16+ characters)")?;
+    let (bare, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let default_camera = || config.default_camera.clone().or_else(|| config.cameras.keys().next().cloned());
+    let resource = signed::resource(bare, query, default_camera)
+        .ok_or_else(|| format!("{path}: not a camera, badge, board or room URL, so it cannot be signed"))?;
+    Ok(signed::sign(key, &resource, path, Duration::from_secs(ttl)))
 }
 
 fn check_config(file: &std::path::Path) -> Result<String, String> {

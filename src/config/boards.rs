@@ -18,6 +18,9 @@ pub struct BoardConfig {
     #[serde(default)]
     pub background: Option<String>,
     pub tiles: Vec<TileConfig>,
+    /// Only signed URLs (`exp`, `sig`) may show it.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 fn default_columns() -> u32 {

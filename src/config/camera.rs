@@ -28,6 +28,9 @@ pub struct CameraConfig {
     /// Per-client limits for this camera's streams, replacing `client_limits`.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+    /// Only signed URLs (`exp`, `sig`) may show it: a private camera.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 fn default_quality() -> u8 {

@@ -81,6 +81,9 @@ pub struct Config {
     pub template_dir: Option<PathBuf>,
     /// Bearer tokens that may write badge values; none means writes are off.
     pub api_tokens: Vec<String>,
+    /// Keys for signed URLs (`require_signature`): the first signs, all
+    /// verify, so a key can be rotated out. Never logged.
+    pub url_signing_keys: Vec<String>,
     /// The embedded database (SQLite) where badge values and history are
     /// kept across restarts; null keeps them in memory only.
     pub database: Option<PathBuf>,
@@ -205,6 +208,9 @@ pub struct BadgeConfig {
     /// Where framecast fetches the value itself (none: values are written).
     #[serde(default)]
     pub source: Option<PollConfig>,
+    /// Only signed URLs (`exp`, `sig`) may show it.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 impl Config {
@@ -240,6 +246,25 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether a signed URL is needed for `resource` (`camera/NAME`,
+    /// `badge/NAME`, `board/NAME`, `online/ROOM`).
+    pub fn requires_signature(&self, resource: &str) -> bool {
+        match resource.split_once('/') {
+            Some(("camera", n)) => self.cameras.get(n).is_some_and(|c| c.require_signature),
+            Some(("badge", n)) => self.badges.get(n).is_some_and(|c| c.require_signature),
+            Some(("board", n)) => self.boards.get(n).is_some_and(|c| c.require_signature),
+            Some(("online", n)) => self.rooms.get(n).is_some_and(|c| c.require_signature),
+            _ => false,
+        }
+    }
+
+    fn requires_any_signature(&self) -> bool {
+        self.cameras.values().any(|c| c.require_signature)
+            || self.badges.values().any(|c| c.require_signature)
+            || self.boards.values().any(|c| c.require_signature)
+            || self.rooms.values().any(|c| c.require_signature)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -299,6 +324,12 @@ impl Config {
                 return Err(format!("boards: {name:?} is invalid: {}", crate::names::invalid_name("board")));
             }
             board.validate(&format!("boards.{name}"))?;
+        }
+        if let Some(key) = self.url_signing_keys.iter().find(|k| k.len() < 16) {
+            return Err(format!("url_signing_keys: a key of {} characters is too short: use 16 or more", key.len()));
+        }
+        if self.url_signing_keys.is_empty() && self.requires_any_signature() {
+            return Err("require_signature is set, but url_signing_keys is empty: add a key (16+ characters)".into());
         }
         if let Some(token) = self.api_tokens.iter().find(|t| t.len() < 16) {
             // Never echo the token itself.

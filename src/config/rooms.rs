@@ -22,6 +22,9 @@ pub enum CountMode {
 pub struct RoomConfig {
     #[serde(default)]
     pub count: CountMode,
+    /// Only signed URLs (`exp`, `sig`) may show it.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 /// `day_starts_at` ("HH:MM", UTC) as seconds after midnight UTC.

@@ -94,7 +94,7 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
             Err(busy) => errors::text(&busy),
         };
     }
-    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
+    let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => {
             let (badges, name, look) = (app.badges.clone(), name.to_string(), look.clone());

@@ -36,7 +36,7 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
         }
     }
     let head = req.method() == Method::HEAD;
-    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
+    let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => {
             let (boards, name) = (app.boards.clone(), name.to_string());

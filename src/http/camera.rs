@@ -47,7 +47,7 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
     };
     // A camera's own limits replace the server-wide ones.
     let base = camera.config().limits.as_ref().unwrap_or(&app.config.client_limits);
-    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), base) {
+    let (framing, limits) = match wanted(&app.config, req, base) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => return snapshot_of(app, camera, None, req.method() == Method::HEAD).await,
         Err(bad) => return errors::text(&bad),
@@ -99,7 +99,7 @@ async fn snapshot_of(app: &App, camera: &Camera, max_delay: Option<Duration>, he
 }
 
 /// The camera the drop-in URLs serve: `default_camera`, else the first.
-fn default_name(app: &App) -> Option<String> {
+pub fn default_name(app: &App) -> Option<String> {
     app.config.default_camera.clone().or_else(|| app.cameras.list().next().map(|c| c.name().to_string()))
 }
 

@@ -1,13 +1,15 @@
 //! What a client can take, from its query and User-Agent: a stream in which
 //! framing, or one plain image; and the per-client limits it asks for.
 
-use hyper::HeaderMap;
 use hyper::header::USER_AGENT;
+use hyper::{HeaderMap, Request};
 
 use std::time::Duration;
 
+use super::RequestBody;
 use super::errors::BadRequest;
 use super::query;
+use super::signed::ValidFor;
 use crate::config::Config;
 use crate::config::bounds;
 use crate::config::limits::LimitsConfig;
@@ -95,16 +97,16 @@ pub enum Wanted {
 
 /// `delivery`, then for a stream its limits tightened onto `base`; `Err`
 /// is a 400 message. (A single image has no limits, so they are not read.)
-pub fn wanted(
-    config: &Config,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    base: &LimitsConfig,
-) -> Result<Wanted, BadRequest> {
+pub fn wanted(config: &Config, req: &Request<RequestBody>, base: &LimitsConfig) -> Result<Wanted, BadRequest> {
+    let (headers, query) = (req.headers(), req.uri().query());
     match delivery(config, headers, query)? {
         Delivery::Once => Ok(Wanted::Once),
         Delivery::Stream(framing) => {
             let mut limits = limits(Limits::from_config(base), query)?;
+            // A signed URL's stream ends, cleanly, when the URL expires.
+            if let Some(ValidFor(left)) = req.extensions().get::<ValidFor>() {
+                limits = limits.tighten(Limits { max_duration: Some(*left), ..Limits::default() });
+            }
             let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
             if config.departure_resend_interval_ms < config.resend_interval_ms
                 && config.departure_resend_user_agents.iter().any(|s| contains_ignore_case(agent, s))

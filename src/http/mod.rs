@@ -20,6 +20,7 @@ pub mod query;
 pub mod referer;
 pub mod response;
 pub mod routes;
+pub mod signed;
 pub mod static_badge;
 
 /// A request's body as handlers see it: hyper's `Incoming` from a

@@ -52,7 +52,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
             Err(too_large) => errors::text(&too_large),
         };
     }
-    let (framing, limits) = match wanted(&app.config, req.headers(), req.uri().query(), &app.config.client_limits) {
+    let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => return response::single_image(app.online.snapshot(room), "image/png", head),
         Err(bad) => return errors::text(&bad),

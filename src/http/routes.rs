@@ -10,7 +10,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::RequestBody;
 use super::response::{self, HttpResponse};
-use super::{api, badge_api, badges, boards, camera, demo, online, static_badge};
+use super::{api, badge_api, badges, boards, camera, demo, online, signed, static_badge};
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
@@ -118,6 +118,20 @@ impl Route {
     }
 }
 
+/// A resource with `require_signature` needs a valid signed URL; the time
+/// it has left goes with the request (a stream ends then).
+fn check_signature(app: &App, req: &mut Request<RequestBody>) -> Result<(), signed::Refused> {
+    let (path, query) = (req.uri().path(), req.uri().query());
+    let default_camera = || camera::default_name(app);
+    let Some(resource) = signed::resource(path, query, default_camera) else { return Ok(()) };
+    if !app.config.requires_signature(&resource) {
+        return Ok(());
+    }
+    let left = signed::verify(&app.config.url_signing_keys, &resource, query)?;
+    req.extensions_mut().insert(signed::ValidFor(left));
+    Ok(())
+}
+
 fn query_value(req: &Request<RequestBody>, key: &str) -> Option<String> {
     let query = req.uri().query()?;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
@@ -142,7 +156,7 @@ pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse 
     response
 }
 
-async fn route(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
+async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
     let route = Route::parse(req.uri().path())
         .filter(|r| app.config.debug_endpoints || !matches!(r, Route::DebugPanic | Route::DebugPanicProducer(_)));
     let Some(route) = route else {
@@ -153,6 +167,9 @@ async fn route(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
         return response::method_not_allowed(allow);
     }
     let app = &**app;
+    if let Err(refused) = check_signature(app, &mut req) {
+        return response::text(StatusCode::FORBIDDEN, refused.to_string());
+    }
     match route {
         // mjpg-streamer's URLs: `/?action=stream`, `/?action=snapshot`.
         Route::Demo => match query_value(&req, "action").as_deref() {
