@@ -40,6 +40,8 @@ pub struct App {
     pub renders: RenderPool,
     /// Producers and blocking work: shutdown waits for them (bounded).
     pub tracker: TaskTracker,
+    /// Where request-started producers (camera sizes) run, supervised.
+    pub tasks: Tasks,
 }
 
 impl App {
@@ -92,6 +94,18 @@ impl App {
             Duration::from_millis(config.render_queue_ms),
             tracker.clone(),
         );
-        Ok(Arc::new(App { config, shutdown, registry, online, badges, cameras, pollers, boards, renders, tracker }))
+        Ok(Arc::new(App {
+            config,
+            shutdown,
+            registry,
+            online,
+            badges,
+            cameras,
+            pollers,
+            boards,
+            renders,
+            tracker,
+            tasks,
+        }))
     }
 }

@@ -31,6 +31,14 @@ pub struct CameraConfig {
     /// Only signed URLs (`exp`, `sig`) may show it: a private camera.
     #[serde(default)]
     pub require_signature: bool,
+    /// Widths a viewer may ask for (`?width=`; others snap to the nearest):
+    /// each size with viewers is encoded once per frame for all of them.
+    #[serde(default = "default_sizes")]
+    pub sizes: Vec<u32>,
+}
+
+fn default_sizes() -> Vec<u32> {
+    vec![320, 640, 1280]
 }
 
 fn default_quality() -> u8 {
@@ -238,6 +246,12 @@ impl CameraConfig {
             }
         }
         zero_or_within(&format!("{key}.max_fps"), self.max_fps, FPS)?;
+        if self.sizes.len() > 8 {
+            return Err(format!("{key}.sizes: at most 8 widths"));
+        }
+        for &w in &self.sizes {
+            within(&format!("{key}.sizes"), w, IMAGE_SIDE)?;
+        }
         if !(1..=100).contains(&self.quality) {
             return Err(format!("{key}.quality: {} is invalid: use 1 to 100", self.quality));
         }

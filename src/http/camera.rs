@@ -5,6 +5,7 @@
 //! `/?action=snapshot`) and µStreamer (`/stream`, `/snapshot`) serve the
 //! default camera, so pages written for them keep working.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::RequestBody;
@@ -24,14 +25,14 @@ use crate::sources::camera::{Camera, JPEG};
 static PULL_PAGE: &str = include_str!("../../templates/pull.html");
 
 /// The camera named in the URL, or the error response.
-fn find<'a>(app: &'a App, name: &str, req: &Request<RequestBody>) -> Result<&'a Camera, Box<HttpResponse>> {
+fn find<'a>(app: &'a App, name: &str, req: &Request<RequestBody>) -> Result<&'a Arc<Camera>, Box<HttpResponse>> {
     if !valid_name(name) {
         return Err(Box::new(errors::text(&BadRequest(invalid_name("camera")))));
     }
     if let Err(reason) = referer::check(&app.config, req.headers()) {
         return Err(Box::new(errors::text(&reason)));
     }
-    app.cameras.get(name).map(|c| &**c).ok_or_else(|| {
+    app.cameras.get(name).ok_or_else(|| {
         let known: Vec<&str> = app.cameras.list().map(|c| c.name()).collect();
         Box::new(response::text(
             StatusCode::NOT_FOUND,
@@ -49,13 +50,23 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
     let base = camera.config().limits.as_ref().unwrap_or(&app.config.client_limits);
     let (framing, limits) = match wanted(&app.config, req, base) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
-        Ok(Wanted::Once) => return snapshot_of(app, camera, None, req.method() == Method::HEAD).await,
+        Ok(Wanted::Once) => return snapshot_of(app, camera, None, req).await,
         Err(bad) => return errors::text(&bad),
     };
     if req.method() == Method::HEAD {
         return response::stream(None);
     }
-    let viewer = camera.watch(&app.registry);
+    let width = match asked_width(camera, req) {
+        Ok(width) => width,
+        Err(bad) => return errors::text(&bad),
+    };
+    let viewer = match width {
+        Some(width) => match camera.watch_width(&app.registry, &app.tasks, width).await {
+            Ok(viewer) => viewer,
+            Err(full) => return errors::text(&full),
+        },
+        None => camera.watch(&app.registry),
+    };
     // A starting source gets a moment to produce a real first frame, so the
     // viewer's first picture is live rather than "connecting".
     camera.wait_started(app.config.camera_start_wait()).await;
@@ -76,12 +87,36 @@ pub async fn snapshot(app: &App, name: &str, req: &Request<RequestBody>) -> Http
             }
         }
     }
-    snapshot_of(app, camera, max_delay, req.method() == Method::HEAD).await
+    snapshot_of(app, camera, max_delay, req).await
+}
+
+/// `?width=N` snapped to the camera's `sizes`; `None` without it.
+fn asked_width(camera: &Camera, req: &Request<RequestBody>) -> Result<Option<u32>, BadRequest> {
+    let query = req.uri().query().unwrap_or("");
+    let Some((key, value)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "width") else {
+        return Ok(None);
+    };
+    let asked = query::whole(&key, &value, (1, u64::from(crate::config::bounds::IMAGE_SIDE.1)))? as u32;
+    match camera.snap_width(asked) {
+        Some(width) => Ok(Some(width)),
+        None => Err(BadRequest(format!("width: camera {:?} has no sizes to choose from", camera.name()))),
+    }
 }
 
 /// The latest frame, after starting the source if it was idle; with
-/// `max_delay`, the first frame newer than the request, waiting that long.
-async fn snapshot_of(app: &App, camera: &Camera, max_delay: Option<Duration>, head: bool) -> HttpResponse {
+/// `max_delay`, the first frame newer than the request, waiting that long;
+/// with `?width=`, at that width.
+async fn snapshot_of(
+    app: &App,
+    camera: &Camera,
+    max_delay: Option<Duration>,
+    req: &Request<RequestBody>,
+) -> HttpResponse {
+    let head = req.method() == Method::HEAD;
+    let width = match asked_width(camera, req) {
+        Ok(width) => width,
+        Err(bad) => return errors::text(&bad),
+    };
     let current = camera.channel().latest().seq;
     camera.demand();
     let live = camera.wait_started(app.config.camera_start_wait()).await;
@@ -89,7 +124,11 @@ async fn snapshot_of(app: &App, camera: &Camera, max_delay: Option<Duration>, he
         Some(limit) if live => camera.frame_after(current, limit).await,
         _ => camera.channel().latest(),
     };
-    let mut response = response::single_image(frame.image(), JPEG, head);
+    let image = match width {
+        Some(width) => crate::sources::camera::sizes::scale(frame.image(), width, camera.config().quality).await,
+        None => frame.image(),
+    };
+    let mut response = response::single_image(image, JPEG, head);
     if !live {
         // The placeholder, so an <img> shows why; the status tells programs.
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;

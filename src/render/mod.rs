@@ -19,6 +19,7 @@ pub mod pattern;
 pub mod placeholder;
 pub mod png;
 pub mod pool;
+pub mod scale;
 pub mod shapes;
 pub mod size;
 pub mod social;

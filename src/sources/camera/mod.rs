@@ -11,6 +11,7 @@ pub mod file;
 pub mod pattern;
 mod producer;
 pub mod relay;
+pub mod sizes;
 pub mod slot;
 pub mod source;
 
@@ -95,6 +96,8 @@ pub struct Camera {
     idle_stop: Duration,
     /// Set by the `debug_endpoints` test hook: the producer panics once.
     panic_next: AtomicBool,
+    /// Live derived channels (`sizes`): they keep the source running.
+    derived: std::sync::atomic::AtomicUsize,
 }
 
 /// What `GET /api/v1/cameras` reports per camera.
@@ -139,6 +142,7 @@ impl Cameras {
                 fps: AtomicU64::new(0),
                 idle_stop: config.camera_idle_stop(),
                 panic_next: AtomicBool::new(false),
+                derived: Default::default(),
             });
             let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
             let producer = producer::Producer::new(camera.clone(), overlay, registry.clone(), badges.clone(), config);
@@ -193,7 +197,7 @@ impl Camera {
 
     fn demanded(&self) -> bool {
         let snapshots = self.demand_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t > Instant::now());
-        self.config.always_on || self.channel.viewers() > 0 || snapshots
+        self.config.always_on || self.channel.viewers() > 0 || self.derived.load(Relaxed) > 0 || snapshots
     }
 
     /// Waits up to `limit` for the source to show a real frame or fail.
