@@ -13,7 +13,6 @@ use super::response::{self, HttpResponse};
 use super::routes::Format;
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
-use crate::push::body::PushBody;
 use crate::render::logo::{LogoFields, LogoImage, MAX_LOGO_WIDTH};
 use crate::sources::badges::Look;
 
@@ -110,7 +109,7 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
         return response::stream(None);
     }
     match app.badges.join(name, look) {
-        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
+        Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }
 }

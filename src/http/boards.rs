@@ -11,7 +11,6 @@ use super::query;
 use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
-use crate::push::body::PushBody;
 
 pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpResponse {
     let (name, scale) = split_scale(stem);
@@ -52,7 +51,7 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
         return response::stream(None);
     }
     match app.boards.join(name, scale) {
-        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
+        Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }
 }

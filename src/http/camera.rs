@@ -19,7 +19,6 @@ use super::referer;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
-use crate::push::body::PushBody;
 use crate::sources::camera::{Camera, JPEG};
 
 static PULL_PAGE: &str = include_str!("../../templates/pull.html");
@@ -70,7 +69,7 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
     // A starting source gets a moment to produce a real first frame, so the
     // viewer's first picture is live rather than "connecting".
     camera.wait_started(app.config.camera_start_wait()).await;
-    response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits)))
+    response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits)))
 }
 
 pub async fn snapshot(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {

@@ -22,6 +22,7 @@ pub mod response;
 pub mod routes;
 pub mod signed;
 pub mod static_badge;
+pub mod viewers;
 
 /// A request's body as handlers see it: hyper's `Incoming` from a
 /// connection, or any other body (the request-surface fuzz target builds

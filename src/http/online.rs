@@ -12,7 +12,6 @@ use super::referer;
 use super::response::{self, HttpResponse};
 use super::routes::Format;
 use crate::app::App;
-use crate::push::body::PushBody;
 use crate::render::format::MapValues;
 
 /// Room names follow the common rule for names.
@@ -63,7 +62,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
     let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
     let client = client_ip(peer, req.headers(), &app.config.trusted_proxies);
     match app.online.join(room, client) {
-        Ok(viewer) => response::stream(Some(PushBody::new(viewer, framing, &app.shutdown).with_limits(limits))),
+        Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }
 }

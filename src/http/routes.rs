@@ -10,7 +10,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::RequestBody;
 use super::response::{self, HttpResponse};
-use super::{api, badge_api, badges, boards, camera, demo, online, signed, static_badge};
+use super::{api, badge_api, badges, boards, camera, demo, online, signed, static_badge, viewers};
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
@@ -24,6 +24,8 @@ enum Route {
     Online(String, Format),
     Channels,
     Channel(String),
+    ChannelViewers(String),
+    Viewer(String),
     Badge(String, Format),
     Board(String),
     StaticBadge(String, Format),
@@ -53,6 +55,7 @@ pub enum Format {
 }
 
 const READ: &[Method] = &[Method::GET, Method::HEAD];
+const DELETE_ONLY: &[Method] = &[Method::DELETE];
 const READ_WRITE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE];
 
 impl Route {
@@ -89,7 +92,12 @@ impl Route {
                 } else if let Some(stem) = png("/board/") {
                     Route::Board(stem)
                 } else if let Some(name) = path.strip_prefix("/api/v1/channels/") {
-                    Route::Channel(name.to_string())
+                    match name.strip_suffix("/viewers") {
+                        Some(channel) => Route::ChannelViewers(channel.to_string()),
+                        None => Route::Channel(name.to_string()),
+                    }
+                } else if let Some(id) = path.strip_prefix("/api/v1/viewers/") {
+                    Route::Viewer(id.to_string())
                 } else if let Some(file) = path.strip_prefix("/camera/") {
                     match file.rsplit_once('.') {
                         Some((name, "mjpg")) => Route::CameraStream(name.to_string()),
@@ -113,6 +121,7 @@ impl Route {
     fn methods(&self) -> &'static [Method] {
         match self {
             Route::BadgeApi(_) => READ_WRITE,
+            Route::Viewer(_) => DELETE_ONLY,
             _ => READ,
         }
     }
@@ -163,7 +172,11 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         return response::text(StatusCode::NOT_FOUND, "not found");
     };
     if !route.methods().contains(req.method()) {
-        let allow = if route.methods() == READ_WRITE { "GET, HEAD, PUT, POST, DELETE" } else { "GET, HEAD" };
+        let allow = match route.methods() {
+            m if m == READ_WRITE => "GET, HEAD, PUT, POST, DELETE",
+            m if m == DELETE_ONLY => "DELETE",
+            _ => "GET, HEAD",
+        };
         return response::method_not_allowed(allow);
     }
     let app = &**app;
@@ -188,6 +201,8 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         Route::Online(room, format) => online::serve(app, &room, format, &req).await,
         Route::Channels => api::list(app),
         Route::Channel(name) => api::one(app, &name),
+        Route::ChannelViewers(name) => viewers::list(app, &name, &req),
+        Route::Viewer(id) => viewers::kick(app, &id, &req),
         Route::Badge(stem, format) => badges::serve(app, &stem, format, &req).await,
         Route::Board(stem) => boards::serve(app, &stem, &req).await,
         Route::StaticBadge(content, format) => static_badge::serve(app, &content, format, &req).await,

@@ -32,6 +32,8 @@ pub struct PushBody {
     viewer: ViewerGuard,
     /// Set by `with_limits`; `None` costs nothing per part.
     limits: Option<Box<Enforced>>,
+    /// When the previous part went out (for the viewer's fps).
+    last_part: Option<Instant>,
 }
 
 /// The running state of a stream's limits.
@@ -50,10 +52,12 @@ struct Enforced {
 impl PushBody {
     /// The first poll yields the current frame at once, then every change,
     /// until `shutdown` is cancelled.
+    /// A listed viewer's stream also ends when it is kicked.
     pub fn new(viewer: ViewerGuard, framing: Framing, shutdown: &CancellationToken) -> PushBody {
         let frames = WatchStream::new(viewer.channel().subscribe());
-        let ended = Box::pin(shutdown.clone().cancelled_owned());
-        PushBody { frames, ended, framing, last_seq: 0, viewer, limits: None }
+        let token = viewer.record().map_or_else(|| shutdown.clone(), |r| r.kick.clone());
+        let ended = Box::pin(token.cancelled_owned());
+        PushBody { frames, ended, framing, last_seq: 0, viewer, limits: None, last_part: None }
     }
 
     /// Applies per-client limits from the moment the stream starts.
@@ -119,6 +123,9 @@ impl Body for PushBody {
             let skipped = frame.seq - this.last_seq - 1;
             stats.frames_skipped.fetch_add(skipped, Relaxed);
             metrics().frames_skipped.inc_by(skipped);
+            if let Some(record) = this.viewer.record() {
+                record.skipped.fetch_add(skipped, Relaxed);
+            }
         }
         let first = this.last_seq == 0;
         let part = frame.part(this.framing, first);
@@ -141,6 +148,18 @@ impl Body for PushBody {
         stats.bytes_sent.fetch_add(part.len() as u64, Relaxed);
         metrics().parts_sent.inc();
         metrics().bytes_sent.inc_by(part.len() as u64);
+        if let Some(record) = this.viewer.record() {
+            record.parts.fetch_add(1, Relaxed);
+            record.bytes.fetch_add(part.len() as u64, Relaxed);
+            let now = Instant::now();
+            if let Some(last) = this.last_part.replace(now) {
+                // Smoothed over about the last 8 parts.
+                let rate = 1.0 / (now - last).as_secs_f64().max(1e-3);
+                let old = f64::from_bits(record.fps.load(Relaxed));
+                let fps = if old == 0.0 { rate } else { old + (rate - old) / 8.0 };
+                record.fps.store(fps.to_bits(), Relaxed);
+            }
+        }
         waiting::handed_out();
         Poll::Ready(Some(Ok(BodyFrame::data(part))))
     }

@@ -26,6 +26,8 @@ pub struct Channel {
     /// Woken when a viewer joins or leaves, for producers that draw the count.
     pub(crate) presence_changed: Notify,
     pub(crate) stats: ChannelStats,
+    /// The viewers listed by the viewers API.
+    pub records: super::record::Records,
 }
 
 #[derive(Default)]
@@ -80,6 +82,7 @@ impl Channel {
             log: OnceLock::new(),
             presence_changed: Notify::new(),
             stats: ChannelStats::default(),
+            records: Default::default(),
         };
         channel.stats.frames_rendered.store(1, Relaxed);
         metrics().frames_rendered.inc();

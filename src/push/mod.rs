@@ -10,6 +10,7 @@ pub mod gauges;
 pub mod limits;
 pub mod part;
 pub mod presence;
+pub mod record;
 pub mod registry;
 pub mod viewer;
 pub mod waiting;

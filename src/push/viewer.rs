@@ -6,11 +6,14 @@
 use std::sync::Arc;
 
 use super::channel::Channel;
+use super::record::ViewerRecord;
 
 pub struct ViewerGuard {
     channel: Arc<Channel>,
     /// Dropped right after the viewer left (a room's session record).
     companion: Option<Box<dyn Send + Sync>>,
+    /// This viewer's entry in the channel's list, if listed.
+    record: Option<Arc<ViewerRecord>>,
 }
 
 impl ViewerGuard {
@@ -18,7 +21,18 @@ impl ViewerGuard {
     /// channel being forgotten can never gain a viewer.
     pub(super) fn join(channel: Arc<Channel>) -> ViewerGuard {
         channel.viewer_joined();
-        ViewerGuard { channel, companion: None }
+        ViewerGuard { channel, companion: None, record: None }
+    }
+
+    /// Lists this viewer in its channel until it leaves.
+    pub fn with_record(mut self, record: Arc<ViewerRecord>) -> ViewerGuard {
+        self.channel.records.add(record.clone());
+        self.record = Some(record);
+        self
+    }
+
+    pub fn record(&self) -> Option<&Arc<ViewerRecord>> {
+        self.record.as_ref()
     }
 
     /// Ties `companion` to this viewer: it is dropped when the viewer leaves.
@@ -34,6 +48,9 @@ impl ViewerGuard {
 
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
+        if let Some(record) = &self.record {
+            self.channel.records.remove(record.id);
+        }
         self.channel.viewer_left();
         drop(self.companion.take());
     }

@@ -1,0 +1,71 @@
+//! Who is watching: every live image stream is listed in its channel
+//! (`listed`), `GET /api/v1/channels/{channel}/viewers` shows them (the
+//! address only to API token holders), and `DELETE /api/v1/viewers/{id}`
+//! (with a token) ends one viewer's stream cleanly.
+
+use hyper::header::USER_AGENT;
+use hyper::{Method, Request, StatusCode};
+use serde_json::json;
+
+use super::RequestBody;
+use super::auth::authorize_write;
+use super::client_addr::{PeerAddr, client_ip};
+use super::errors;
+use super::response::{self, HttpResponse};
+use crate::app::App;
+use crate::push::body::PushBody;
+use crate::push::limits::Limits;
+use crate::push::part::Framing;
+use crate::push::record::ViewerRecord;
+use crate::push::viewer::ViewerGuard;
+
+/// The stream body of a new viewer, listed with what the request tells.
+pub fn listed(
+    app: &App,
+    req: &Request<RequestBody>,
+    viewer: ViewerGuard,
+    framing: Framing,
+    limits: Limits,
+) -> PushBody {
+    let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
+    let addr = client_ip(peer, req.headers(), &app.config.trusted_proxies);
+    let name = match framing {
+        Framing::Browser => "browser",
+        Framing::Reader => "reader",
+    };
+    let record = ViewerRecord::new(name, agent, addr, &app.shutdown);
+    PushBody::new(viewer.with_record(record), framing, &app.shutdown).with_limits(limits)
+}
+
+/// `GET /api/v1/channels/{channel}/viewers`.
+pub fn list(app: &App, channel: &str, req: &Request<RequestBody>) -> HttpResponse {
+    let Some(channel) = app.registry.get(channel) else {
+        return response::json_error(StatusCode::NOT_FOUND, "no such live channel");
+    };
+    let with_address = authorize_write(&app.config, req.headers()).is_ok();
+    let viewers: Vec<_> = channel.records.list().iter().map(|r| r.info(with_address)).collect();
+    response::json(StatusCode::OK, &json!({ "channel": channel.name(), "viewers": viewers }))
+}
+
+/// `DELETE /api/v1/viewers/{id}`: ends that viewer's stream (HTTP's last
+/// chunk, or the end of its HTTP/2 stream); it leaves the count at once.
+pub fn kick(app: &App, id: &str, req: &Request<RequestBody>) -> HttpResponse {
+    if req.method() != Method::DELETE {
+        return response::method_not_allowed("DELETE");
+    }
+    if let Err(denied) = authorize_write(&app.config, req.headers()) {
+        return errors::text(&denied);
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return response::json_error(StatusCode::BAD_REQUEST, "viewer ids are whole numbers");
+    };
+    let found = app.registry.list().iter().find_map(|c| c.records.get(id));
+    match found {
+        Some(record) => {
+            record.kick.cancel();
+            response::json(StatusCode::OK, &json!({ "ended": id }))
+        }
+        None => response::json_error(StatusCode::NOT_FOUND, "no such viewer (it may have left)"),
+    }
+}

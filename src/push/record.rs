@@ -1,0 +1,109 @@
+//! Who is watching: one record per stream that asked to be listed (every
+//! live image does), kept in its channel while the stream lasts. It carries
+//! what the viewers API shows (since when, framing, User-Agent, address,
+//! parts, bytes, skipped frames, current fps) and the token that ends this
+//! one stream cleanly when an operator kicks it. Counters are the viewer's
+//! own (uncontended atomics), updated as its parts go out.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+/// Longest User-Agent kept (they come from anyone).
+const MAX_AGENT: usize = 200;
+
+pub struct ViewerRecord {
+    pub id: u64,
+    since: u64,
+    framing: &'static str,
+    agent: String,
+    addr: IpAddr,
+    pub(super) parts: AtomicU64,
+    pub(super) bytes: AtomicU64,
+    pub(super) skipped: AtomicU64,
+    /// Parts per second, smoothed, as f64 bits.
+    pub(super) fps: AtomicU64,
+    /// Cancelled to end this stream (or by shutdown, its parent).
+    pub kick: CancellationToken,
+}
+
+/// What the viewers API shows of one viewer.
+#[derive(Debug, Serialize)]
+pub struct ViewerInfo {
+    pub id: u64,
+    pub connected_since: u64,
+    pub framing: &'static str,
+    pub user_agent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub parts: u64,
+    pub bytes: u64,
+    pub frames_skipped: u64,
+    pub fps: f64,
+}
+
+impl ViewerRecord {
+    pub fn new(framing: &'static str, agent: &str, addr: IpAddr, shutdown: &CancellationToken) -> Arc<ViewerRecord> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Arc::new(ViewerRecord {
+            id: NEXT.fetch_add(1, Relaxed),
+            since: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            framing,
+            agent: agent.chars().take(MAX_AGENT).collect(),
+            addr,
+            parts: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            fps: AtomicU64::new(0),
+            kick: shutdown.child_token(),
+        })
+    }
+
+    /// `with_address`: only for callers holding an API token.
+    pub fn info(&self, with_address: bool) -> ViewerInfo {
+        ViewerInfo {
+            id: self.id,
+            connected_since: self.since,
+            framing: self.framing,
+            user_agent: self.agent.clone(),
+            address: with_address.then(|| self.addr.to_string()),
+            parts: self.parts.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            frames_skipped: self.skipped.load(Relaxed),
+            fps: (f64::from_bits(self.fps.load(Relaxed)) * 10.0).round() / 10.0,
+        }
+    }
+}
+
+/// A channel's listed viewers.
+#[derive(Default)]
+pub struct Records(Mutex<HashMap<u64, Arc<ViewerRecord>>>);
+
+impl Records {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ViewerRecord>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn add(&self, record: Arc<ViewerRecord>) {
+        self.lock().insert(record.id, record);
+    }
+
+    pub(super) fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    pub fn list(&self) -> Vec<Arc<ViewerRecord>> {
+        let mut all: Vec<_> = self.lock().values().cloned().collect();
+        all.sort_by_key(|r| r.id);
+        all
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ViewerRecord>> {
+        self.lock().get(&id).cloned()
+    }
+}
