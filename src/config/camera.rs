@@ -19,9 +19,13 @@ pub struct CameraConfig {
     /// Frames per second at most; faster source frames are dropped (0: the source's rate).
     #[serde(default)]
     pub max_fps: f64,
-    /// Stats burned into every frame; without it frames pass through byte for byte.
+    /// Stats burned into every frame; without it (and `overlays`) frames
+    /// pass through byte for byte.
     #[serde(default)]
     pub overlay: Option<OverlayConfig>,
+    /// Picture overlays: privacy masks, PNG watermarks, live badges.
+    #[serde(default)]
+    pub overlays: Vec<OverlayItemConfig>,
     /// JPEG quality when framecast encodes (pattern, overlay, PNG files, raw devices).
     #[serde(default = "default_quality")]
     pub quality: u8,
@@ -182,6 +186,58 @@ pub struct OverlayConfig {
     pub margin: u32,
 }
 
+/// One picture overlay: exactly one of `png`, `badge` or `mask`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayItemConfig {
+    /// A PNG (a logo, a watermark; alpha is kept), read once at startup.
+    #[serde(default)]
+    pub png: Option<PathBuf>,
+    /// A badge, drawn as it is now (its template, or `template`).
+    #[serde(default)]
+    pub badge: Option<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Privacy mask: rectangles `[x, y, width, height]` in frame pixels.
+    #[serde(default)]
+    pub mask: Vec<[u32; 4]>,
+    /// The mask's colour.
+    #[serde(default = "default_mask_color")]
+    pub color: String,
+    #[serde(default)]
+    pub position: Position,
+    #[serde(default = "default_margin")]
+    pub margin: u32,
+    /// 0 (invisible) to 1 (as drawn).
+    #[serde(default = "default_opacity")]
+    pub opacity: f32,
+}
+
+fn default_mask_color() -> String {
+    "#000000".into()
+}
+fn default_opacity() -> f32 {
+    1.0
+}
+
+impl OverlayItemConfig {
+    pub fn validate(&self, key: &str) -> Result<(), String> {
+        let kinds = [self.png.is_some(), self.badge.is_some(), !self.mask.is_empty()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(format!("{key}: give exactly one of png, badge or mask"));
+        }
+        if self.mask.len() > 64 {
+            return Err(format!("{key}.mask: at most 64 rectangles"));
+        }
+        within(&format!("{key}.opacity"), self.opacity, (0.0, 1.0))?;
+        within(&format!("{key}.margin"), self.margin, (0, 4096))?;
+        if let Some(name) = self.badge.as_ref().filter(|n| !crate::names::valid_name(n)) {
+            return Err(format!("{key}.badge: {name:?} is invalid: {}", crate::names::invalid_name("badge")));
+        }
+        Ok(())
+    }
+}
+
 fn default_text_size() -> f32 {
     16.0
 }
@@ -260,6 +316,12 @@ impl CameraConfig {
         }
         // The overlay's text and colours are checked where it is built
         // (`sources::camera::check`), by the renderer that draws them.
+        if self.overlays.len() > 16 {
+            return Err(format!("{key}.overlays: at most 16 items"));
+        }
+        for (i, item) in self.overlays.iter().enumerate() {
+            item.validate(&format!("{key}.overlays[{i}]"))?;
+        }
         if let Some(overlay) = &self.overlay {
             within(&format!("{key}.overlay.size"), overlay.size, (6.0, 200.0))?;
             within(&format!("{key}.overlay.margin"), overlay.margin, (0, 4096))?;

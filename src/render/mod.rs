@@ -15,6 +15,7 @@ pub mod layout;
 pub mod logo;
 pub mod online;
 pub mod overlay;
+pub mod overlay_image;
 pub mod pattern;
 pub mod placeholder;
 pub mod png;

@@ -32,6 +32,7 @@ use crate::push::registry::Registry;
 use crate::push::viewer::ViewerGuard;
 use crate::render::format::parse_with;
 use crate::render::overlay::Overlay;
+use crate::render::overlay_image::ImageItem;
 use crate::render::placeholder::{Placeholder, placeholder_jpeg};
 use crate::sources::badges::Badges;
 use crate::sources::tasks::Tasks;
@@ -56,10 +57,17 @@ fn build_overlay(name: &str, config: &OverlayConfig) -> Result<Overlay, String> 
     Overlay::new(config).map_err(|e| format!("cameras.{name}.{e}"))
 }
 
+/// The picture overlays of camera `name`, their PNGs read now.
+fn build_items(name: &str, config: &CameraConfig) -> Result<Vec<ImageItem>, String> {
+    let items = config.overlays.iter().enumerate();
+    items.map(|(i, item)| ImageItem::new(item, &format!("cameras.{name}.overlays[{i}]"))).collect()
+}
+
 /// Checks what only the renderer can (overlay placeholders and colours),
 /// as `serve` does at startup: for `check-config`.
 pub fn check(config: &Config) -> Result<(), String> {
     for (name, camera) in &config.cameras {
+        build_items(name, camera)?;
         if let Some(overlay) = &camera.overlay {
             build_overlay(name, overlay)?;
         }
@@ -145,7 +153,9 @@ impl Cameras {
                 derived: Default::default(),
             });
             let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
-            let producer = producer::Producer::new(camera.clone(), overlay, registry.clone(), badges.clone(), config);
+            let items = build_items(name, camera_config)?;
+            let producer =
+                producer::Producer::new(camera.clone(), (overlay, items), registry.clone(), badges.clone(), config);
             tasks.supervise("producer", format!("camera/{name}"), move || producer.clone().run());
             cameras.insert(name.clone(), camera);
         }
@@ -223,7 +233,7 @@ impl Camera {
             kind: self.config.source.kind(),
             state: self.state(),
             always_on: self.config.always_on,
-            overlay: self.config.overlay.is_some(),
+            overlay: self.config.overlay.is_some() || !self.config.overlays.is_empty(),
             fps: f64::from_bits(self.fps.load(Relaxed)),
             channel: self.channel.info(),
         }

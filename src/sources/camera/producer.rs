@@ -22,6 +22,7 @@ use crate::render::clock::clock;
 use crate::render::format::{NumberFormat, Values, expand, format_number};
 use crate::render::jpeg::{self, Rgb};
 use crate::render::overlay::Overlay;
+use crate::render::overlay_image::{self, ImageItem};
 use crate::render::placeholder::{Placeholder, placeholder_jpeg};
 use crate::sources::badges::Badges;
 
@@ -32,6 +33,8 @@ const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
 pub(super) struct Producer {
     camera: Arc<Camera>,
     overlay: Option<Arc<Overlay>>,
+    /// Picture overlays (masks, PNGs, badges), drawn before the text.
+    items: Arc<Vec<ImageItem>>,
     registry: Arc<Registry>,
     badges: Arc<Badges>,
     resend: Duration,
@@ -58,12 +61,17 @@ impl Shown {
 impl Producer {
     pub(super) fn new(
         camera: Arc<Camera>,
-        overlay: Option<Overlay>,
+        (overlay, items): (Option<Overlay>, Vec<ImageItem>),
         registry: Arc<Registry>,
         badges: Arc<Badges>,
         config: &Config,
     ) -> Producer {
-        Producer { camera, overlay: overlay.map(Arc::new), registry, badges, resend: config.resend_interval() }
+        let (overlay, items) = (overlay.map(Arc::new), Arc::new(items));
+        Producer { camera, overlay, items, registry, badges, resend: config.resend_interval() }
+    }
+
+    fn draws(&self) -> bool {
+        self.overlay.is_some() || !self.items.is_empty()
     }
 
     pub(super) async fn run(self) {
@@ -118,8 +126,7 @@ impl Producer {
             }
             let far = Instant::now() + Duration::from_secs(86_400);
             let idle_deadline = idle_since.map_or(far, |t| t + camera.idle_stop);
-            let overlay_check =
-                if self.overlay.is_some() && shown.is_some() { Instant::now() + OVERLAY_REFRESH } else { far };
+            let overlay_check = if self.draws() && shown.is_some() { Instant::now() + OVERLAY_REFRESH } else { far };
             tokio::select! {
                 next = source.next() => {
                     // The source's task ended only if it panicked: so does the
@@ -193,19 +200,24 @@ impl Producer {
     /// (off the async threads: decode and encode take milliseconds).
     async fn show(&self, source: Bytes, decoded: Option<Arc<Rgb>>) -> Option<Shown> {
         let camera = &self.camera;
-        let Some(overlay) = self.overlay.clone() else {
+        if !self.draws() {
             camera.channel.publish(&source, JPEG);
             return Some(Shown { source, decoded: None, text: String::new() });
-        };
+        }
         let text = self.overlay_text();
         let (input, quality, line) = (source.clone(), camera.config.quality, text.clone());
+        let (overlay, items, badges) = (self.overlay.clone(), self.items.clone(), self.badges.clone());
         let drawn = tokio::task::spawn_blocking(move || {
             let base = match decoded {
                 Some(rgb) => rgb,
                 None => Arc::new(jpeg::decode(&input)?),
             };
             let mut image = (*base).clone();
-            overlay.draw(&mut image, &line);
+            let badge = |name: &str, template: Option<&str>| badges.draw(name, template, 1.0).ok();
+            overlay_image::apply(&mut image, &items, &badge);
+            if let Some(overlay) = &overlay {
+                overlay.draw(&mut image, &line);
+            }
             Ok::<_, String>((jpeg::encode_rgb(&image, quality), base))
         });
         let started = std::time::Instant::now();
