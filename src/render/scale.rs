@@ -11,6 +11,10 @@ use super::jpeg::{Rgb, decode, encode_rgb};
 /// `jpeg` at `width` (height in proportion), or `None` when it is not
 /// wider than that already (it is passed on as it is, never enlarged).
 pub fn scaled_jpeg(jpeg: &[u8], width: u32, quality: u8) -> Result<Option<Vec<u8>>, String> {
+    // The header alone tells a frame that passes through: no decode.
+    if super::jpeg::dimensions(jpeg).is_some_and(|(w, _)| w as u32 <= width) {
+        return Ok(None);
+    }
     let image = decode(jpeg)?;
     if image.width as u32 <= width {
         return Ok(None);
