@@ -9,6 +9,11 @@
 //! 4. connections accepted per second with and without a slowloris of 5,000
 //!    half-sent requests held open (ratio in one run).
 //!
+//! 5. the ceiling for 2.: a minimal writer process (no HTTP framework: a
+//!    fixed response head, then one ~2 KB part to every socket per trigger,
+//!    a latest-part slot and `write_all` per socket) held by the same load
+//!    generator at the large size: its p50/p99, and framecast's as a ratio.
+//!
 //! Sizes: CAPACITY_VIEWERS (default 19000) bounds the large run; the machine's
 //! limit is 20,000 open files per process. CAPACITY_ONLY=ramp runs 3. alone.
 
@@ -33,8 +38,8 @@ fn config(target: SocketAddr, room: &str, viewers: usize, connect_rate: u32) -> 
     }
 }
 
-/// Holds `n` viewers; prints memory, idle CPU and fan-out; returns the load.
-async fn held(addr: SocketAddr, pid: u32, n: usize, baseline_rss: u64) {
+/// Holds `n` viewers; prints memory, idle CPU and fan-out (p50, p99, max).
+async fn held(addr: SocketAddr, pid: u32, n: usize, baseline_rss: u64) -> (Duration, Duration, Duration) {
     let mut load = Load::start(config(addr, &format!("held{n}"), n, 4000)).unwrap();
     assert!(load.wait_connected(n, Duration::from_secs(120)).await, "only {} of {n} connected", load.connected());
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -67,11 +72,105 @@ async fn held(addr: SocketAddr, pid: u32, n: usize, baseline_rss: u64) {
         "{n:>6} viewers, one change to all (10 changes, {count} deliveries): p50 {p50:.1?}  p99 {p99:.1?}  max {max:.1?}"
     );
     load.stop().await;
+    (p50, p99, max)
+}
+
+const CEILING_ENV: &str = "FRAMECAST_CAPACITY_CEILING";
+
+/// A ~2 KB part whose body differs with `seq` (viewers time new bodies).
+fn ceiling_part(seq: u64) -> bytes::Bytes {
+    let mut body = format!("{seq:020}").into_bytes();
+    body.resize(2000, b'.');
+    let mut part = format!("--frame\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    part.extend_from_slice(&body);
+    part.extend_from_slice(b"\r\n");
+    part.into()
+}
+
+/// The ceiling, as its own process: every connection gets a fixed head and
+/// the latest part; `GET /trigger` makes a new part, written to all.
+async fn ceiling_writer() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::watch::channel(ceiling_part(0));
+    let tx = std::sync::Arc::new(tx);
+    let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    while let Ok((mut s, _)) = listener.accept().await {
+        let (tx, mut rx, seq) = (tx.clone(), rx.clone(), seq.clone());
+        tokio::spawn(async move {
+            let _ = s.set_nodelay(true);
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            if head.starts_with(b"GET /trigger") {
+                let next = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                tx.send_replace(ceiling_part(next));
+                return;
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\nConnection: close\r\n\r\n";
+            let first = rx.borrow_and_update().clone();
+            if s.write_all(head.as_bytes()).await.is_err() || s.write_all(&first).await.is_err() {
+                return;
+            }
+            while rx.changed().await.is_ok() {
+                let part = rx.borrow_and_update().clone();
+                if s.write_all(&part).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The ceiling's fan-out to `n` viewers (same load generator, 10 triggers
+/// 1 s apart): p50, p99, max.
+async fn ceiling(n: usize) -> (Duration, Duration, Duration) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(CEILING_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let addr: SocketAddr = line.trim().parse().unwrap();
+    let mut load = Load::start(LoadConfig { path: "/".into(), ..config(addr, "ceiling", n, 4000) }).unwrap();
+    assert!(
+        load.wait_connected(n, Duration::from_secs(120)).await,
+        "ceiling: only {} of {n} connected",
+        load.connected()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        load.arm_trigger();
+        let mut t = tokio::net::TcpStream::connect(addr).await.unwrap();
+        t.write_all(b"GET /trigger HTTP/1.1\r\nHost: b\r\n\r\n").await.unwrap();
+        samples.extend(load.latencies(n, Duration::from_secs(20)).await);
+    }
+    let count = samples.len();
+    let (p50, p99, max) = percentiles(&mut samples).unwrap();
+    println!(
+        "{n:>6} viewers of the minimal writer (the ceiling), one part to all (10 triggers, {count} deliveries): p50 {p50:.1?}  p99 {p99:.1?}  max {max:.1?}"
+    );
+    load.stop().await;
+    let _ = child.kill();
+    let _ = child.wait();
+    (p50, p99, max)
 }
 
 #[tokio::main]
 async fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if std::env::var_os(CEILING_ENV).is_some() {
+        return ceiling_writer().await;
+    }
     let large: usize = std::env::var("CAPACITY_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(19_000);
     let server = ServerProcess::start(r#"{"state_file": null, "max_connections": 19900}"#);
     let (addr, pid) = (server.addr, server.pid());
@@ -81,11 +180,12 @@ async fn main() {
 
     // CAPACITY_ONLY=ramp runs the burst alone.
     let only_ramp = std::env::var("CAPACITY_ONLY").is_ok_and(|v| v == "ramp");
+    let mut fanout = None;
     for n in [1000, large] {
         if only_ramp {
             break;
         }
-        held(addr, pid, n, baseline).await;
+        fanout = Some(held(addr, pid, n, baseline).await);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
@@ -107,6 +207,15 @@ async fn main() {
 
     if !only_ramp {
         slowloris(addr).await;
+    }
+    drop(server);
+    if let Some((p50, p99, _)) = fanout {
+        let (c50, c99, _) = ceiling(large).await;
+        println!(
+            "{large:>6} viewers, framecast against the ceiling: p50 {:.2}x, p99 {:.2}x",
+            p50.as_secs_f64() / c50.as_secs_f64(),
+            p99.as_secs_f64() / c99.as_secs_f64()
+        );
     }
 }
 
