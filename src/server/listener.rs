@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::connection::Protocol;
 use super::gate::Gate;
 use super::stall::StallGuard;
 use super::tls::Tls;
@@ -94,13 +95,22 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind:
             let io = StallGuard::new(stream, app.config.write_stall_timeout());
             let served = async move {
                 match kind {
-                    Kind::Plain => connection::serve(io.first_byte_within(header_timeout), peer.ip(), app, gate).await,
+                    Kind::Plain => {
+                        // The first-byte deadline: nothing within it, and the connection closes.
+                        let Some(protocol) = connection::sniff(io.get_ref(), header_timeout).await else { return };
+                        connection::serve(io, protocol, peer.ip(), app, gate).await
+                    }
                     Kind::Tls(tls) => {
                         if let Some(tls_stream) = tls.accept(io).await {
+                            let protocol = match tls_stream.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Protocol::Http2,
+                                Some(_) => Protocol::Http1,
+                                None => Protocol::Detect,
+                            };
                             // The header timeout also covers silence after the handshake.
                             let io = StallGuard::new(tls_stream, app.config.write_stall_timeout())
                                 .first_byte_within(header_timeout);
-                            connection::serve(io, peer.ip(), app, gate).await
+                            connection::serve(io, protocol, peer.ip(), app, gate).await
                         }
                     }
                     Kind::Redirect { https_port } => redirect::serve(io, app, https_port).await,
