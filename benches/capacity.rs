@@ -131,14 +131,7 @@ async fn ceiling_writer() {
 /// The ceiling's fan-out to `n` viewers (same load generator, 10 triggers
 /// 1 s apart): p50, p99, max.
 async fn ceiling(n: usize) -> (Duration, Duration, Duration) {
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .env(CEILING_ENV, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr: SocketAddr = line.trim().parse().unwrap();
+    let (mut child, addr) = server::spawn_ceiling(CEILING_ENV);
     let mut load = Load::start(LoadConfig { path: "/".into(), ..config(addr, "ceiling", n, 4000) }).unwrap();
     assert!(
         load.wait_connected(n, Duration::from_secs(120)).await,

@@ -16,7 +16,6 @@ mod relay;
 #[path = "support/server.rs"]
 mod server;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -80,14 +79,7 @@ async fn main() {
     drop(framecast);
 
     // The ceiling: this binary again, as a bare writer.
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .env(CEILING_ENV, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let ceiling_addr: SocketAddr = line.trim().parse().unwrap();
+    let (mut child, ceiling_addr) = server::spawn_ceiling(CEILING_ENV);
     let bytes = readers(ceiling_addr, "/", viewers).await;
     tokio::time::sleep(WARM_UP).await;
     let ceiling = measure(child.id(), &bytes, seconds).await;

@@ -66,3 +66,13 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// This bench binary again, as a ceiling process (run with `env` set): it
+/// prints its listening address first; the child is killed by the caller.
+pub fn spawn_ceiling(env: &str) -> (Child, SocketAddr) {
+    let mut child =
+        Command::new(std::env::current_exe().unwrap()).env(env, "1").stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().parse().unwrap())
+}

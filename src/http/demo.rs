@@ -7,6 +7,7 @@ use hyper::header::HOST;
 
 use super::response::{self, HttpResponse};
 use crate::app::App;
+use crate::render::svg::escape;
 
 static INDEX: &str = include_str!("../../templates/index.html");
 
@@ -18,7 +19,7 @@ pub fn index(app: &App, req: &Request<RequestBody>) -> HttpResponse {
     };
     // Host is the client's to choose: escape it before it reaches HTML.
     let page = INDEX.replace("{{cameras}}", &cameras(app));
-    response::html(page.replace("{{origin}}", &escape_html(&format!("{scheme}://{host}"))))
+    response::html(page.replace("{{origin}}", &escape(&format!("{scheme}://{host}"))))
 }
 
 /// One live `<img>` per camera, with its snapshot and pull-page links.
@@ -39,25 +40,10 @@ fn cameras(app: &App) -> String {
     html
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn escapes() {
-        assert_eq!(super::escape_html("a\"><script>"), "a&quot;&gt;&lt;script&gt;");
+        assert_eq!(super::escape("a\"><script>"), "a&quot;&gt;&lt;script&gt;");
     }
 }
