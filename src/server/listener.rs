@@ -100,18 +100,25 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind:
                         let Some(protocol) = connection::sniff(io.get_ref(), header_timeout).await else { return };
                         connection::serve(io, protocol, peer.ip(), app, gate).await
                     }
+                    // Boxed: a task's future is as large as its largest branch,
+                    // and moving it in touches every byte, so an inline TLS
+                    // branch (rustls state, its own connection future) would
+                    // cost every plain connection its size too.
                     Kind::Tls(tls) => {
-                        if let Some(tls_stream) = tls.accept(io).await {
-                            let protocol = match tls_stream.get_ref().1.alpn_protocol() {
-                                Some(b"h2") => Protocol::Http2,
-                                Some(_) => Protocol::Http1,
-                                None => Protocol::Detect,
-                            };
-                            // The header timeout also covers silence after the handshake.
-                            let io = StallGuard::new(tls_stream, app.config.write_stall_timeout())
-                                .first_byte_within(header_timeout);
-                            connection::serve(io, protocol, peer.ip(), app, gate).await
-                        }
+                        Box::pin(async move {
+                            if let Some(tls_stream) = tls.accept(io).await {
+                                let protocol = match tls_stream.get_ref().1.alpn_protocol() {
+                                    Some(b"h2") => Protocol::Http2,
+                                    Some(_) => Protocol::Http1,
+                                    None => Protocol::Detect,
+                                };
+                                // The header timeout also covers silence after the handshake.
+                                let io = StallGuard::new(tls_stream, app.config.write_stall_timeout())
+                                    .first_byte_within(header_timeout);
+                                connection::serve(io, protocol, peer.ip(), app, gate).await
+                            }
+                        })
+                        .await
                     }
                     Kind::Redirect { https_port } => redirect::serve(io, app, https_port).await,
                 }
