@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -81,15 +82,50 @@ pub async fn serve<IO>(io: IO, protocol: Protocol, peer: IpAddr, app: Arc<App>, 
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let shutdown = app.shutdown.clone();
+    let result = match protocol {
+        // The common case (every plain viewer) through hyper's own HTTP/1.1
+        // connection: the task then holds no HTTP/2 state (capacity bench).
+        Protocol::Http1 => {
+            let conn = http1_builder(&app.config).serve_connection(TokioIo::new(io), service(peer, app, gate));
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => result.map_err(Into::into),
+                _ = shutdown.cancelled() => {
+                    // Streams end on the same signal; let the responses finish, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await.map_err(Into::into)
+                }
+            }
+        }
+        // Boxed, so that HTTP/2's larger state is not part of every task.
+        Protocol::Http2 | Protocol::Detect => Box::pin(serve_auto(io, protocol, peer, app, gate)).await,
+    };
+    let reason = match &result {
+        Ok(()) => "closed",
+        Err(error) => {
+            tracing::debug!(%error, "connection ended");
+            end_reason(error.as_ref())
+        }
+    };
+    metrics().closed.get_or_create(&Reason { reason }).inc();
+}
+
+type ConnResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// HTTP/2, or a protocol detected from the preface (TLS without ALPN).
+async fn serve_auto<IO>(io: IO, protocol: Protocol, peer: IpAddr, app: Arc<App>, gate: Gate) -> ConnResult
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let config = &app.config;
     let mut builder = auto::Builder::new(StreamExecutor { stall_timeout: config.write_stall_timeout() });
+    // The same HTTP/1.1 settings as `http1_builder` (auto has its own type).
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms))
-        // Queue shared frame bytes instead of copying them into a write buffer.
         .writev(true)
-        // Also bounds queued output: a slow viewer holds few frames, then skips.
         .max_buf_size(MAX_REQUEST_HEAD);
     builder
         .http2()
@@ -99,8 +135,43 @@ where
         .max_header_list_size(MAX_REQUEST_HEAD as u32)
         .keep_alive_interval(Duration::from_millis(config.http2_keepalive_interval_ms))
         .keep_alive_timeout(Duration::from_millis(config.http2_keepalive_timeout_ms));
+    let builder = if protocol == Protocol::Http2 { builder.http2_only() } else { builder };
     let shutdown = app.shutdown.clone();
-    let service = service_fn(move |mut req: Request<Incoming>| {
+    let conn = builder.serve_connection(TokioIo::new(io), service(peer, app, gate));
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
+}
+
+fn http1_builder(config: &crate::config::Config) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms))
+        // Queue shared frame bytes instead of copying them into a write buffer.
+        .writev(true)
+        // Also bounds queued output: a slow viewer holds few frames, then skips.
+        .max_buf_size(MAX_REQUEST_HEAD);
+    builder
+}
+
+/// The per-request service of one connection.
+fn service(
+    peer: IpAddr,
+    app: Arc<App>,
+    gate: Gate,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Held<response::ResponseBody>>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Held<response::ResponseBody>>, Infallible>> + Send,
+> + Clone {
+    service_fn(move |mut req: Request<Incoming>| {
         let (app, gate) = (app.clone(), gate.clone());
         req.extensions_mut().insert(PeerAddr(peer));
         async move {
@@ -117,33 +188,13 @@ where
                 },
                 _ => None,
             };
-            let response: Response<_> = routes::handle(app, req).await?;
+            // Boxed: hyper keeps the slot for this future for the whole
+            // connection, and routing's state is large; boxed, it is freed
+            // once the response is ready (~1.1 KiB per held viewer).
+            let response: Response<_> = Box::pin(routes::handle(app, req)).await?;
             Ok(response.map(|body| Held::new(body, place)))
         }
-    });
-    let builder = match protocol {
-        Protocol::Http1 => builder.http1_only(),
-        Protocol::Http2 => builder.http2_only(),
-        Protocol::Detect => builder,
-    };
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = shutdown.cancelled() => {
-            // Streams end on the same signal; let the responses finish, then close.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    let reason = match &result {
-        Ok(()) => "closed",
-        Err(error) => {
-            tracing::debug!(%error, "connection ended");
-            end_reason(error.as_ref())
-        }
-    };
-    metrics().closed.get_or_create(&Reason { reason }).inc();
+    })
 }
 
 /// How a connection ended, for `framecast_connections_closed_total`.
