@@ -276,13 +276,23 @@ async fn anonymous_renders_are_bounded_in_size_memory_and_concurrency() {
     while let Some(status) = tasks.join_next().await {
         *statuses.entry(status.unwrap()).or_insert(0) += 1;
     }
-    let (after, _) = process_usage(server.pid()).unwrap();
-    let growth = after.saturating_sub(before);
-    eprintln!("1,000 anonymous renders: statuses {statuses:?}, RSS +{:.1} MiB", growth as f64 / (1 << 20) as f64);
     assert!(statuses.keys().all(|s| [200, 400, 503].contains(s)), "{statuses:?}");
     assert!(statuses.get(&200).is_some_and(|n| *n >= 100), "too few drawn: {statuses:?}");
     assert!(statuses.get(&400).is_some_and(|n| *n >= 100), "too few refused as too large: {statuses:?}");
-    assert!(growth < 64 << 20, "RSS grew {growth} bytes");
+    // Freed render buffers go back to the system within about a second (the
+    // allocator's decay, main.rs); what stays is the bounded caches. Just
+    // after a fast (release) burst the freed pages may still be counted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let growth = loop {
+        let (after, _) = process_usage(server.pid()).unwrap();
+        let growth = after.saturating_sub(before);
+        if growth < 64 << 20 || Instant::now() > deadline {
+            break growth;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("1,000 anonymous renders: statuses {statuses:?}, RSS +{:.1} MiB", growth as f64 / (1 << 20) as f64);
+    assert!(growth < 64 << 20, "RSS grew {growth} bytes and stayed");
     assert_eq!(get(addr, "/healthz").await.0, 200);
 }
 
