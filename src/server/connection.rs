@@ -1,6 +1,7 @@
-//! One client connection through hyper's automatic HTTP/1.1 / HTTP/2
-//! server (HTTP/2 by ALPN over TLS, or by its preface in plain text: h2c
-//! with prior knowledge, as proxies speak it to upstreams).
+//! One client connection: HTTP/1.1 through hyper's own `http1` connection,
+//! HTTP/2 through hyper-util's automatic server (HTTP/2 by ALPN over TLS,
+//! or by its preface in plain text: h2c with prior knowledge, as proxies
+//! speak it to upstreams; detected only for TLS without ALPN).
 //!
 //! Per HTTP/2 stream, the guarantees of an HTTP/1.1 connection hold: each
 //! stream holds its own place in the caps, a cancelled stream
