@@ -90,7 +90,6 @@ fn ceiling_part(seq: u64) -> bytes::Bytes {
 /// The ceiling, as its own process: every connection gets a fixed head and
 /// the latest part; `GET /trigger` makes a new part, written to all.
 async fn ceiling_writer() {
-    use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::watch::channel(ceiling_part(0));
@@ -100,14 +99,7 @@ async fn ceiling_writer() {
         let (tx, mut rx, seq) = (tx.clone(), rx.clone(), seq.clone());
         tokio::spawn(async move {
             let _ = s.set_nodelay(true);
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf).await {
-                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                    _ => return,
-                }
-            }
+            let Some(head) = framecast_load::read_head(&mut s).await else { return };
             if head.starts_with(b"GET /trigger") {
                 let next = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 tx.send_replace(ceiling_part(next));

@@ -19,7 +19,7 @@ mod server;
 use std::time::Duration;
 
 use bytes::Bytes;
-use relay::{Measured, measure, read_request, readers, ticker, upstream};
+use relay::{Measured, measure, readers, ticker, upstream};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -41,7 +41,7 @@ async fn ceiling_writer() {
         let _ = s.set_nodelay(true);
         let mut latest = latest.clone();
         tokio::spawn(async move {
-            read_request(&mut s).await;
+            framecast_load::read_head(&mut s).await;
             loop {
                 let frame = latest.borrow_and_update().clone();
                 if s.write_all(&frame).await.is_err() || latest.changed().await.is_err() {

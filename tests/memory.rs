@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Server, allow_open_files, wait_for_viewers};
 use framecast_load::process_usage;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Viewers measured (above a warm-up set): enough that the RSS reading's
@@ -27,13 +27,10 @@ async fn hold(addr: std::net::SocketAddr, source: u8) -> TcpStream {
     socket.bind(format!("127.0.1.{source}:0").parse().unwrap()).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
     stream.write_all(b"GET /online/mem.png HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
-        assert!(n > 0, "closed before the response head");
-        head.extend_from_slice(&buf[..n]);
-    }
+    let head = tokio::time::timeout(Duration::from_secs(20), framecast_load::read_head(&mut stream))
+        .await
+        .expect("a response head within 20 s")
+        .expect("a response head before the connection closed");
     assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
     stream
 }

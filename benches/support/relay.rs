@@ -28,17 +28,6 @@ pub fn ticker(frames: Vec<Bytes>) -> watch::Receiver<Bytes> {
     rx
 }
 
-pub async fn read_request(s: &mut TcpStream) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut chunk).await {
-            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            _ => return,
-        }
-    }
-}
-
 /// The upstream camera framecast relays: parts with Content-Length at 30 fps.
 pub async fn upstream(frames: Vec<Bytes>) -> SocketAddr {
     let parts: Vec<Bytes> = frames
@@ -57,7 +46,7 @@ pub async fn upstream(frames: Vec<Bytes>) -> SocketAddr {
         while let Ok((mut s, _)) = listener.accept().await {
             let mut latest = latest.clone();
             tokio::spawn(async move {
-                read_request(&mut s).await;
+                framecast_load::read_head(&mut s).await;
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=up\r\n\r\n";
                 if s.write_all(head.as_bytes()).await.is_err() {
                     return;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -90,14 +90,7 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
         let state = state.clone();
         tokio::spawn(async move {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await {
-                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                    _ => return,
-                }
-            }
+            let Some(head) = framecast_load::read_head(&mut stream).await else { return };
             let text = String::from_utf8_lossy(&head);
             let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
             let answer = {

@@ -157,6 +157,22 @@ pub fn percentiles(samples: &mut [Duration]) -> Option<(Duration, Duration, Dura
     Some((at(0.50), at(0.99), samples[samples.len() - 1]))
 }
 
+/// An HTTP/1.1 message head read off `stream` through its blank line (with
+/// whatever arrived after it in the same reads); `None` if the peer closed or
+/// failed first. For the small servers and raw clients of benches and tests.
+pub async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(n) if n > 0 => head.extend_from_slice(&chunk[..n]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
 /// Resident memory and CPU seconds (user + system) of process `pid`, from /proc.
 pub fn process_usage(pid: u32) -> Option<(u64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
