@@ -64,7 +64,11 @@ impl GlobalCount {
             return false;
         }
         self.version.store(version, Relaxed);
-        let changed = self.total.swap(total, Relaxed) != total || !self.known.swap(true, Relaxed);
+        // Both swaps always run (no short-circuit): `known` must be set by
+        // the first total heard, whatever it is.
+        let total_changed = self.total.swap(total, Relaxed) != total;
+        let first = !self.known.swap(true, Relaxed);
+        let changed = total_changed || first;
         self.exact.store(true, Relaxed);
         changed
     }
@@ -77,15 +81,39 @@ impl GlobalCount {
     }
 
     /// This instance reported `local` and the cluster answered with the
-    /// total (and version) that includes it.
+    /// total (and version) that includes it. Returns whether what the
+    /// channel shows changed: also when only `local` did, as when a newer
+    /// total (including this report) was heard by pub/sub before this answer
+    /// arrived; the picture drawn in between counted the old share.
     pub fn reported(&self, local: u64, version: u64, total: u64) -> bool {
-        self.reported.store(local, Relaxed);
-        self.heard(version, total)
+        let before = self.reported.swap(local, Relaxed);
+        let heard = self.heard(version, total);
+        heard || (before != local && self.known.load(Relaxed))
     }
 
     /// What to show with `local` viewers here now; `None` before the
     /// cluster was first heard (show the local count).
     pub fn shown(&self, local: u64) -> Option<u64> {
         self.known.load(Relaxed).then(|| (self.total.load(Relaxed) + local).saturating_sub(self.reported.load(Relaxed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GlobalCount;
+
+    #[test]
+    fn a_report_answered_after_a_newer_total_still_changes_what_is_shown() {
+        let global = GlobalCount::default();
+        assert_eq!(global.shown(2), None, "nothing heard yet: show the local count");
+        assert!(global.reported(2, 5, 5), "first total");
+        assert_eq!(global.shown(2), Some(5));
+        // Here 3 now; pub/sub brings the total with our 3 in it (version 7)
+        // before our own report's answer (version 6) arrives.
+        assert!(global.heard(7, 6));
+        assert_eq!(global.shown(3), Some(7), "our old share of 2 still counted");
+        assert!(global.reported(3, 6, 3), "what is shown changed: 7 -> 6");
+        assert_eq!(global.shown(3), Some(6));
+        assert!(!global.reported(3, 6, 3), "nothing changed");
     }
 }
