@@ -4,6 +4,13 @@
 # same script through .ci/run on a clean checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the checkout holds now, edits in progress included: names and contents.
+checkout_state() {
+  git status --porcelain
+  git diff --binary HEAD | sha256sum
+  git ls-files --others --exclude-standard -z | xargs -0 -r sha256sum
+}
+before=$(checkout_state)
 
 # command -> Debian package that provides it
 declare -A needs=(
@@ -56,28 +63,17 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-# Fuzzing: a short bounded run of every target (longer runs and their figures:
-# README). cargo-fuzz's -Z flags need RUSTC_BOOTSTRAP on a stable toolchain.
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
-for target in multipart config template badge_update request; do
-  corpus=$(mktemp -d)
-  log=$(mktemp)
-  if RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-15}" >"$log" 2>&1; then
-    echo "fuzz $target: $(grep -E '^Done' "$log" | tail -1)"
-  else
-    tail -40 "$log"
-    echo "fuzz $target: FAILED (crash input under fuzz/artifacts/$target)"
-    exit 1
-  fi
-  rm -rf "$corpus" "$log"
-done
+# The fuzz corpora are replayed as ordinary tests (tests/fuzz_corpus.rs);
+# longer fuzzing has its own script: fuzz/run.sh.
 
 cargo test --workspace --all-features --lib --bins --tests
 
-# The checkout must be as clean as it was: no test or build step may rewrite
-# a tracked file (a lock file, a golden image) or leave an untracked one.
-if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
-  git status --porcelain
-  echo "tests/run.sh: the test run changed the checkout (above)"
+# No test or build step may rewrite a tracked file (a lock file, a golden
+# image) or leave an untracked one: the checkout's status must be what it was
+# before the run (edits the developer had in progress stay theirs).
+after=$(checkout_state)
+if [ "$after" != "$before" ]; then
+  diff <(echo "$before") <(echo "$after") || true
+  echo "tests/run.sh: the test run changed the checkout (above: < before, > after)"
   exit 1
 fi

@@ -1,10 +1,7 @@
-//! The config parser on arbitrary text: a config or an error, never a panic.
+//! Fuzz target: see `fuzz/checks/config.rs`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../checks/config.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = framecast::config::Config::parse(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));
