@@ -148,6 +148,13 @@ async fn static_badges_in_the_shields_url_form() {
     assert_eq!(decode_png(&png), want);
     let (_, _, png) = get(server.addr, "/badge/static/only-blue.png?labelColor=red").await;
     assert_eq!(decode_png(&png), expected("flat", &[("message", "only"), ("color", "blue")], 1.0));
+    // labelColor paints the label box: a badge that has one.
+    let (_, _, png) = get(server.addr, "/badge/static/build-passing-blue.png?labelColor=red").await;
+    let red =
+        expected("flat", &[("label", "build"), ("message", "passing"), ("color", "blue"), ("label_color", "red")], 1.0);
+    assert_eq!(decode_png(&png), red);
+    let plain = expected("flat", &[("label", "build"), ("message", "passing"), ("color", "blue")], 1.0);
+    assert_ne!(red, plain, "labelColor changed the label box");
     assert_eq!(get(server.addr, "/badge/static/a-b-notacolour.png").await.0, 400);
     assert_eq!(get(server.addr, "/badge/static/a-b-c-d-e.png").await.0, 400);
     assert_eq!(get(server.addr, "/badge/static/a-b-green.png?style=nope").await.0, 400);

@@ -33,7 +33,6 @@ fn check_golden(file: &str, png: &[u8]) {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{file}.png"));
     if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
         std::fs::write(&path, png).unwrap();
-        return;
     }
     let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let ((gw, gh, gpx), (w, h, px)) = (decode_png(&golden), decode_png(png));
@@ -61,6 +60,11 @@ async fn a_board_matches_its_golden_image() {
     let (status, _, png) = get(server.addr, "/board/status@2x.png?once").await;
     assert_eq!(status, 200);
     check_golden("board@2x", &png);
+    // A forgotten UPDATE_GOLDEN=1 must not turn the checks into passing writes.
+    assert!(
+        !std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1"),
+        "UPDATE_GOLDEN: board goldens rewritten; look at them, then run again without it"
+    );
     let (status, _, body) = get(server.addr, "/board/nope.png").await;
     assert_eq!(status, 404);
     assert!(String::from_utf8_lossy(&body).contains("boards: status"));
@@ -98,8 +102,12 @@ async fn one_input_change_re_renders_the_board_once_for_every_viewer() {
     }
     let after = settled(seq + 1).await;
     assert_eq!(after, seq + 1, "one change, one new frame");
-    // A room tile follows the room's viewers.
+    // A room tile follows the room's viewers: the board's viewers see the
+    // picture with the new count (decoded), not merely some new part.
     let _reader = Viewer::connect(server.addr, "/online/lobby.png", "framecast-test").await;
-    let frame = viewers[0].received.len();
-    assert!(viewers[0].read_parts(frame + 1, Duration::from_secs(5)).await, "the room's new count reached the board");
+    common::wait_for_viewers(server.addr, "lobby", 1, Duration::from_secs(5)).await;
+    let (_, _, joined) = get(server.addr, "/board/status.png?once").await;
+    let joined = decode_png(&joined);
+    assert_ne!(joined, want, "the room tile shows the join");
+    viewers[0].wait_for_image(&joined, Duration::from_secs(5)).await;
 }

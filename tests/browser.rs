@@ -160,7 +160,7 @@ async fn chromium_shows_the_live_count_at_once() {
     // page is `no-store`; otherwise Chromium's back/forward cache keeps a
     // left page's images loading for up to 60 s.)
     client.goto("about:blank").await.unwrap();
-    // ~1 ms in the README; 500 ms allows for a loaded machine.
+    // ~1 ms in docs/counting.md; 500 ms allows for a loaded machine.
     let took = wait_for_viewers(server.addr, "default", 0, Duration::from_millis(500)).await;
     eprintln!("navigating away left the count after {took:?}");
     client.close().await.unwrap();

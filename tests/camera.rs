@@ -80,7 +80,7 @@ async fn snapshots_start_the_source_and_max_delay_waits_for_a_fresh_frame() {
     // A camera whose source is down answers 503 with the placeholder, so an <img> still shows why.
     let (status, head, body) = get(server.addr, "/camera/dead.jpg").await;
     assert_eq!(status, 503, "{head}");
-    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 5\r\n"), "{head}");
     assert_eq!(placeholder_kind(&body), Some("offline"));
     let info = api(server.addr, "/api/v1/cameras/dead").await;
     assert_eq!(info["state"], "offline");
@@ -200,6 +200,8 @@ async fn per_client_limits_end_or_pace_streams_cleanly() {
     let start = Instant::now();
     assert!(duration.read_until_ended(Duration::from_secs(10)).await, "ended with HTTP's last chunk");
     assert!(start.elapsed() >= Duration::from_millis(900), "ended early: {:?}", start.elapsed());
+    // A 20 fps stream is checked every 50 ms; the rest is a loaded machine's slack.
+    assert!(start.elapsed() <= Duration::from_millis(2500), "max_duration=1 ended after {:?}", start.elapsed());
 
     let mut bytes = Viewer::connect(server.addr, "/camera/fast.mjpg?max_bytes=30000", READER).await;
     assert!(bytes.read_until_ended(Duration::from_secs(20)).await, "ended with HTTP's last chunk");
@@ -258,10 +260,17 @@ async fn frames_in_the_making_survive_viewers_coming_and_going() {
     let addr = server.addr;
     let mut steady = Viewer::connect(addr, "/camera/big.mjpg", READER).await;
     assert!(steady.read_parts(1, Duration::from_secs(10)).await);
+    // What this machine, loaded as it is now, makes without churn.
+    let before = steady.received.len();
+    steady.read_for(Duration::from_secs(3)).await;
+    let calm = steady.received.len() - before;
+    // A join or leave every 3 ms: far quicker than one frame is drawn.
     let churn = tokio::spawn(async move {
         let start = Instant::now();
         let mut joins = 0;
+        let mut pace = tokio::time::interval(Duration::from_millis(3));
         while start.elapsed() < Duration::from_secs(3) {
+            pace.tick().await;
             let v = Viewer::connect(addr, "/camera/big.mjpg", READER).await;
             v.reset();
             joins += 1;
@@ -273,8 +282,10 @@ async fn frames_in_the_making_survive_viewers_coming_and_going() {
     steady.read_for(Duration::from_secs(3)).await;
     let got = steady.received.len() - before;
     let joins = churn.await.unwrap();
-    eprintln!("{got} frames in {:?} while {joins} viewers came and went", start.elapsed());
-    // 10 fps asked; a loaded debug build still makes several a second.
-    assert!(joins >= 50, "the churn was too slow to test anything: {joins}");
-    assert!(got >= 6, "only {got} frames in 3 s while viewers churned");
+    eprintln!("{got} frames in {:?} while {joins} viewers came and went; {calm} without", start.elapsed());
+    // A camera that threw away its frame in the making at every join would
+    // make none; one that keeps it makes about what it makes without churn
+    // (the churn's own CPU aside).
+    assert!(joins >= 200, "the churn was too slow to test anything: {joins}");
+    assert!(got >= 3 && got * 3 >= calm, "only {got} frames in 3 s while viewers churned ({calm} without)");
 }

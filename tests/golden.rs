@@ -101,6 +101,8 @@ fn every_template_matches_its_golden_image() {
         }
     }
     assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+    // A forgotten UPDATE_GOLDEN=1 must not turn every check into a passing write.
+    assert!(!update, "UPDATE_GOLDEN=1: golden images rewritten; look at them, then run again without it");
 }
 
 /// Whether column `x` holds only the two background colours of the badge

@@ -115,7 +115,7 @@ async fn a_slowloris_crowd_does_not_keep_viewers_out() {
     for _ in 0..20 {
         honest.push(Viewer::connect(addr, "/online/honest.png", "t").await);
     }
-    // Milliseconds in the README; 1 s allows for a loaded machine.
+    // Milliseconds in docs/counting.md; 1 s allows for a loaded machine.
     wait_for_viewers(addr, "honest", 20, Duration::from_secs(1)).await;
     eprintln!("20 honest viewers in and counted {:?} after a {CROWD}-connection slowloris", start.elapsed());
     for v in &mut honest {

@@ -35,7 +35,7 @@ async fn sigterm_ends_streams_cleanly_and_keeps_values() {
     }
 
     let start = Instant::now();
-    // Streams end at once: the README's figure is milliseconds; allow a loaded machine 1 s.
+    // Streams end at once: docs/deployment.md's figure is milliseconds; allow a loaded machine 1 s.
     let status = server.terminate(Duration::from_secs(1)).expect("exits within 1 s");
     eprintln!("exited {status} after {:?}", start.elapsed());
     assert!(status.success(), "{status}");

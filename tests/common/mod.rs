@@ -51,10 +51,13 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         // Unless the test names one, each server gets its own database in
-        // its own temp dir (never one in the checkout).
+        // its own temp dir (never one in the checkout), and no state file.
         let mut json: serde_json::Value = serde_json::from_str(config).expect("test config is JSON");
         if let Some(map) = json.as_object_mut() {
             map.entry("database").or_insert_with(|| dir.path().join("framecast.db").to_string_lossy().into());
+            // The default `state_file` is relative to the working directory
+            // (the checkout): a file left there must never leak into a test.
+            map.entry("state_file").or_insert(serde_json::Value::Null);
         }
         std::fs::write(&path, json.to_string()).unwrap();
         let mut child = command

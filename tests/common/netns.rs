@@ -16,15 +16,27 @@ pub fn run_inside(inner: &str) {
 /// `marker` set so the inner test knows where it runs.
 fn rerun_under_unshare(args: &[&str], marker: &str, inner: &str) {
     let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
+    let out = Command::new("unshare")
         .args(args)
         .arg("--")
         .arg(exe)
-        .args(["--exact", inner, "--ignored", "--nocapture"])
+        .args(["--exact", inner, "--ignored", "--nocapture", "--test-threads", "1"])
         .env(marker, "1")
-        .status()
+        .output()
         .expect("unshare (util-linux) runs; the test command installs it");
-    assert!(status.success(), "the part under unshare {args:?} failed (it needs root)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the part under unshare {args:?} failed (it needs root)");
+    // libtest exits 0 when `--exact NAME` matches nothing: a renamed inner
+    // test would pass while running nothing. Exactly one must have run.
+    assert_eq!(ran(&stdout), Some(1), "under unshare, {inner:?} must be exactly one test that ran");
+}
+
+/// How many tests libtest's summary line (`test result: ok. N passed; ...`) says passed.
+fn ran(stdout: &str) -> Option<u32> {
+    let summary = stdout.lines().rev().find_map(|l| l.strip_prefix("test result: "))?;
+    summary.split(';').find_map(|part| part.trim().trim_start_matches("ok. ").strip_suffix(" passed")?.parse().ok())
 }
 
 /// In the inner test: checks it runs inside the namespace, brings loopback up.
