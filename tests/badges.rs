@@ -218,3 +218,40 @@ async fn styles_and_scale_per_url() {
     assert_eq!(get(server.addr, "/badge/v@9x.png").await.0, 400);
     assert_eq!(get(server.addr, "/badge/v.png?style=nosuchstyle").await.0, 400);
 }
+
+/// What docs/badges.md says of writes, end to end: shields' endpoint body
+/// drawn with its labelColor and isError, a deleted badge's viewers shown
+/// "no value", and `max_badges` answered with `507`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shields_bodies_deletes_and_the_badge_cap_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path(), r#", "max_badges": 2"#));
+    let addr = server.addr;
+    let body = r#"{"schemaVersion": 1, "label": "deploy", "message": "down", "labelColor": "black",
+                   "isError": true, "cacheSeconds": 300}"#;
+    let (status, answer) = send(addr, "POST", "/api/v1/badges/deploy", Some(TOKEN), body).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut viewer = Viewer::connect(addr, "/badge/deploy.png", "t").await;
+    // isError with no colour is red ("critical"); labelColor paints the label box.
+    let error = expected(
+        "flat",
+        &[("label", "deploy"), ("message", "down"), ("color", "critical"), ("label_color", "black")],
+        1.0,
+    );
+    viewer.wait_for_image(&error, Duration::from_secs(5)).await;
+    let plain = expected("flat", &[("label", "deploy"), ("message", "down")], 1.0);
+    assert_ne!(error, plain, "isError and labelColor change the picture");
+
+    // Deleted: the live viewer is shown "no value" under the badge's name.
+    assert_eq!(send(addr, "DELETE", "/api/v1/badges/deploy", Some(TOKEN), "").await.0, 200);
+    let gone = expected("flat", &[("label", "deploy"), ("message", "no value")], 1.0);
+    viewer.wait_for_image(&gone, Duration::from_secs(5)).await;
+
+    // Two badges at most: a third name is refused with 507, an existing one still writes.
+    assert_eq!(put(addr, "one", r#"{"value": 1}"#).await.0, 200);
+    assert_eq!(put(addr, "two", r#"{"value": 2}"#).await.0, 200);
+    let (status, body) = put(addr, "three", r#"{"value": 3}"#).await;
+    assert_eq!(status, 507, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("max_badges"), "{body}");
+    assert_eq!(put(addr, "two", r#"{"value": 5}"#).await.0, 200);
+}

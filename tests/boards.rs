@@ -60,6 +60,10 @@ async fn a_board_matches_its_golden_image() {
     let (status, _, png) = get(server.addr, "/board/status@2x.png?once").await;
     assert_eq!(status, 200);
     check_golden("board@2x", &png);
+    // `?scale=2` is `@2x`.
+    let (status, _, scaled) = get(server.addr, "/board/status.png?once&scale=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(decode_png(&scaled), decode_png(&png), "?scale=2 draws what @2x does");
     // A forgotten UPDATE_GOLDEN=1 must not turn the checks into passing writes.
     assert!(
         !std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1"),

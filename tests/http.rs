@@ -211,6 +211,54 @@ async fn render_command_writes_exactly_the_served_bytes() {
     assert_eq!(&v.received[0].body[..], &std::fs::read(&out).unwrap()[..]);
 }
 
+/// `framecast render ARGS -o FILE`; the bytes it wrote.
+fn rendered(args: &[&str], file: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(file);
+    let status = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("render").args(args).arg("-o").arg(&out).status();
+    assert!(status.unwrap().success(), "render {args:?}");
+    std::fs::read(&out).unwrap()
+}
+
+/// The documented forms of `framecast render` (a logo, a scale, `.svg`) and
+/// of the room SVGs write exactly what the server serves.
+#[tokio::test]
+async fn render_logo_scale_and_svg_match_the_served_bytes() {
+    let server = Server::start("{}");
+    let png = rendered(
+        &[
+            "flat",
+            "--set",
+            "label=build",
+            "--set",
+            "message=ok",
+            "--set",
+            "color=blue",
+            "--logo",
+            "github",
+            "--scale",
+            "2",
+        ],
+        "b.png",
+    );
+    let (status, head, served) = get(server.addr, "/badge/static/build-ok-blue.png?logo=github&scale=2").await;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(served, png, "render --logo --scale 2 equals the served static badge");
+    let svg = rendered(&["flat", "--set", "label=build", "--set", "message=ok", "--set", "color=blue"], "b.svg");
+    assert!(svg.starts_with(b"<svg"), "a .svg output is SVG");
+    assert_eq!(get(server.addr, "/badge/static/build-ok-blue.svg").await.2, svg);
+
+    // /online.svg and /online/ROOM.svg: one SVG of the count now, counting nobody.
+    let _viewer = Viewer::connect(server.addr, "/online/svgroom.png", "t").await;
+    wait_for_viewers(server.addr, "svgroom", 1, Duration::from_secs(5)).await;
+    let (status, head, body) = get(server.addr, "/online/svgroom.svg").await;
+    assert_eq!(status, 200, "{head}");
+    assert!(header(&head, "content-type").is_some_and(|t| t.starts_with("image/svg+xml")), "{head}");
+    assert_eq!(body, rendered(&["online", "--count", "1"], "one.svg"));
+    assert_eq!(get(server.addr, "/online.svg").await.2, rendered(&["online", "--count", "0"], "zero.svg"));
+    assert_eq!(common::viewers(server.addr, "svgroom").await, 1, "an SVG is not a viewer");
+}
+
 #[test]
 fn config_errors_name_the_key_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
