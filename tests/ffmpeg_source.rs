@@ -127,3 +127,17 @@ async fn drop_in_urls_serve_the_default_camera() {
         assert_eq!(size(&std::fs::read(out.path().join(format!("f{i}.jpg"))).unwrap()), (320, 240));
     }
 }
+
+/// framecast SIGKILLed (no chance to clean up): its ffmpeg goes with it
+/// (`PR_SET_PDEATHSIG`), instead of running on unowned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_dies_with_a_killed_framecast() {
+    let server = Server::start(&config());
+    let mut viewer = Viewer::connect(server.addr, "/camera/lav.mjpg", "test").await;
+    assert!(viewer.read_parts(3, Duration::from_secs(20)).await, "frames from ffmpeg");
+    let children = ffmpeg_children(server.pid());
+    assert_eq!(children.len(), 1, "one ffmpeg: {children:?}");
+    server.signal("KILL");
+    let gone = |pid: u32| !std::path::Path::new(&format!("/proc/{pid}")).exists() || zombie(pid);
+    wait_until("ffmpeg gone after framecast was killed", Duration::from_secs(5), || gone(children[0]));
+}

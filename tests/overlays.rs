@@ -105,3 +105,46 @@ async fn masks_watermarks_and_badges_change_only_their_boxes() {
     let [r, g, b] = px(&frame, W - 8 - 32, H - 8 - 16);
     assert!(r > 230 && g < 30 && b < 30, "watermark {r},{g},{b}");
 }
+
+/// The overlay's placeholders for other channels (`{badge:NAME}`,
+/// `{viewers:CHANNEL}`, `{peak_today:ROOM}`) show their live values: a
+/// camera with them draws exactly what a camera with those values written
+/// out as plain text draws.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlay_placeholders_show_other_channels_live() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("still.jpg"), grey_jpeg()).unwrap();
+    let camera = |text: &str| {
+        serde_json::json!({
+            "source": { "kind": "file", "path": dir.path().join("still.jpg") },
+            "overlay": { "text": text, "position": "top-left", "size": 20 }
+        })
+    };
+    let config = serde_json::json!({
+        "api_tokens": [TOKEN],
+        "cameras": {
+            "live": camera("{badge:build} | {viewers:online/lobby} | {peak_today:lobby}"),
+            "fixed": camera("7 | 1 | 1")
+        }
+    });
+    let server = Server::start(&config.to_string());
+    let snapshot = |name: &'static str| async move {
+        let (status, _, jpeg) = get(server.addr, &format!("/camera/{name}.jpg?max_delay=500")).await;
+        assert_eq!(status, 200);
+        decode(&jpeg).unwrap().pixels
+    };
+    let want = snapshot("fixed").await;
+    assert_ne!(snapshot("live").await, want, "before the write and the join the values differ");
+
+    let body = r#"{"value": 7}"#;
+    let raw = format!(
+        "PUT /api/v1/badges/build HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(request(server.addr, &raw).await.0, 200);
+    let _viewer = common::Viewer::connect(server.addr, "/online/lobby.png", "t").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while snapshot("live").await != want {
+        assert!(Instant::now() < deadline, "the overlay never showed the badge, the viewers and the peak");
+    }
+}

@@ -292,3 +292,56 @@ async fn an_upstream_that_trickles_bytes_but_no_frames_is_reported_frozen() {
     assert_eq!(info["state"], "offline", "{info}");
     assert!(info["reason"].as_str().unwrap().contains("no complete frame for 1000 ms"), "{info}");
 }
+
+/// An upstream whose every other frame is larger than the relay's
+/// `max_frame_bytes`: red and large, then green and small.
+fn oversized_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Two shades of small green, so each is a new picture (an unchanged
+        // frame is not published again).
+        let large = solid_jpeg([220, 20, 20], 1024, 768);
+        let (small, other) = (solid_jpeg([20, 200, 20], 32, 24), solid_jpeg([20, 180, 20], 32, 24));
+        assert!(large.len() > 4096 && small.len() < 4096, "{} / {} bytes", large.len(), small.len());
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let head = b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=cam\r\n\r\n";
+            if s.write_all(head).is_err() {
+                continue;
+            }
+            for frame in [&large, &small, &large, &other].into_iter().cycle() {
+                let mut part = format!("--cam\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", frame.len())
+                    .into_bytes();
+                part.extend_from_slice(frame);
+                part.extend_from_slice(b"\r\n");
+                if s.write_all(&part).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn parts_over_max_frame_bytes_are_dropped_and_the_rest_relayed() {
+    let upstream = oversized_upstream();
+    let config = format!(
+        r#"{{ "cameras": {{ "relay": {{ "source": {{ "kind": "mjpeg", "url": "http://{upstream}/",
+            "max_frame_bytes": 4096 }} }} }} }}"#
+    );
+    let relay = Server::start(&config);
+    let mut viewer = Viewer::connect(relay.addr, "/camera/relay.mjpg", READER).await;
+    read_until(&mut viewer, Duration::from_secs(20), "a small upstream frame", |b| {
+        placeholder_kind(b).is_none() && near(mean(b), [20, 200, 20], 10)
+    })
+    .await;
+    let seen = viewer.received.len();
+    assert!(viewer.read_parts(seen + 6, Duration::from_secs(10)).await, "small frames keep coming");
+    for part in &viewer.received {
+        assert!(part.body.len() <= 4096 || placeholder_kind(&part.body).is_some(), "a part over max_frame_bytes");
+        assert!(!near(mean(&part.body), [220, 20, 20], 30), "a large upstream frame reached a viewer");
+    }
+}
