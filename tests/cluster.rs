@@ -394,3 +394,42 @@ async fn counts_come_back_after_redis_loses_its_data_unnoticed() {
     let took = wait_global(&all, 6, Duration::from_secs(10)).await;
     eprintln!("after FLUSHALL: exact again at 6 after {took:?}");
 }
+
+/// Badge and camera channels are counted across instances like rooms: each
+/// instance's API and `/metrics` give the cluster's viewers and its own share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badge_and_camera_channels_count_across_instances() {
+    let redis = Redis::start();
+    let mut config: serde_json::Value = serde_json::from_str(&redis.config(1500)).unwrap();
+    config["badges"] = serde_json::json!({ "build": {} });
+    config["cameras"] =
+        serde_json::json!({ "cam": { "source": { "kind": "pattern", "width": 64, "height": 36, "fps": 5 } } });
+    let config = config.to_string();
+    let (a, b) = (Server::start(&config), Server::start(&config));
+    let mut held = Vec::new();
+    for (addr, n) in [(a.addr, 1), (b.addr, 2)] {
+        for _ in 0..n {
+            held.push(Viewer::connect(addr, "/badge/build.png", "framecast-test").await);
+            held.push(Viewer::connect(addr, "/camera/cam.mjpg", "framecast-test").await);
+        }
+    }
+    for channel in ["badge/build", "camera/cam"] {
+        for (addr, local) in [(a.addr, 1), (b.addr, 2)] {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let info = api(addr, &format!("/api/v1/channels/{channel}")).await;
+                let (global, mine) = (info["viewers"].as_u64(), info["local_viewers"].as_u64());
+                let label = format!("{{channel=\"{channel}\"}}");
+                let metrics = (
+                    common::metric(addr, &format!("framecast_viewers{label}")).await,
+                    common::metric(addr, &format!("framecast_local_viewers{label}")).await,
+                );
+                if (global, mine) == (Some(3), Some(local)) && metrics == (Some(3.0), Some(local as f64)) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{channel} on {addr}: {info}, metrics {metrics:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

@@ -127,6 +127,70 @@ async fn each_stream_takes_a_place_in_the_per_address_cap() {
     assert_eq!(status, 200);
 }
 
+/// One HTTP/2 frame: (type, flags, stream id, payload).
+type Frame = (u8, u8, u32, Vec<u8>);
+
+async fn read_frame(tcp: &mut tokio::net::TcpStream) -> Frame {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 9];
+    tcp.read_exact(&mut head).await.expect("a frame header");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    tcp.read_exact(&mut payload).await.expect("a frame payload");
+    (head[3], head[4], u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff, payload)
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Past `max_streams_per_connection`, HTTP/2 itself refuses the stream
+/// (`RST_STREAM` with `REFUSED_STREAM`, so a client may retry it) and the
+/// streams within the limit are served. Raw frames: the `h2` crate would
+/// never send more streams than the server allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_past_the_per_connection_limit_are_refused() {
+    use tokio::io::AsyncWriteExt;
+    const HEADERS: u8 = 1;
+    const RST_STREAM: u8 = 3;
+    const SETTINGS: u8 = 4;
+    const REFUSED_STREAM: u32 = 7;
+    let server = Server::start(r#"{"max_streams_per_connection": 2, "max_connections_per_ip": 0}"#);
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(SETTINGS, 0, 0, &[]));
+    // HPACK: :method GET (static 2), :scheme http (6), then :path (4) and
+    // :authority (1) as literals without indexing.
+    let path = b"/online/h2limit.png";
+    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
+    block.extend_from_slice(path);
+    block.extend_from_slice(&[0x01, 1, b't']);
+    for stream in [1, 3, 5] {
+        out.extend(frame(HEADERS, 0x5, stream, &block)); // END_STREAM | END_HEADERS
+    }
+    tcp.write_all(&out).await.unwrap();
+    let (mut answered, mut refused) = (Vec::new(), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answered.len() < 2 || refused.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (kind, flags, stream, payload) =
+            tokio::time::timeout(left, read_frame(&mut tcp)).await.expect("the server answered every stream");
+        match kind {
+            SETTINGS if flags & 1 == 0 => tcp.write_all(&frame(SETTINGS, 1, 0, &[])).await.unwrap(),
+            HEADERS => answered.push(stream),
+            RST_STREAM => refused = Some((stream, u32::from_be_bytes(payload[..4].try_into().unwrap()))),
+            _ => {}
+        }
+    }
+    assert_eq!(answered, [1, 3], "the streams within the limit are served");
+    assert_eq!(refused, Some((5, REFUSED_STREAM)), "the third stream is refused, retryable");
+    wait_for_viewers(server.addr, "h2limit", 2, Duration::from_secs(5)).await;
+}
+
 #[test]
 fn a_vanished_peer_leaves_with_all_its_streams_within_the_ping_bound() {
     netns::run_inside("vanished_h2_peer_inside_namespace");
