@@ -227,6 +227,25 @@ async fn per_client_limits_end_or_pace_streams_cleanly() {
     assert_eq!(api(server.addr, "/api/v1/channels/camera/fast").await["viewers"], 0);
 }
 
+/// The server-wide `client_limits` hold for every stream without limits of
+/// its own (a room here), and a URL may only tighten them.
+#[tokio::test]
+async fn server_wide_client_limits_apply_to_every_stream() {
+    let server = Server::start(r#"{ "client_limits": { "max_duration_s": 1, "max_fps": 2 } }"#);
+    for path in ["/online/limited.png", "/online/limited.png?max_duration=60"] {
+        let mut viewer = Viewer::connect(server.addr, path, READER).await;
+        let start = Instant::now();
+        assert!(viewer.read_until_ended(Duration::from_secs(10)).await, "{path}: ended with HTTP's last chunk");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took <= Duration::from_millis(2500),
+            "{path}: ended after {took:?}"
+        );
+    }
+    let (status, _, body) = get(server.addr, "/online/limited.png?max_fps=0.001").await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+}
+
 #[tokio::test]
 async fn an_always_on_camera_runs_with_nobody_watching() {
     let config = format!(
