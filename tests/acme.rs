@@ -38,6 +38,12 @@ impl Pebble {
     /// Its directory is on `listen` (the same across restarts: the cache
     /// is keyed by the directory URL).
     fn start(dir: &Path, own: &Pair, listen: u16, tls_port: u16) -> Pebble {
+        Pebble::start_issuing(dir, own, listen, tls_port, None)
+    }
+
+    /// `start`, with certificates valid for `validity_s` seconds when given
+    /// (pebble's default is five years).
+    fn start_issuing(dir: &Path, own: &Pair, listen: u16, tls_port: u16, validity_s: Option<u64>) -> Pebble {
         let management = free_port();
         let config = dir.join("pebble.json");
         let json = serde_json::json!({"pebble": {
@@ -47,6 +53,10 @@ impl Pebble {
             "httpPort": free_port(), "tlsPort": tls_port,
             "ocspResponderURL": "", "externalAccountBindingRequired": false,
         }});
+        let mut json = json;
+        if let Some(validity) = validity_s {
+            json["pebble"]["certificateValidityPeriod"] = validity.into();
+        }
         std::fs::write(&config, json.to_string()).unwrap();
         let child = Command::new("pebble")
             .arg("-config")
@@ -167,6 +177,36 @@ async fn a_certificate_is_issued_served_reused_after_restart_and_renewed() {
     assert_ne!(renewed, old.der().to_vec());
     assert_ne!(renewed, issued);
     assert_ne!(std::fs::read(&cached[0]).unwrap(), format!("{}\n{}", key.serialize_pem(), old.pem()).into_bytes());
+}
+
+/// A running server renews its certificate once two thirds of its lifetime
+/// have passed, not before, and serves the new one: with 30 s certificates,
+/// about 20 s after the first was issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_certificate_is_renewed_at_two_thirds_of_its_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = Pair::new(dir.path(), "pebble-own");
+    let cache = dir.path().join("acme");
+    let (tls_port, directory_port) = (free_port(), free_port());
+    let pebble = Pebble::start_issuing(dir.path(), &own, directory_port, tls_port, Some(30));
+    let root = pebble.root(&own, &dir.path().join("root.pem"));
+    let server = Server::start(&framecast_config(tls_port, &cache, &pebble, &own));
+    let https = server.https.unwrap();
+    let first = wait_for_issued(https, &root, Duration::from_secs(60)).await;
+    let seen = Instant::now();
+    let renewed = loop {
+        let now = wait_for_issued(https, &root, Duration::from_secs(10)).await;
+        if now != first {
+            break seen.elapsed();
+        }
+        assert!(seen.elapsed() < Duration::from_secs(40), "the certificate was not renewed before it expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("a 30 s certificate was replaced {renewed:?} after it was first served");
+    // Two thirds of 30 s is 20 s after issue; it was first served within a
+    // moment of issue (16 s leaves room for a loaded machine; renewing at half
+    // its lifetime would be 15 s), and the renewal itself takes a few seconds.
+    assert!(renewed >= Duration::from_secs(16), "renewed before two thirds of its lifetime: {renewed:?}");
 }
 
 impl Pebble {
