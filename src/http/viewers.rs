@@ -34,7 +34,8 @@ pub fn listed(
         Framing::Browser => "browser",
         Framing::Reader => "reader",
     };
-    let record = ViewerRecord::new(name, agent, addr, &app.shutdown);
+    let http2 = req.version() == hyper::Version::HTTP_2;
+    let record = ViewerRecord::new(name, http2, agent, addr, &app.shutdown);
     PushBody::new(viewer.with_record(record), framing, &app.shutdown).with_limits(limits)
 }
 

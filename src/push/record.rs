@@ -21,6 +21,8 @@ pub struct ViewerRecord {
     pub id: u64,
     since: u64,
     framing: &'static str,
+    /// Over HTTP/2 (else HTTP/1.1): a byte, not a string, per held viewer.
+    http2: bool,
     agent: String,
     addr: IpAddr,
     pub(super) parts: AtomicU64,
@@ -38,6 +40,8 @@ pub struct ViewerInfo {
     pub id: u64,
     pub connected_since: u64,
     pub framing: &'static str,
+    /// `HTTP/1.1` or `HTTP/2`: what the client negotiated for this stream.
+    pub protocol: &'static str,
     pub user_agent: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -48,12 +52,19 @@ pub struct ViewerInfo {
 }
 
 impl ViewerRecord {
-    pub fn new(framing: &'static str, agent: &str, addr: IpAddr, shutdown: &CancellationToken) -> Arc<ViewerRecord> {
+    pub fn new(
+        framing: &'static str,
+        http2: bool,
+        agent: &str,
+        addr: IpAddr,
+        shutdown: &CancellationToken,
+    ) -> Arc<ViewerRecord> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(ViewerRecord {
             id: NEXT.fetch_add(1, Relaxed),
             since: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             framing,
+            http2,
             agent: agent.chars().take(MAX_AGENT).collect(),
             addr,
             parts: AtomicU64::new(0),
@@ -70,6 +81,7 @@ impl ViewerRecord {
             id: self.id,
             connected_since: self.since,
             framing: self.framing,
+            protocol: if self.http2 { "HTTP/2" } else { "HTTP/1.1" },
             user_agent: self.agent.clone(),
             address: with_address.then(|| self.addr.to_string()),
             parts: self.parts.load(Relaxed),
