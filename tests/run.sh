@@ -66,6 +66,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The fuzz corpora are replayed as ordinary tests (tests/fuzz_corpus.rs);
 # longer fuzzing has its own script: fuzz/run.sh.
 
+# The default build (what `cargo run --release` makes) first: its own test
+# file, compiled out under --all-features.
+cargo test --test default_build
 cargo test --workspace --all-features --lib --bins --tests
 
 # No test or build step may rewrite a tracked file (a lock file, a golden
