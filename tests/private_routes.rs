@@ -86,7 +86,7 @@ async fn status(addr: SocketAddr, method: &str, path: &str) -> u16 {
 /// The body of a `GET` that is a plain (non-stream) answer.
 async fn body(server: &Server, path: &str) -> (u16, String) {
     let (status, _, body) = common::get(server.addr, path).await;
-    (status, String::from_utf8_lossy(&body).into_owned())
+    (status, String::from_utf8_lossy(&body).trim_end().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,8 +119,8 @@ async fn a_signature_binds_its_form_and_its_narrowing_parameters() {
     let query = snapshot.split_once('?').unwrap().1;
     let (code, reason) = body(&server, &format!("/camera/door.html?{query}")).await;
     assert_eq!((code, reason.as_str()), (403, "this URL is signed for .jpg only, not .html"));
-    for other in ["/camera/door.mjpg", "/stream", "/?action=stream"] {
-        assert_eq!(status(addr, "GET", &format!("{other}?{query}")).await, 403, "{other}");
+    for other in ["/camera/door.mjpg?", "/stream?"] {
+        assert_eq!(status(addr, "GET", &format!("{other}{query}")).await, 403, "{other}");
     }
     assert_eq!(status(addr, "GET", &format!("/snapshot?{query}")).await, 200, "the same form at its drop-in URL");
     // `--format any` serves every form of the camera, and no other resource.
