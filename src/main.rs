@@ -50,14 +50,20 @@ enum Command {
     /// Check a config file (and the templates and state file it names)
     /// without serving: exit 0 if `serve` would start, 2 with the reason if not.
     CheckConfig { file: PathBuf },
-    /// Print PATH as a signed URL path (`exp`, `sig`) valid for --ttl
-    /// seconds, with the first of the config's `url_signing_keys`.
+    /// Print PATH as a signed URL path (`formats`, `exp`, `sig`) valid for
+    /// --ttl seconds, with the first of the config's `url_signing_keys`.
+    /// Every query parameter in PATH is signed; a holder may only narrow
+    /// `width`, `max_*`, and add narrowing parameters PATH lacks.
     Sign {
         /// What to sign, e.g. /camera/door.mjpg or /camera/door.jpg?width=320
         path: String,
         /// Seconds the URL stays valid (1 to 315360000, ten years).
         #[arg(long)]
         ttl: u64,
+        /// The forms the signature serves: `any`, or extensions such as
+        /// `jpg` or `mjpg,jpg`. Default: PATH's own (`.html` with its `jpg`).
+        #[arg(long)]
+        format: Option<String>,
         /// The config holding `url_signing_keys`.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -138,7 +144,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Sign { path, ttl, config } => match sign(&path, ttl, config.as_deref()) {
+        Command::Sign { path, ttl, format, config } => match sign(&path, ttl, format.as_deref(), config.as_deref()) {
             Ok(signed) => {
                 println!("{signed}");
                 ExitCode::SUCCESS
@@ -158,8 +164,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn sign(path: &str, ttl: u64, config: Option<&std::path::Path>) -> Result<String, String> {
-    use framecast::http::signed;
+fn sign(path: &str, ttl: u64, format: Option<&str>, config: Option<&std::path::Path>) -> Result<String, String> {
+    use framecast::http::route_table::{self, Route};
+    use framecast::http::signed::{self, Formats};
     if !(1..=315_360_000).contains(&ttl) {
         return Err(format!("--ttl {ttl}: use 1 to 315360000 seconds"));
     }
@@ -172,10 +179,18 @@ fn sign(path: &str, ttl: u64, config: Option<&std::path::Path>) -> Result<String
         Some((p, q)) => (p, Some(q)),
         None => (path, None),
     };
-    let default_camera = || config.default_camera.clone().or_else(|| config.cameras.keys().next().cloned());
-    let resource = signed::resource(bare, query, default_camera)
-        .ok_or_else(|| format!("{path}: not a camera, badge, board or room URL, so it cannot be signed"))?;
-    Ok(signed::sign(key, &resource, path, Duration::from_secs(ttl)))
+    // The server's own parse: what it will check is what is signed.
+    let not_signable = || format!("{path}: not a camera, badge, board or room URL, so it cannot be signed");
+    let route = Route::parse(bare, query).ok_or_else(not_signable)?;
+    let (resource, form) = route.serves(route_table::default_camera(&config)).ok_or_else(not_signable)?;
+    let formats = match format {
+        Some(text) => Formats::parse(text, resource.kind).map_err(|e| format!("--format: {e}"))?,
+        None => Formats::default_for(form),
+    };
+    if !formats.allows(form) {
+        return Err(format!("--format {formats}: {path} itself is .{}; include it", form.ext()));
+    }
+    signed::sign(key, &resource, &formats, path, Duration::from_secs(ttl)).map_err(|e| format!("{path}: {e}"))
 }
 
 fn check_config(file: &std::path::Path) -> Result<String, String> {

@@ -89,10 +89,12 @@ pub async fn snapshot(app: &App, name: &str, req: &Request<RequestBody>) -> Http
     snapshot_of(app, camera, max_delay, req).await
 }
 
-/// `?width=N` snapped to the camera's `sizes`; `None` without it.
+/// `?width=N` snapped to the camera's `sizes`; `None` without it. The last
+/// `width` counts, as for the other limits: a page narrows a signed one by
+/// adding its own after `sig`.
 fn asked_width(camera: &Camera, req: &Request<RequestBody>) -> Result<Option<u32>, BadRequest> {
     let query = req.uri().query().unwrap_or("");
-    let Some((key, value)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "width") else {
+    let Some((key, value)) = form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == "width").last() else {
         return Ok(None);
     };
     let asked = query::whole(&key, &value, (1, u64::from(crate::config::bounds::IMAGE_SIDE.1)))? as u32;
@@ -136,9 +138,10 @@ async fn snapshot_of(
     response
 }
 
-/// The camera the drop-in URLs serve: `default_camera`, else the first.
+/// The camera the drop-in URLs serve: `default_camera`, else the first
+/// (the route table's rule, which signatures follow too).
 pub fn default_name(app: &App) -> Option<String> {
-    app.config.default_camera.clone().or_else(|| app.cameras.list().next().map(|c| c.name().to_string()))
+    super::route_table::default_camera(&app.config).map(str::to_string)
 }
 
 /// `/stream`, `/?action=stream`: the default camera's stream.

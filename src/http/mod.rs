@@ -19,6 +19,7 @@ pub mod online;
 pub mod query;
 pub mod referer;
 pub mod response;
+pub mod route_table;
 pub mod routes;
 pub mod signed;
 pub mod static_badge;
