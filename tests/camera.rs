@@ -7,9 +7,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::jpeg::{decoded, mean, near, pixel, placeholder_kind, solid_jpeg};
-use common::{Server, Viewer, api, get};
+use common::{Server, Viewer, api, api_with_token, get};
 
 const READER: &str = "Lavf/59.27.100";
+const TOKEN: &str = "camera-test-token-0123";
 
 fn pattern_camera(name: &str, fps: u32, extra: &str) -> String {
     format!(r#""{name}": {{ "source": {{ "kind": "pattern", "width": 160, "height": 90, "fps": {fps} }} {extra} }}"#)
@@ -57,7 +58,7 @@ async fn a_camera_runs_only_while_watched_and_the_first_frame_is_live() {
 #[tokio::test]
 async fn snapshots_start_the_source_and_max_delay_waits_for_a_fresh_frame() {
     let config = format!(
-        r#"{{ "camera_idle_stop_ms": 2000, "cameras": {{ {}, "dead": {{ "source": {{ "kind": "mjpeg", "url": "http://127.0.0.1:9/x", "timeout_ms": 300 }} }} }} }}"#,
+        r#"{{ "camera_idle_stop_ms": 2000, "api_tokens": ["{TOKEN}"], "cameras": {{ {}, "dead": {{ "source": {{ "kind": "mjpeg", "url": "http://127.0.0.1:9/x", "timeout_ms": 300 }} }} }} }}"#,
         pattern_camera("cam", 2, "")
     );
     let server = Server::start(&config);
@@ -82,7 +83,10 @@ async fn snapshots_start_the_source_and_max_delay_waits_for_a_fresh_frame() {
     assert_eq!(status, 503, "{head}");
     assert!(head.to_ascii_lowercase().contains("retry-after: 5\r\n"), "{head}");
     assert_eq!(placeholder_kind(&body), Some("offline"));
+    // Why is for token holders: an anonymous caller sees only that it failed.
     let info = api(server.addr, "/api/v1/cameras/dead").await;
+    assert_eq!((&info["state"], &info["reason"]), (&"offline".into(), &"error".into()), "{info}");
+    let info = api_with_token(server.addr, "/api/v1/cameras/dead", TOKEN).await;
     assert_eq!(info["state"], "offline");
     assert!(info["reason"].as_str().unwrap().contains("connect"), "{info}");
 }

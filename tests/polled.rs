@@ -11,11 +11,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::upstream::{Answer, Upstream};
-use common::{Server, Viewer, api, decode_png};
+use common::{Server, Viewer, api, api_with_token, decode_png};
 use framecast::render::format::MapValues;
 use framecast::render::template::Templates;
 
 const INTERVAL_MS: u64 = 300;
+const TOKEN: &str = "polled-test-token-0123";
 
 /// The flat badge as framecast draws it for these texts.
 fn flat(label: &str, message: &str, color: &str) -> (u32, u32, Vec<u8>) {
@@ -33,7 +34,7 @@ fn flat(label: &str, message: &str, color: &str) -> (u32, u32, Vec<u8>) {
 
 fn config(upstream: &Upstream, extra: &str) -> String {
     format!(
-        r#"{{"allowed_fetch_hosts": ["127.0.0.1:{port}"], "badges": {{"queue": {{"label": "queue", "source": {{
+        r#"{{"allowed_fetch_hosts": ["127.0.0.1:{port}"], "api_tokens": ["{TOKEN}"], "badges": {{"queue": {{"label": "queue", "source": {{
             "kind": "json", "url": "{url}", "query": "$.data.count", "interval_ms": {INTERVAL_MS},
             "suffix": " jobs", "error_after_ms": 1000, "timeout_ms": 1000,
             "color": [[">=", 100, "red"], [">=", 10, "yellow"], ["else", "green"]] {extra} }}}}}}}}"#,
@@ -42,8 +43,9 @@ fn config(upstream: &Upstream, extra: &str) -> String {
     )
 }
 
+/// The source's status as a token holder sees it (its URL and error text).
 async fn source_status(server: &Server) -> serde_json::Value {
-    api(server.addr, "/api/v1/badges/queue").await["source"].clone()
+    api_with_token(server.addr, "/api/v1/badges/queue", TOKEN).await["source"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +183,7 @@ async fn a_badge_follows_a_prometheus_query_over_framecasts_own_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = Server::start(&format!(
-        r#"{{"allowed_fetch_hosts": ["127.0.0.1:{port}"], "badges": {{"readers": {{"label": "readers", "source": {{
+        r#"{{"allowed_fetch_hosts": ["127.0.0.1:{port}"], "api_tokens": ["{TOKEN}"], "badges": {{"readers": {{"label": "readers", "source": {{
             "kind": "prometheus", "url": "http://127.0.0.1:{port}",
             "query": "sum(framecast_viewers{{channel=\"online/prom\"}}) or vector(0)",
             "interval_ms": 500, "always_on": true }}}}}}}}"#

@@ -10,13 +10,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use common::jpeg::{mean, near, placeholder_kind, solid_jpeg};
-use common::{Server, Viewer, api};
+use common::{Server, Viewer, api, api_with_token};
 
 const READER: &str = "Lavf/59.27.100";
+/// API token: a camera's failure text shows only to token holders.
+const TOKEN: &str = "relay-test-token-0123";
 
 fn relay_config(url: &str) -> String {
     format!(
-        r#"{{ "max_connections_per_ip": 0, "camera_idle_stop_ms": 300, "cameras": {{
+        r#"{{ "max_connections_per_ip": 0, "camera_idle_stop_ms": 300, "api_tokens": ["{TOKEN}"], "cameras": {{
             "relay": {{ "source": {{ "kind": "mjpeg", "url": "{url}", "timeout_ms": 1000 }} }} }} }}"#
     )
 }
@@ -187,7 +189,7 @@ fn guarded_upstream() -> SocketAddr {
 #[tokio::test]
 async fn basic_auth_reaches_the_upstream_and_a_refusal_is_reported() {
     let upstream = guarded_upstream();
-    let config = serde_json::json!({ "camera_idle_stop_ms": 300, "cameras": {
+    let config = serde_json::json!({ "camera_idle_stop_ms": 300, "api_tokens": [TOKEN], "cameras": {
         "ok": { "source": { "kind": "mjpeg", "url": format!("http://{upstream}/cam"), "username": "user", "password": "pa:ss" } },
         "denied": { "source": { "kind": "mjpeg", "url": format!("http://{upstream}/cam") } }
     }});
@@ -200,7 +202,7 @@ async fn basic_auth_reaches_the_upstream_and_a_refusal_is_reported() {
     let (status, _, body) = common::get(relay.addr, "/camera/denied.jpg").await;
     assert_eq!(status, 503);
     assert_eq!(placeholder_kind(&body), Some("offline"));
-    let info = api(relay.addr, "/api/v1/cameras/denied").await;
+    let info = api_with_token(relay.addr, "/api/v1/cameras/denied", TOKEN).await;
     assert!(info["reason"].as_str().unwrap().contains("401"), "{info}");
     // The password never shows in the API.
     let all = String::from_utf8(common::get(relay.addr, "/api/v1/cameras").await.2).unwrap();
@@ -288,7 +290,7 @@ async fn an_upstream_that_trickles_bytes_but_no_frames_is_reported_frozen() {
         placeholder_kind(b) == Some("offline")
     })
     .await;
-    let info = api(relay.addr, "/api/v1/cameras/relay").await;
+    let info = api_with_token(relay.addr, "/api/v1/cameras/relay", TOKEN).await;
     assert_eq!(info["state"], "offline", "{info}");
     assert!(info["reason"].as_str().unwrap().contains("no complete frame for 1000 ms"), "{info}");
 }

@@ -104,6 +104,10 @@ pub struct Config {
     pub allowed_referers: Vec<Origin>,
     /// With `allowed_referers` set, also refuse requests carrying no Referer.
     pub require_referer: bool,
+    /// Origins (`https://dash.example.org`, or `"*"` for any) whose pages
+    /// may read the JSON API's answers in a browser (CORS); empty: none.
+    /// Live images always allow any origin.
+    pub cors_allow_origins: Vec<String>,
     /// User-Agent substrings of fetchers that cannot hold a stream (image
     /// proxies, link previewers): they get one plain image.
     pub single_image_user_agents: Vec<String>,
@@ -267,6 +271,26 @@ impl Config {
             || self.rooms.values().any(|c| c.require_signature)
     }
 
+    /// A board showing a private badge or room would show it to anyone:
+    /// it must require a signature itself.
+    fn board_keeps_tiles_private(&self, name: &str, board: &BoardConfig) -> Result<(), String> {
+        if board.require_signature {
+            return Ok(());
+        }
+        for (i, tile) in board.tiles.iter().enumerate() {
+            let private = match (&tile.badge, &tile.room) {
+                (Some(badge), _) if self.requires_signature(&format!("badge/{badge}")) => format!("badge {badge:?}"),
+                (_, Some(room)) if self.requires_signature(&format!("online/{room}")) => format!("room {room:?}"),
+                _ => continue,
+            };
+            return Err(format!(
+                "boards.{name}.tiles[{i}]: {private} requires a signature, so board {name:?} must too: \
+                 set \"require_signature\": true on boards.{name}"
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), String> {
         const MS_HOUR: u64 = 3_600_000;
         // Every number in the config, with its accepted range: checked here
@@ -324,6 +348,7 @@ impl Config {
                 return Err(format!("boards: {name:?} is invalid: {}", crate::names::invalid_name("board")));
             }
             board.validate(&format!("boards.{name}"))?;
+            self.board_keeps_tiles_private(name, board)?;
         }
         if let Some(key) = self.url_signing_keys.iter().find(|k| k.len() < 16) {
             return Err(format!("url_signing_keys: a key of {} characters is too short: use 16 or more", key.len()));
@@ -358,6 +383,15 @@ impl Config {
         }
         if let Some(tls) = &self.tls {
             tls.validate()?;
+        }
+        for entry in &self.cors_allow_origins {
+            // The exact form browsers send, so a match is a plain comparison.
+            if entry != "*" && Origin::of(entry).is_none_or(|o| o.as_str() != entry) {
+                return Err(format!(
+                    "cors_allow_origins: {entry:?} is invalid: use \"*\" or an origin like \"https://dash.example.org\" \
+                     (lower case, no path, no default port)"
+                ));
+            }
         }
         if self.require_referer && self.allowed_referers.is_empty() {
             return Err("require_referer: true is invalid without allowed_referers".into());
@@ -404,6 +438,22 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::parse(r#"{"resend_intervall_ms": 1}"#).unwrap_err();
         assert!(err.contains("resend_intervall_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_board_of_private_tiles_is_private() {
+        let board = |private: bool| {
+            format!(
+                r#"{{"url_signing_keys": ["0123456789abcdef"], "badges": {{"pay": {{"require_signature": true}}}},
+                    "rooms": {{"staff": {{"require_signature": true}}}},
+                    "boards": {{"wall": {{"tiles": [{{"text": "x"}}, {{"room": "staff"}}], "require_signature": {private}}}}}}}"#
+            )
+        };
+        let err = Config::parse(&board(false)).unwrap_err();
+        assert!(err.contains("boards.wall.tiles[1]") && err.contains("room \"staff\""), "{err}");
+        assert!(Config::parse(&board(true)).is_ok());
+        let err = Config::parse(&board(false).replace(r#"{"room": "staff"}"#, r#"{"badge": "pay"}"#)).unwrap_err();
+        assert!(err.contains("badge \"pay\"") && err.contains("board \"wall\""), "{err}");
     }
 
     #[test]

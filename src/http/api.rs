@@ -1,47 +1,70 @@
 //! `GET /api/v1/channels[/{name}]`: live channels with exact viewer counts
 //! and frame counters; `GET /api/v1/cameras[/{name}]`: camera sources. JSON.
+//! Private resources show only to a token or their signature (`private`);
+//! a camera's failure text only to a token.
 
-use hyper::StatusCode;
+use hyper::{Request, StatusCode};
 use serde_json::json;
 
+use super::RequestBody;
 use super::online::valid_room;
+use super::private::{has_token, may_see, may_see_channel};
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::push::channel::ChannelInfo;
+use crate::sources::camera::{CameraInfo, CameraState};
 use crate::sources::online::OnlineRooms;
 
-pub fn list(app: &App) -> HttpResponse {
-    let channels: Vec<ChannelInfo> = app.registry.list().iter().map(|c| c.info()).collect();
+const NO_SUCH_CHANNEL: &str = "no such channel; channel names look like online/{room}";
+
+pub fn list(app: &App, req: &Request<RequestBody>) -> HttpResponse {
+    let channels: Vec<ChannelInfo> =
+        app.registry.list().iter().filter(|c| may_see_channel(app, req, c.name())).map(|c| c.info()).collect();
+    // The total of what is listed, so it names no private audience either.
     let viewers: u64 = channels.iter().map(|c| c.viewers).sum();
     response::json(StatusCode::OK, &json!({ "viewers": viewers, "channels": channels }))
 }
 
+/// A camera's state as `req` may see it: why a source failed (a file path,
+/// an upstream's address, an ffmpeg command line) only with a token.
+fn camera_info(app: &App, req: &Request<RequestBody>, mut info: CameraInfo) -> CameraInfo {
+    if let CameraState::Offline { reason } = &mut info.state
+        && !has_token(app, req)
+    {
+        *reason = "error".into();
+    }
+    info
+}
+
 /// `GET /api/v1/cameras`: each camera's source state, fps and channel counters.
-pub fn cameras(app: &App) -> HttpResponse {
-    let cameras: Vec<_> = app.cameras.list().map(|c| c.info()).collect();
+pub fn cameras(app: &App, req: &Request<RequestBody>) -> HttpResponse {
+    let cameras: Vec<_> = app
+        .cameras
+        .list()
+        .filter(|c| may_see(app, req, &format!("camera/{}", c.name())))
+        .map(|c| camera_info(app, req, c.info()))
+        .collect();
     response::json(StatusCode::OK, &json!({ "cameras": cameras }))
 }
 
-pub fn camera(app: &App, name: &str) -> HttpResponse {
-    match app.cameras.get(name) {
-        Some(camera) => response::json(StatusCode::OK, &camera.info()),
+pub fn camera(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
+    match app.cameras.get(name).filter(|_| may_see(app, req, &format!("camera/{name}"))) {
+        Some(camera) => response::json(StatusCode::OK, &camera_info(app, req, camera.info())),
         None => response::json_error(StatusCode::NOT_FOUND, "no such camera"),
     }
 }
 
-pub fn one(app: &App, name: &str) -> HttpResponse {
+pub fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
+    if !may_see_channel(app, req, name) {
+        return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL);
+    }
     let room = name.strip_prefix("online/").filter(|r| valid_room(r));
     let mut info = match (app.registry.get(name), room) {
         (Some(channel), _) => serde_json::to_value(channel.info()).unwrap_or_default(),
         // A valid room nobody watches is simply empty, not missing: dashboards
         // polling it should read 0, not an error.
         (None, Some(room)) => json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "live": false }),
-        (None, None) => {
-            return response::json_error(
-                StatusCode::NOT_FOUND,
-                "no such channel; channel names look like online/{room}",
-            );
-        }
+        (None, None) => return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL),
     };
     if let (Some(room), Some(map)) = (room, info.as_object_mut()) {
         // The room's figures and per-minute history, watched now or not.

@@ -1,20 +1,41 @@
 //! `/api/v1/badges[/{name}]`: read (open), write and delete (bearer token)
-//! badge values.
+//! badge values. A private badge (`require_signature`) reads only with a
+//! token or its signature; a polled source's URL and error text only with
+//! a token.
 
 use super::RequestBody;
 use hyper::{Method, Request, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::auth::authorize_write;
 use super::body::read_limited;
 use super::errors::{self, BadRequest};
+use super::private::{has_token, may_see};
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::sources::badge_state::BadgeUpdate;
+use crate::sources::polled::SourceStatus;
 
-pub fn list(app: &App) -> HttpResponse {
-    response::json(StatusCode::OK, &json!({ "badges": app.badges.list() }))
+pub fn list(app: &App, req: &Request<RequestBody>) -> HttpResponse {
+    let mut badges = app.badges.list();
+    badges.retain(|name, _| may_see(app, req, &format!("badge/{name}")));
+    response::json(StatusCode::OK, &json!({ "badges": badges }))
+}
+
+/// A polled source's status as `req` may see it: where it fetches from and
+/// why it failed (internal hosts, ports) only with a token.
+fn source_view(app: &App, req: &Request<RequestBody>, status: Option<SourceStatus>) -> Option<Value> {
+    let status = status?;
+    let failed = status.last_error.is_some();
+    let mut view = serde_json::to_value(status).ok()?;
+    if let (false, Some(map)) = (has_token(app, req), view.as_object_mut()) {
+        map.remove("url");
+        if failed {
+            map.insert("last_error".into(), json!("error"));
+        }
+    }
+    Some(view)
 }
 
 pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpResponse {
@@ -23,13 +44,16 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
     }
     let method = req.method().clone();
     if method == Method::GET || method == Method::HEAD {
-        let source = app.pollers.status(name);
+        if !may_see(app, &req, &format!("badge/{name}")) {
+            return not_found(name);
+        }
+        let source = source_view(app, &req, app.pollers.status(name));
         return match app.badges.get(name) {
             Some(state) => response::json(StatusCode::OK, &json!({ "name": name, "state": state, "source": source })),
             None if source.is_some() => {
                 response::json(StatusCode::OK, &json!({ "name": name, "state": null, "source": source }))
             }
-            None => response::json_error(StatusCode::NOT_FOUND, &format!("no badge named {name:?}")),
+            None => not_found(name),
         };
     }
     if let Err(denied) = authorize_write(&app.config, req.headers()) {
@@ -38,7 +62,7 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
     if method == Method::DELETE {
         return match app.badges.delete(name).await {
             Ok(true) => response::json(StatusCode::OK, &json!({ "name": name, "deleted": true })),
-            Ok(false) => response::json_error(StatusCode::NOT_FOUND, &format!("no badge named {name:?}")),
+            Ok(false) => not_found(name),
             Err(e) => errors::json(&e),
         };
     }
@@ -54,4 +78,10 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
         Ok(state) => response::json(StatusCode::OK, &json!({ "name": name, "state": state })),
         Err(e) => errors::json(&e),
     }
+}
+
+/// The answer for a missing badge, and for a private one to whoever may not
+/// see it: the same bytes, so it does not confirm the badge exists.
+fn not_found(name: &str) -> HttpResponse {
+    response::json_error(StatusCode::NOT_FOUND, &format!("no badge named {name:?}"))
 }

@@ -26,7 +26,9 @@ pub fn index(app: &App, req: &Request<RequestBody>) -> HttpResponse {
 /// Camera names are validated to `[A-Za-z0-9_-]`: safe in HTML as they are.
 fn cameras(app: &App) -> String {
     let mut html = String::new();
-    for camera in app.cameras.list() {
+    // A private camera's name is not shown to the anonymous page either.
+    let public = app.cameras.list().filter(|c| !app.config.requires_signature(&format!("camera/{}", c.name())));
+    for camera in public {
         let name = camera.name();
         html.push_str(&format!(
             "<figure><img src=\"/camera/{name}.mjpg\" alt=\"camera {name}\" width=\"480\">\n\

@@ -79,6 +79,7 @@ pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
     response
 }
 
+/// A JSON answer; its CORS headers are the API's (`cors`), added by the router.
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> HttpResponse {
     let mut body = serde_json::to_vec_pretty(value).expect("API values serialize");
     body.push(b'\n');
@@ -86,7 +87,6 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> HttpResponse {
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")
-        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(Either::Left(Full::new(Bytes::from(body))))
         .expect("static headers are valid")
 }

@@ -88,6 +88,21 @@ pub struct Resource {
     pub name: String,
 }
 
+impl Resource {
+    /// `camera/door` → the camera `door`; `None` for any other text.
+    pub fn parse(text: &str) -> Option<Resource> {
+        let (kind, name) = text.split_once('/')?;
+        let kind = match kind {
+            "camera" => Kind::Camera,
+            "badge" => Kind::Badge,
+            "board" => Kind::Board,
+            "online" => Kind::Online,
+            _ => return None,
+        };
+        Some(Resource { kind, name: name.to_string() })
+    }
+}
+
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.kind.as_str(), self.name)

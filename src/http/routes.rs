@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::header::ORIGIN;
 use hyper::{Request, StatusCode};
 
 use super::RequestBody;
 use super::response::{self, HttpResponse};
 use super::route_table::{self, DELETE_ONLY, READ_WRITE, Route};
-use super::{api, badge_api, badges, boards, camera, demo, online, signed, static_badge, viewers};
+use super::{api, badge_api, badges, boards, camera, cors, demo, online, private, signed, static_badge, viewers};
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
@@ -45,10 +46,20 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpRespons
 /// `handle` for a request with any body.
 pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse {
     let request_line = format!("{} {}", req.method(), req.uri());
-    let response = match panics::catch("handler", request_line, route(app, req)).await {
-        Ok(response) => response,
-        Err(()) => response::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it was logged"),
+    // The JSON API's CORS headers depend on the request's `Origin`.
+    let api = cors::is_api(req.uri().path());
+    let origin = api.then(|| req.headers().get(ORIGIN).cloned()).flatten();
+    let preflight = api.then(|| cors::preflight(&app.config, req.method(), req.headers())).flatten();
+    let mut response = match preflight {
+        Some(preflight) => preflight,
+        None => match panics::catch("handler", request_line, route(app, req)).await {
+            Ok(response) => response,
+            Err(()) => response::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it was logged"),
+        },
     };
+    if api {
+        cors::apply(&app.config, origin.as_ref(), &mut response);
+    }
     metrics().responses.get_or_create(&Status { status: response.status().as_u16() }).inc();
     response
 }
@@ -77,25 +88,26 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         Route::DefaultSnapshot => camera::default_snapshot(app, &req).await,
         Route::Health => response::text(StatusCode::OK, "ok"),
         Route::Metrics => {
-            let viewers = Box::new(ViewerGauges(app.registry.clone()));
+            let shown = private::metrics_channels(app, &req);
+            let viewers = Box::new(ViewerGauges { registry: app.registry.clone(), shown });
             let rooms = Box::new(RoomGauges(app.online.stats.clone()));
             response::prometheus(metrics().encode(vec![viewers, rooms]))
         }
         Route::Online(room, format) => online::serve(app, &room, format, &req).await,
-        Route::Channels => api::list(app),
-        Route::Channel(name) => api::one(app, &name),
+        Route::Channels => api::list(app, &req),
+        Route::Channel(name) => api::one(app, &name, &req),
         Route::ChannelViewers(name) => viewers::list(app, &name, &req),
         Route::Viewer(id) => viewers::kick(app, &id, &req),
         Route::Badge(stem, format) => badges::serve(app, &stem, format, &req).await,
         Route::Board(stem) => boards::serve(app, &stem, &req).await,
         Route::StaticBadge(content, format) => static_badge::serve(app, &content, format, &req).await,
-        Route::BadgeList => badge_api::list(app),
+        Route::BadgeList => badge_api::list(app, &req),
         Route::BadgeApi(name) => badge_api::one(app, &name, req).await,
         Route::CameraStream(name) => camera::stream(app, &name, &req).await,
         Route::CameraSnapshot(name) => camera::snapshot(app, &name, &req).await,
         Route::CameraPull(name) => camera::pull_page(app, &name, &req),
-        Route::Cameras => api::cameras(app),
-        Route::CameraApi(name) => api::camera(app, &name),
+        Route::Cameras => api::cameras(app, &req),
+        Route::CameraApi(name) => api::camera(app, &name, &req),
         Route::DebugPanic => panic!("forced by /debug/panic"),
         Route::DebugPanicProducer(name) => match app.cameras.get(&name) {
             Some(camera) => {

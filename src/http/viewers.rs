@@ -1,7 +1,8 @@
 //! Who is watching: every live image stream is listed in its channel
 //! (`listed`), `GET /api/v1/channels/{channel}/viewers` shows them (the
 //! address only to API token holders), and `DELETE /api/v1/viewers/{id}`
-//! (with a token) ends one viewer's stream cleanly.
+//! (with a token) ends one viewer's stream cleanly. A private channel's
+//! viewers show only to a token or the resource's signature.
 
 use hyper::header::USER_AGENT;
 use hyper::{Method, Request, StatusCode};
@@ -11,6 +12,7 @@ use super::RequestBody;
 use super::auth::authorize_write;
 use super::client_addr::{PeerAddr, client_ip};
 use super::errors;
+use super::private::may_see_channel;
 use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::push::body::PushBody;
@@ -41,7 +43,9 @@ pub fn listed(
 
 /// `GET /api/v1/channels/{channel}/viewers`.
 pub fn list(app: &App, channel: &str, req: &Request<RequestBody>) -> HttpResponse {
-    let Some(channel) = app.registry.get(channel) else {
+    // A private channel is as absent as a missing one to whoever may not see it.
+    let found = app.registry.get(channel).filter(|_| may_see_channel(app, req, channel));
+    let Some(channel) = found else {
         return response::json_error(StatusCode::NOT_FOUND, "no such live channel");
     };
     let with_address = authorize_write(&app.config, req.headers()).is_ok();

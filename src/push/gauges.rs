@@ -2,7 +2,9 @@
 //! `Collector` that reads every live channel's count from the registry in
 //! one pass, so a concurrent scrape never sees a half-filled set and a
 //! forgotten channel simply is not there. Living here (not in `metrics`)
-//! keeps the import one way: push → metrics.
+//! keeps the import one way: push → metrics. Which channels a scrape may
+//! see is the caller's rule (`shown`): private channels are left out of an
+//! anonymous scrape.
 
 use std::sync::Arc;
 
@@ -15,8 +17,19 @@ use super::channel::Channel;
 use super::registry::Registry;
 use crate::metrics::ChannelName;
 
-#[derive(Debug)]
-pub struct ViewerGauges(pub Arc<Registry>);
+/// Which channels (by name) a scrape lists.
+pub type Shown = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+pub struct ViewerGauges {
+    pub registry: Arc<Registry>,
+    pub shown: Shown,
+}
+
+impl std::fmt::Debug for ViewerGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewerGauges")
+    }
+}
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -26,7 +39,8 @@ impl std::fmt::Debug for Registry {
 
 impl Collector for ViewerGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let channels = self.0.list();
+        let mut channels = self.registry.list();
+        channels.retain(|c| (self.shown)(c.name()));
         let help = "Viewers per live channel (cluster-wide in cluster mode), exact";
         family(&mut encoder, "viewers", help, &channels, Channel::shown_viewers)?;
         let help = "Viewers per live channel on this instance, exact";

@@ -166,6 +166,16 @@ pub async fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// A `200` JSON answer to a GET carrying `Authorization: Bearer TOKEN`
+/// (what API token holders see: diagnostics, private resources).
+pub async fn api_with_token(addr: SocketAddr, path: &str, token: &str) -> serde_json::Value {
+    let raw =
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = request(addr, &raw).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
 /// The value of one sample line in a Prometheus text exposition.
 pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
