@@ -158,12 +158,12 @@ impl Registry {
             Kind::Room => Counted::Room,
             Kind::Badge => return Ok(Counted::Badge),
             Kind::Look(badge) => {
-                if live.looks >= caps.badge_looks {
-                    return full("badge looks", "max_badge_looks", caps.badge_looks);
-                }
                 let counted = Counted::Look(badge.to_string());
                 if live.count(&counted) >= caps.looks_per_badge {
                     return Err(JoinError::TooManyLooks { badge: badge.to_string(), cap: caps.looks_per_badge });
+                }
+                if live.looks >= caps.badge_looks {
+                    return full("badge looks", "max_badge_looks", caps.badge_looks);
                 }
                 return Ok(counted);
             }
