@@ -104,7 +104,9 @@ pub struct Registry {
 pub enum JoinError {
     #[error("too many live {what} ({key} = {cap}); try again later")]
     Full { what: &'static str, key: &'static str, cap: usize },
-    #[error("badge {badge:?} has too many live looks (max_looks_per_badge = {cap}); use one of them or try again later")]
+    #[error(
+        "badge {badge:?} has too many live looks (max_looks_per_badge = {cap}); use one of them or try again later"
+    )]
     TooManyLooks { badge: String, cap: usize },
 }
 
