@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::push::registry::Registry;
+use crate::push::registry::{Caps, Registry};
 use crate::render::pool::RenderPool;
 use crate::render::template::Templates;
 use crate::sources::badges::{BadgeSettings, Badges};
@@ -50,7 +50,13 @@ impl App {
     /// producers start here).
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let templates = Templates::load(config.template_dir.as_deref())?;
-        let registry = Arc::new(Registry::new(config.max_rooms));
+        let registry = Arc::new(Registry::new(Caps {
+            rooms: config.max_rooms,
+            badge_looks: config.max_badge_looks,
+            looks_per_badge: config.max_looks_per_badge,
+            boards: config.max_board_channels,
+            camera_sizes: config.max_camera_size_channels,
+        }));
         let timing = Timing {
             min_frame_interval: config.min_frame_interval(),
             resend_interval: config.resend_interval(),

@@ -54,6 +54,9 @@ pub struct Metrics {
     pub parts_sent: Counter,
     pub bytes_sent: Counter,
     pub frames_skipped: Counter,
+    /// Camera frames scaled to another width (`sizes`, `?width=`): decode,
+    /// resize and encode, each (frame, width) once.
+    pub frames_scaled: Counter,
     /// Streams ended by a per-client limit (`max_duration`, `max_bytes`).
     pub limits_reached: Family<Reason, Counter>,
     pub render_seconds: Histogram,
@@ -91,6 +94,7 @@ impl Metrics {
             parts_sent: Counter::default(),
             bytes_sent: Counter::default(),
             frames_skipped: Counter::default(),
+            frames_scaled: Counter::default(),
             limits_reached: Family::default(),
             // 1 µs to ~16 ms.
             render_seconds: Histogram::new(exponential_buckets(1e-6, 2.0, 15)),
@@ -119,6 +123,7 @@ impl Metrics {
         registry.register("parts_sent", "Multipart parts handed to connections", m.parts_sent.clone());
         registry.register("bytes_sent", "Bytes of parts handed to connections", m.bytes_sent.clone());
         registry.register("frames_skipped", "Frames a slow viewer skipped for a newer one", m.frames_skipped.clone());
+        registry.register("frames_scaled", "Camera frames scaled to another width", m.frames_scaled.clone());
         registry.register("limits_reached", "Streams ended by a per-client limit", m.limits_reached.clone());
         registry.register("render_seconds", "Time to draw and encode one frame", m.render_seconds.clone());
         registry.register("panics", "Panics caught at a task boundary, by where", m.panics.clone());

@@ -71,6 +71,13 @@ async fn write_api_statuses() {
         send(addr, "PUT", "/api/v1/badges/build", Some("wrong-token-0123456789"), r#"{"value": 1}"#).await.0,
         401
     );
+    // The scheme is case-insensitive (RFC 9110): `bearer` is `Bearer`.
+    let body = r#"{"message": "lower"}"#;
+    let raw = format!(
+        "PUT /api/v1/badges/build HTTP/1.1\r\nHost: t\r\nAuthorization: bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(request(addr, &raw).await.0, 200, "lower-case scheme refused");
     assert_eq!(send(addr, "GET", "/api/v1/badges/nope", None, "").await.0, 404);
     assert_eq!(get(addr, "/badge/nope.png").await.0, 404);
     assert_eq!(send(addr, "PATCH", "/api/v1/badges/build", Some(TOKEN), "{}").await.0, 405);
@@ -254,4 +261,37 @@ async fn shields_bodies_deletes_and_the_badge_cap_as_documented() {
     assert_eq!(status, 507, "{body}");
     assert!(body["error"].as_str().unwrap_or("").contains("max_badges"), "{body}");
     assert_eq!(put(addr, "two", r#"{"value": 5}"#).await.0, 200);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_looks_fill_only_their_own_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = r#", "max_rooms": 2, "max_badge_looks": 3, "max_looks_per_badge": 2,
+        "badges": {"a": {"label": "a"}, "b": {"label": "b"}}"#;
+    let server = Server::start(&config(dir.path(), caps));
+    let addr = server.addr;
+    // Looks chosen by the URL, each its own channel: two of `a` fill its
+    // share, one of `b` the cap for all badges.
+    let mut held = Vec::new();
+    for path in ["/badge/a.png?style=plastic", "/badge/a@2x.png", "/badge/b.png?style=plastic"] {
+        held.push(Viewer::connect(addr, path, "t").await);
+    }
+    let (status, head, body) = get(addr, "/badge/a@3x.png").await;
+    let message = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{message}");
+    assert!(message.contains("max_looks_per_badge = 2"), "{message}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 30"), "{head}");
+    let (status, _, body) = get(addr, "/badge/b@2x.png").await;
+    let message = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{message}");
+    assert!(message.contains("max_badge_looks = 3"), "{message}");
+
+    // Neither stops a new room, nor a badge's own look.
+    let mut room = Viewer::connect(addr, "/online/fresh.png", "t").await;
+    assert!(room.read_parts(1, Duration::from_secs(5)).await);
+    let mut own = Viewer::connect(addr, "/badge/b.png", "t").await;
+    assert!(own.read_parts(1, Duration::from_secs(5)).await);
+    // Rooms have their cap too, and it names itself.
+    let _second = Viewer::connect(addr, "/online/second.png", "t").await;
+    let (status, _, body) = get(addr, "/online/third.png").await;
+    assert!(status == 503 && String::from_utf8_lossy(&body).contains("max_rooms = 2"), "{status}");
 }

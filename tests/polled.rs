@@ -2,8 +2,9 @@
 //! badge shows the fetched value and follows a change within the interval;
 //! a failing upstream turns it to its error look after the grace period and
 //! it recovers; redirects to unlisted hosts and oversized answers are
-//! refused; an unwatched badge does not poll; `check-config` refuses a host
-//! that is not allowed.
+//! refused; a relative redirect keeps its base path and one to another
+//! origin carries no configured header; an unwatched badge does not poll;
+//! `check-config` refuses a host that is not allowed.
 
 mod common;
 
@@ -125,6 +126,47 @@ async fn redirects_to_unlisted_hosts_and_oversized_answers_are_refused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(api(server.addr, "/api/v1/badges/queue").await["state"]["value"], 7.0, "the old value stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_keep_the_base_path_and_carry_no_token_to_another_origin() {
+    // Two upstreams on loopback, different ports: two origins, both allowed.
+    let home = Upstream::start().await;
+    let other = Upstream::start().await;
+    let config = format!(
+        r#"{{"allowed_fetch_hosts": ["127.0.0.1"], "badges": {{"queue": {{"label": "queue", "source": {{
+            "kind": "json", "url": "{url}", "query": "$.data.count", "interval_ms": {INTERVAL_MS},
+            "always_on": true, "headers": {{"Authorization": "Bearer s3cret-token"}} }}}}}}}}"#,
+        url = home.url("/api/v1/stats")
+    );
+    let value = |v: &serde_json::Value| v["state"]["value"].as_f64();
+    // A relative Location is joined to the path it came from: `next` from
+    // `/api/v1/stats` is `/api/v1/next`, on the same origin (token kept).
+    home.set("/api/v1/stats", Answer::redirect("next"));
+    home.set("/api/v1/next", Answer::ok(r#"{"data": {"count": 3}}"#));
+    let server = Server::start(&config);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while value(&api(server.addr, "/api/v1/badges/queue").await) != Some(3.0) {
+        assert!(Instant::now() < deadline, "the relative redirect was not followed to /api/v1/next");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(home.hits("/next"), 0, "the base path was lost");
+    let head = home.last_head("/api/v1/next").unwrap();
+    assert!(head.contains("s3cret-token"), "the same origin lost the configured header:\n{head}");
+
+    // Another origin (another port): followed, without the configured header.
+    home.set("/api/v1/stats", Answer::redirect(&other.url("/elsewhere")));
+    other.set("/elsewhere", Answer::ok(r#"{"data": {"count": 4}}"#));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while value(&api(server.addr, "/api/v1/badges/queue").await) != Some(4.0) {
+        assert!(Instant::now() < deadline, "the redirect to another origin was not followed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let head = other.last_head("/elsewhere").unwrap();
+    assert!(!head.to_ascii_lowercase().contains("authorization"), "the token went to another origin:\n{head}");
+    assert!(!head.contains("s3cret-token"), "{head}");
+    let head = home.last_head("/api/v1/stats").unwrap();
+    assert!(head.contains("Bearer s3cret-token"), "the configured origin got no header:\n{head}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

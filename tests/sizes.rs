@@ -2,14 +2,16 @@
 //! snapshots decode at the snapped width; viewers of one size share one
 //! derived channel, encoded once per source frame however many watch;
 //! three sizes are three encodes per frame; a size's channel stops with
-//! its last viewer.
+//! its last viewer; a crowd of sized snapshots of one frame is scaled once,
+//! in the bounded render pool, and every request is answered.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, api, get};
+use common::jpeg::solid_jpeg;
+use common::{Server, Viewer, api, get, metric};
 use serde_json::Value;
 
 fn size(jpeg: &[u8]) -> (usize, usize) {
@@ -94,4 +96,43 @@ async fn each_size_is_encoded_once_per_frame_for_all_its_viewers() {
         assert!(Instant::now() < deadline, "the camera kept running with nobody watching");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_sized_snapshots_of_one_frame_scales_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frame.jpg");
+    std::fs::write(&path, solid_jpeg([200, 40, 40], 1280, 720)).unwrap();
+    let server = Server::start(&format!(
+        r#"{{"max_connections_per_ip": 0, "camera_idle_stop_ms": 60000,
+            "cameras": {{"door": {{"source": {{"kind": "file", "path": {path:?}}}, "sizes": [320, 640]}}}}}}"#
+    ));
+    let addr = server.addr;
+    // The source is live and its frame does not change from here on.
+    assert_eq!(get(addr, "/camera/door.jpg").await.0, 200);
+    let before = metric(addr, "framecast_frames_scaled_total").await.unwrap_or(0.0);
+
+    let crowd: Vec<_> = (0..200)
+        .map(|_| {
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(30), get(addr, "/camera/door.jpg?width=320")).await
+            })
+        })
+        .collect();
+    let mut served = 0;
+    for request in crowd {
+        let (status, head, jpeg) = request.await.unwrap().expect("every sized snapshot is answered");
+        match status {
+            200 => {
+                assert_eq!(size(&jpeg), (320, 180));
+                served += 1;
+            }
+            503 => assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}"),
+            other => panic!("status {other}: {head}"),
+        }
+    }
+    let scaled = metric(addr, "framecast_frames_scaled_total").await.unwrap() - before;
+    eprintln!("200 sized snapshots of one frame: {served} served, {scaled} scalings");
+    assert!(served > 0, "none served");
+    assert_eq!(scaled, 1.0, "one frame at one width was scaled {scaled} times");
 }

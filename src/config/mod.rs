@@ -76,6 +76,7 @@ pub struct Config {
     /// reverse proxy every connection comes from the proxy: set 0 there.
     pub max_connections_per_ip: usize,
     /// Distinct live rooms at most, so invented names cannot grow memory.
+    /// Other kinds of live channel have caps of their own.
     pub max_rooms: usize,
     /// Extra templates (`NAME.json`), added to and overriding the built-in ones.
     pub template_dir: Option<PathBuf>,
@@ -92,6 +93,16 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// Badges at most (each written name is one).
     pub max_badges: usize,
+    /// Live badge looks chosen by the URL (template, scale, logo, logo
+    /// colour) at most, all badges together; a badge's own look is not one.
+    pub max_badge_looks: usize,
+    /// Live board channels (a board at a scale) at most.
+    pub max_board_channels: usize,
+    /// Live camera size channels (a camera at one of its `sizes`) at most.
+    pub max_camera_size_channels: usize,
+    /// Live looks of one badge at most, so one badge's anonymous looks
+    /// cannot take every place, and a write redraws a bounded number.
+    pub max_looks_per_badge: usize,
     /// Numeric values kept per badge, for sparklines.
     pub history_len: usize,
     /// API request bodies larger than this get a 413.
@@ -295,7 +306,7 @@ impl Config {
         const MS_HOUR: u64 = 3_600_000;
         // Every number in the config, with its accepted range: checked here
         // so nothing downstream can overflow (`Instant + Duration` panics).
-        let ranges: [(&str, u64, (u64, u64)); 30] = [
+        let ranges: [(&str, u64, (u64, u64)); 34] = [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
             ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
             ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
@@ -313,6 +324,10 @@ impl Config {
             ("max_connections_per_ip", self.max_connections_per_ip as u64, (0, 1_000_000)),
             ("max_rooms", self.max_rooms as u64, (1, 1_000_000)),
             ("max_badges", self.max_badges as u64, (1, 1_000_000)),
+            ("max_badge_looks", self.max_badge_looks as u64, (1, 1_000_000)),
+            ("max_board_channels", self.max_board_channels as u64, (1, 100_000)),
+            ("max_camera_size_channels", self.max_camera_size_channels as u64, (1, 10_000)),
+            ("max_looks_per_badge", self.max_looks_per_badge as u64, (1, 10_000)),
             ("history_len", self.history_len as u64, (1, 10_000)),
             ("max_body_bytes", self.max_body_bytes as u64, (1, 16 << 20)),
             ("camera_idle_stop_ms", self.camera_idle_stop_ms, (0, MS_HOUR)),
@@ -468,6 +483,10 @@ mod tests {
         assert!(err.contains("allowed_referers"), "{err}");
         let err = Config::parse(r#"{"tcp_keepalive_interval_ms": 500}"#).unwrap_err();
         assert!(err.contains("tcp_keepalive_interval_ms: 500 is out of range"), "{err}");
+        let err = Config::parse(r#"{"max_looks_per_badge": 0}"#).unwrap_err();
+        assert!(err.contains("max_looks_per_badge: 0 is out of range: use 1 to 10000"), "{err}");
+        let err = Config::parse(r#"{"max_camera_size_channels": 10001}"#).unwrap_err();
+        assert!(err.contains("max_camera_size_channels"), "{err}");
         let err = Config::parse(r#"{"listen": "nope"}"#).unwrap_err();
         assert!(err.contains("invalid"), "{err}");
     }

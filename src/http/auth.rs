@@ -24,8 +24,7 @@ pub fn authorize_write(config: &Config, headers: &HeaderMap) -> Result<(), Denie
     if config.api_tokens.is_empty() {
         return Err(Denied::WritesDisabled);
     }
-    let presented =
-        headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let presented = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     let Some(presented) = presented else {
         return Err(Denied::Unauthorized("missing Authorization: Bearer <token>"));
     };
@@ -35,6 +34,13 @@ pub fn authorize_write(config: &Config, headers: &HeaderMap) -> Result<(), Denie
         ok |= token.as_bytes().ct_eq(presented.as_bytes());
     }
     if bool::from(ok) { Ok(()) } else { Err(Denied::Unauthorized("invalid token")) }
+}
+
+/// The token of `Bearer <token>`: the scheme is case-insensitive (RFC 9110,
+/// section 11.1), so `bearer` and `BEARER` are the same scheme.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 #[cfg(test)]
@@ -62,5 +68,17 @@ mod tests {
         assert_eq!(authorize_write(&c, &headers(Some("Bearer 0123"))).unwrap_err().status(), 401);
         assert_eq!(authorize_write(&c, &headers(Some("Basic 0123456789abcdef"))).unwrap_err().status(), 401);
         assert_eq!(authorize_write(&c, &headers(None)).unwrap_err().status(), 401);
+        assert_eq!(authorize_write(&c, &headers(Some("Bearer"))).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let mut c = Config::embedded();
+        c.api_tokens = vec!["0123456789abcdef".into()];
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let header = format!("{scheme} 0123456789abcdef");
+            assert!(authorize_write(&c, &headers(Some(&header))).is_ok(), "{header}");
+        }
+        assert!(authorize_write(&c, &headers(Some("Bearerx 0123456789abcdef"))).is_err());
     }
 }

@@ -60,7 +60,7 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
         Err(bad) => return errors::text(&bad),
     };
     let viewer = match width {
-        Some(width) => match camera.watch_width(&app.registry, &app.tasks, width).await {
+        Some(width) => match camera.watch_width(&app.registry, &app.tasks, &app.renders, width).await {
             Ok(viewer) => viewer,
             Err(full) => return errors::text(&full),
         },
@@ -126,7 +126,13 @@ async fn snapshot_of(
         _ => camera.channel().latest(),
     };
     let image = match width {
-        Some(width) => crate::sources::camera::sizes::scale(frame.image(), width, camera.config().quality).await,
+        Some(width) => {
+            let fresh = max_delay.is_some() && live;
+            match camera.sized_snapshot(&app.registry, &app.renders, &frame, width, fresh).await {
+                Ok(image) => image,
+                Err(busy) => return errors::text(&busy),
+            }
+        }
         None => frame.image(),
     };
     let mut response = response::single_image(image, JPEG, head);

@@ -18,6 +18,7 @@ use crate::render::pool::Busy;
 use crate::render::size::TooLarge;
 use crate::sources::badge_state::InvalidUpdate;
 use crate::sources::badges::WriteError;
+use crate::sources::camera::sizes::SizeRefused;
 use crate::store::StoreError;
 
 /// A request http itself refuses: a bad name, query value, path form.
@@ -78,6 +79,21 @@ impl HttpError for JoinError {
     }
     fn retry_after(&self) -> Option<&'static str> {
         Some("30")
+    }
+}
+
+impl HttpError for SizeRefused {
+    fn status(&self) -> StatusCode {
+        match self {
+            SizeRefused::Full(full) => full.status(),
+            SizeRefused::Busy(busy) => busy.status(),
+        }
+    }
+    fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            SizeRefused::Full(full) => full.retry_after(),
+            SizeRefused::Busy(busy) => busy.retry_after(),
+        }
     }
 }
 
@@ -145,7 +161,8 @@ mod tests {
             (busy.status(), busy.headers()[RETRY_AFTER].to_str().unwrap()),
             (StatusCode::SERVICE_UNAVAILABLE, "1")
         );
-        assert_eq!(text(&JoinError::TooManyChannels).headers()[RETRY_AFTER], "30");
+        let full = JoinError::Full { what: "rooms", key: "max_rooms", cap: 1 };
+        assert_eq!(text(&full).headers()[RETRY_AFTER], "30");
         assert_eq!(json(&Denied::WritesDisabled).status(), StatusCode::FORBIDDEN);
         let unauthorized = json(&Denied::Unauthorized("missing token"));
         assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);

@@ -1,6 +1,11 @@
-//! All live channels by name, bounded in number. Joining and forgetting a
-//! channel happen under one lock, so "last viewer left, forget the channel"
-//! cannot race with "a new viewer arrived".
+//! All live channels by name, bounded in number per kind. Joining and
+//! forgetting a channel happen under one lock, so "last viewer left, forget
+//! the channel" cannot race with "a new viewer arrived".
+//!
+//! Each kind of channel made on demand has its own cap (rooms, badge looks
+//! chosen by the URL, boards, camera sizes), and each badge a cap on its
+//! distinct looks: anonymous looks filling theirs cannot keep a new room,
+//! board or size from starting, nor one badge's looks the others'.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,66 +14,179 @@ use super::channel::Channel;
 use super::presence::PresenceLog;
 use super::viewer::ViewerGuard;
 
-pub struct Registry {
-    channels: Mutex<HashMap<String, Arc<Channel>>>,
-    /// Count changes, for cluster mode (off without one).
-    pub presence: Arc<PresenceLog>,
-    /// Cap on channels made on demand; permanent ones do not count.
-    max_channels: usize,
-    permanent: std::sync::atomic::AtomicUsize,
+/// What a channel is, for its cap; the caller that names it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'a> {
+    /// `online/ROOM`.
+    Room,
+    /// A badge's own look (`badge/NAME`): one per badge, and badges are
+    /// bounded already (`max_badges`, or declared in the config).
+    Badge,
+    /// A look of badge `NAME` fixed by the URL (template, scale, logo,
+    /// colour).
+    Look(&'a str),
+    /// A board at a scale.
+    Board,
+    /// A camera at one of its `sizes`.
+    CameraSize,
 }
 
+/// The caps, from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub rooms: usize,
+    pub badge_looks: usize,
+    pub looks_per_badge: usize,
+    pub boards: usize,
+    pub camera_sizes: usize,
+}
+
+impl Caps {
+    /// Every cap `n` (tests).
+    pub fn all(n: usize) -> Caps {
+        Caps { rooms: n, badge_looks: n, looks_per_badge: n, boards: n, camera_sizes: n }
+    }
+}
+
+/// What a live channel counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Counted {
+    Permanent,
+    Room,
+    Badge,
+    Look(String),
+    Board,
+    CameraSize,
+}
+
+#[derive(Default)]
+struct Live {
+    channels: HashMap<String, (Arc<Channel>, Counted)>,
+    /// Live channels per `Counted` (per badge for looks).
+    counts: HashMap<Counted, usize>,
+    /// Live looks of all badges together.
+    looks: usize,
+}
+
+impl Live {
+    fn count(&self, counted: &Counted) -> usize {
+        self.counts.get(counted).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, name: &str, channel: Arc<Channel>, counted: Counted) {
+        self.looks += usize::from(matches!(counted, Counted::Look(_)));
+        *self.counts.entry(counted.clone()).or_default() += 1;
+        self.channels.insert(name.to_string(), (channel, counted));
+    }
+
+    fn remove(&mut self, name: &str) {
+        let Some((_, counted)) = self.channels.remove(name) else { return };
+        self.looks -= usize::from(matches!(counted, Counted::Look(_)));
+        if let Some(n) = self.counts.get_mut(&counted) {
+            *n -= 1;
+            if *n == 0 {
+                // Per-badge entries go with their last look.
+                self.counts.remove(&counted);
+            }
+        }
+    }
+}
+
+pub struct Registry {
+    live: Mutex<Live>,
+    /// Count changes, for cluster mode (off without one).
+    pub presence: Arc<PresenceLog>,
+    caps: Caps,
+}
+
+/// A cap was reached: names the config key, so an operator knows which.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
-    /// `max_channels` distinct channels are live already.
-    #[error("too many live rooms and images; try again later")]
-    TooManyChannels,
+    #[error("too many live {what} ({key} = {cap}); try again later")]
+    Full { what: &'static str, key: &'static str, cap: usize },
+    #[error(
+        "badge {badge:?} has too many live looks (max_looks_per_badge = {cap}); use one of them or try again later"
+    )]
+    TooManyLooks { badge: String, cap: usize },
 }
 
 impl Registry {
-    pub fn new(max_channels: usize) -> Registry {
-        Registry {
-            channels: Mutex::new(HashMap::new()),
-            presence: Arc::default(),
-            max_channels,
-            permanent: Default::default(),
-        }
+    pub fn new(caps: Caps) -> Registry {
+        Registry { live: Mutex::default(), presence: Arc::default(), caps }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
-        // A panic elsewhere cannot leave the map half-updated: every change is one insert or remove.
-        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Live> {
+        // A panic elsewhere cannot leave the map half-updated: every change
+        // is made between two checks that cannot panic.
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Joins `name` as a viewer. If the channel is not live, `create` makes
     /// it, outside the lock (it may render, and rendering may read other
-    /// channels). Returns whether this call's channel was the one inserted:
-    /// the caller then starts its producer. A channel that lost a race to
-    /// another creator is dropped unstarted.
-    pub fn join(&self, name: &str, create: impl FnOnce() -> Arc<Channel>) -> Result<(ViewerGuard, bool), JoinError> {
-        if let Some(channel) = self.lock().get(name) {
-            return Ok((ViewerGuard::join(channel.clone()), false));
+    /// channels), unless `kind`'s cap is reached. Returns whether this
+    /// call's channel was the one inserted: the caller then starts its
+    /// producer. A channel that lost a race to another creator is dropped
+    /// unstarted.
+    pub fn join(
+        &self,
+        kind: Kind<'_>,
+        name: &str,
+        create: impl FnOnce() -> Arc<Channel>,
+    ) -> Result<(ViewerGuard, bool), JoinError> {
+        {
+            let live = self.lock();
+            if let Some((channel, _)) = live.channels.get(name) {
+                return Ok((ViewerGuard::join(channel.clone()), false));
+            }
+            // Checked before drawing too, so a refused join costs no render.
+            self.room_for(&live, kind)?;
         }
         let created = create();
-        let mut channels = self.lock();
-        if let Some(channel) = channels.get(name) {
+        let mut live = self.lock();
+        if let Some((channel, _)) = live.channels.get(name) {
             return Ok((ViewerGuard::join(channel.clone()), false));
         }
-        if channels.len() - self.permanent.load(std::sync::atomic::Ordering::Relaxed) >= self.max_channels {
-            return Err(JoinError::TooManyChannels);
-        }
+        let counted = self.room_for(&live, kind)?;
         created.attach(&self.presence);
-        channels.insert(name.to_string(), created.clone());
+        live.add(name, created.clone(), counted);
         Ok((ViewerGuard::join(created), true))
+    }
+
+    /// What a new channel of `kind` counts against, or the cap it would pass.
+    fn room_for(&self, live: &Live, kind: Kind<'_>) -> Result<Counted, JoinError> {
+        let full = |what, key, cap| Err(JoinError::Full { what, key, cap });
+        let caps = &self.caps;
+        let counted = match kind {
+            Kind::Room => Counted::Room,
+            Kind::Badge => return Ok(Counted::Badge),
+            Kind::Look(badge) => {
+                let counted = Counted::Look(badge.to_string());
+                if live.count(&counted) >= caps.looks_per_badge {
+                    return Err(JoinError::TooManyLooks { badge: badge.to_string(), cap: caps.looks_per_badge });
+                }
+                if live.looks >= caps.badge_looks {
+                    return full("badge looks", "max_badge_looks", caps.badge_looks);
+                }
+                return Ok(counted);
+            }
+            Kind::Board => Counted::Board,
+            Kind::CameraSize => Counted::CameraSize,
+        };
+        let (what, key, cap) = match counted {
+            Counted::Room => ("rooms", "max_rooms", caps.rooms),
+            Counted::Board => ("boards", "max_board_channels", caps.boards),
+            _ => ("camera sizes", "max_camera_size_channels", caps.camera_sizes),
+        };
+        if live.count(&counted) >= cap { full(what, key, cap) } else { Ok(counted) }
     }
 
     /// Adds a channel that is never forgotten (a configured camera).
     pub fn insert_permanent(&self, channel: Arc<Channel>) {
         channel.attach(&self.presence);
-        let mut channels = self.lock();
-        if channels.insert(channel.name().to_string(), channel).is_none() {
-            self.permanent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        let name = channel.name().to_string();
+        let mut live = self.lock();
+        live.remove(&name);
+        live.add(&name, channel, Counted::Permanent);
     }
 
     /// Joins a channel added with `insert_permanent`: it is never forgotten,
@@ -80,10 +198,10 @@ impl Registry {
     /// Forgets `channel` if it is still the live one and nobody watches it.
     /// Returns whether it was forgotten; its producer should then stop.
     pub fn forget_if_idle(&self, channel: &Arc<Channel>) -> bool {
-        let mut channels = self.lock();
-        let is_live = channels.get(channel.name()).is_some_and(|c| Arc::ptr_eq(c, channel));
+        let mut live = self.lock();
+        let is_live = live.channels.get(channel.name()).is_some_and(|(c, _)| Arc::ptr_eq(c, channel));
         if is_live && channel.viewers() == 0 {
-            channels.remove(channel.name());
+            live.remove(channel.name());
             true
         } else {
             false
@@ -91,12 +209,12 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Channel>> {
-        self.lock().get(name).cloned()
+        self.lock().channels.get(name).map(|(c, _)| c.clone())
     }
 
     /// Live channels sorted by name.
     pub fn list(&self) -> Vec<Arc<Channel>> {
-        let mut all: Vec<_> = self.lock().values().cloned().collect();
+        let mut all: Vec<_> = self.lock().channels.values().map(|(c, _)| c.clone()).collect();
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -112,10 +230,10 @@ mod tests {
 
     #[test]
     fn join_counts_and_drop_uncounts_exactly_once() {
-        let r = Registry::new(10);
-        let (a, created) = r.join("online/a", make("online/a")).unwrap();
+        let r = Registry::new(Caps::all(10));
+        let (a, created) = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
         assert!(created);
-        let (b, created) = r.join("online/a", make("online/a")).unwrap();
+        let (b, created) = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
         assert!(!created);
         let ch = r.get("online/a").unwrap();
         assert_eq!(ch.viewers(), 2);
@@ -131,20 +249,65 @@ mod tests {
 
     #[test]
     fn channel_cap_refuses_new_names_but_serves_existing() {
-        let r = Registry::new(1);
-        let _a = r.join("online/a", make("online/a")).unwrap();
-        assert_eq!(r.join("online/b", make("online/b")).err(), Some(JoinError::TooManyChannels));
-        assert!(r.join("online/a", make("online/a")).is_ok());
+        let r = Registry::new(Caps::all(1));
+        let _a = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
+        let full = r.join(Kind::Room, "online/b", make("online/b")).err().unwrap();
+        assert_eq!(full.to_string(), "too many live rooms (max_rooms = 1); try again later");
+        assert!(r.join(Kind::Room, "online/a", make("online/a")).is_ok());
+    }
+
+    #[test]
+    fn each_kind_has_its_own_cap_and_each_badge_its_looks() {
+        let caps = Caps { rooms: 1, badge_looks: 3, looks_per_badge: 2, boards: 1, camera_sizes: 1 };
+        let r = Registry::new(caps);
+        let (x1, _) = r.join(Kind::Look("x"), "badge/x/a", make("badge/x/a")).unwrap();
+        let _x2 = r.join(Kind::Look("x"), "badge/x/b", make("badge/x/b")).unwrap();
+        let err = r.join(Kind::Look("x"), "badge/x/c", make("badge/x/c")).err().unwrap();
+        assert_eq!(err, JoinError::TooManyLooks { badge: "x".into(), cap: 2 });
+        assert!(err.to_string().contains("max_looks_per_badge = 2"), "{err}");
+        let _y1 = r.join(Kind::Look("y"), "badge/y/a", make("badge/y/a")).unwrap();
+        let err = r.join(Kind::Look("z"), "badge/z/a", make("badge/z/a")).err().unwrap();
+        assert!(err.to_string().contains("max_badge_looks = 3"), "{err}");
+        // Looks filling their caps stop no other kind, nor a badge's own look.
+        let _own = r.join(Kind::Badge, "badge/z", make("badge/z")).unwrap();
+        let _room = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
+        let _board = r.join(Kind::Board, "board/b", make("board/b")).unwrap();
+        let _size = r.join(Kind::CameraSize, "camera/c@w320", make("camera/c@w320")).unwrap();
+        let err = r.join(Kind::Board, "board/c", make("board/c")).err().unwrap();
+        assert!(err.to_string().contains("max_board_channels = 1"), "{err}");
+        let err = r.join(Kind::CameraSize, "camera/c@w640", make("camera/c@w640")).err().unwrap();
+        assert!(err.to_string().contains("max_camera_size_channels = 1"), "{err}");
+        // A forgotten look frees its place, for its badge and in all.
+        let channel = x1.channel().clone();
+        drop(x1);
+        assert!(r.forget_if_idle(&channel));
+        assert!(r.join(Kind::Look("x"), "badge/x/c", make("badge/x/c")).is_ok());
+    }
+
+    #[test]
+    fn a_refused_join_draws_nothing() {
+        let r = Registry::new(Caps::all(1));
+        let _a = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
+        let refused = r.join(Kind::Room, "online/b", || panic!("drawn though the cap was reached"));
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn permanent_channels_count_against_no_cap() {
+        let r = Registry::new(Caps::all(1));
+        r.insert_permanent(Channel::new("camera/door".into(), b"x", "image/jpeg"));
+        assert!(r.join(Kind::CameraSize, "camera/door@w320", make("camera/door@w320")).is_ok());
+        assert!(r.get("camera/door").is_some());
     }
 
     #[test]
     fn a_forgotten_channel_is_replaced_not_revived() {
-        let r = Registry::new(10);
-        let (g, _) = r.join("online/a", make("online/a")).unwrap();
+        let r = Registry::new(Caps::all(10));
+        let (g, _) = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
         let old = g.channel().clone();
         drop(g);
         assert!(r.forget_if_idle(&old));
-        let (g2, _) = r.join("online/a", make("online/a")).unwrap();
+        let (g2, _) = r.join(Kind::Room, "online/a", make("online/a")).unwrap();
         assert!(!Arc::ptr_eq(&old, g2.channel()));
         assert_eq!(old.viewers(), 0);
         assert_eq!(g2.channel().viewers(), 1);

@@ -20,7 +20,7 @@ use super::timing::Timing;
 use crate::config::BadgeConfig;
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
-use crate::push::registry::{JoinError, Registry};
+use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::logo::Logo;
 use crate::render::size::TooLarge;
@@ -304,6 +304,9 @@ impl Badges {
 
     /// Counts a viewer in, starting the channel for `look` if needed.
     pub fn join(self: &Arc<Self>, name: &str, look: Look) -> Result<ViewerGuard, JoinError> {
+        // A look the URL chose counts against the look caps; the badge's own does not.
+        let own = channel_name(name, &look) == channel_name(name, &Look::default());
+        let kind = if own { Kind::Badge } else { Kind::Look(name) };
         let channel_name = channel_name(name, &look);
         let slot = {
             let mut slots = self.slots();
@@ -313,7 +316,7 @@ impl Badges {
             let state = slot.borrow().clone();
             Channel::new(channel_name.clone(), &self.render_live(name, &look, state.as_deref(), 1), PNG)
         };
-        let (viewer, created) = self.registry.join(&channel_name, create)?;
+        let (viewer, created) = self.registry.join(kind, &channel_name, create)?;
         if created {
             let channel = viewer.channel().clone();
             let producer = Producer { badges: self.clone(), name: name.to_string(), look, channel, slot };

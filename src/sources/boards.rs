@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::config::boards::{BoardConfig, TileConfig};
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
-use crate::push::registry::{JoinError, Registry};
+use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::board::{compose, text_tile};
 use crate::render::color::parse_color;
@@ -163,7 +163,7 @@ impl Boards {
     pub fn join(self: &Arc<Self>, name: &str, scale: f32) -> Result<ViewerGuard, JoinError> {
         let channel_name = if scale == 1.0 { format!("board/{name}") } else { format!("board/{name}@{scale}x") };
         let create = || Channel::new(channel_name.clone(), &self.render_live(name, scale, &mut Vec::new()), PNG);
-        let (viewer, created) = self.registry.join(&channel_name, create)?;
+        let (viewer, created) = self.registry.join(Kind::Board, &channel_name, create)?;
         if created {
             let producer =
                 Producer { boards: self.clone(), name: name.to_string(), scale, channel: viewer.channel().clone() };

@@ -19,7 +19,7 @@ use super::timing::Timing;
 use crate::config::rooms::{CountMode, RoomConfig};
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
-use crate::push::registry::{JoinError, Registry};
+use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::format::ROOM_KEYS;
 use crate::render::online::{RoomValues, render_room_png};
@@ -95,7 +95,7 @@ impl OnlineRooms {
         let first = RoomValues { count: 1, ..self.values(room) };
         let create =
             || Channel::new(name.clone(), &metrics().time_render(|| render_room_png(&self.template, &first)), PNG);
-        let (viewer, created) = self.registry.join(&name, create)?;
+        let (viewer, created) = self.registry.join(Kind::Room, &name, create)?;
         let channel = viewer.channel().clone();
         let session = self.stats.joined(room, addr);
         self.stats.observe(room, shown_count(&self.registry, &self.stats, self.mode(room), room));

@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 upstream on loopback for polled-source tests: answers
 //! each path with what the test set (status, extra headers, body), counts
-//! requests per path, and can be stopped and started again on its port.
+//! requests per path, keeps the last request head per path (what a client
+//! sent it), and can be stopped and started again on its port.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ impl Answer {
 struct State {
     answers: HashMap<String, Answer>,
     hits: HashMap<String, u64>,
+    heads: HashMap<String, String>,
 }
 
 pub struct Upstream {
@@ -74,6 +76,11 @@ impl Upstream {
         self.task = Some(tokio::spawn(serve(listener, self.state.clone())));
     }
 
+    /// The head of the last request for `path`, as received.
+    pub fn last_head(&self, path: &str) -> Option<String> {
+        self.state.lock().unwrap().heads.get(path).cloned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -96,6 +103,7 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
             let answer = {
                 let mut state = state.lock().unwrap();
                 *state.hits.entry(path.clone()).or_default() += 1;
+                state.heads.insert(path.clone(), text.to_string());
                 state.answers.get(&path).cloned()
             };
             let answer = answer.unwrap_or(Answer { status: 404, headers: vec![], body: b"not here".to_vec() });

@@ -11,6 +11,7 @@ pub mod file;
 pub mod pattern;
 mod producer;
 pub mod relay;
+pub mod scaled;
 pub mod sizes;
 pub mod slot;
 pub mod source;
@@ -106,6 +107,8 @@ pub struct Camera {
     panic_next: AtomicBool,
     /// Live derived channels (`sizes`): they keep the source running.
     derived: std::sync::atomic::AtomicUsize,
+    /// Recent frames at other widths, each scaled once.
+    scaled: scaled::ScaledFrames,
 }
 
 /// What `GET /api/v1/cameras` reports per camera.
@@ -151,6 +154,8 @@ impl Cameras {
                 idle_stop: config.camera_idle_stop(),
                 panic_next: AtomicBool::new(false),
                 derived: Default::default(),
+                // The latest frame or two at each size.
+                scaled: scaled::ScaledFrames::new(2 * camera_config.sizes.len()),
             });
             let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
             let items = build_items(name, camera_config)?;

@@ -5,6 +5,11 @@
 //! that size's viewers; a frame not wider than N passes through as it is.
 //! The derived channel keeps the camera's source running, resends when the
 //! camera resends, and stops with its last viewer.
+//!
+//! Sized snapshots (`.jpg?width=N`) take that channel's latest frame when
+//! the size is live; otherwise the frame is scaled in the bounded render
+//! pool (`Busy` when it is full), and every scaling goes through the
+//! camera's `ScaledFrames`, so a (frame, width) is scaled once for all.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,11 +17,24 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::Bytes;
 
 use super::{Camera, JPEG};
+use crate::metrics::metrics;
 use crate::push::channel::Channel;
-use crate::push::registry::{JoinError, Registry};
+use crate::push::part::Frame;
+use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
+use crate::render::pool::{Busy, RenderPool};
 use crate::render::scale::scaled_jpeg;
 use crate::sources::tasks::Tasks;
+
+/// Why a viewer could not join a size.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SizeRefused {
+    #[error(transparent)]
+    Full(#[from] JoinError),
+    /// Its first frame could not be scaled: the render pool is full.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+}
 
 impl Camera {
     /// The allowed width nearest to `asked` (the smaller on a tie), or
@@ -36,30 +54,77 @@ impl Camera {
         self: &Arc<Self>,
         registry: &Arc<Registry>,
         tasks: &Tasks,
+        renders: &RenderPool,
         width: u32,
-    ) -> Result<ViewerGuard, JoinError> {
+    ) -> Result<ViewerGuard, SizeRefused> {
         let name = self.sized_name(width);
         // The first frame, made before joining so the viewer's first part
         // is already the right size.
         let first = match registry.get(&name) {
             Some(channel) => channel.latest().image(),
-            None => scale(self.channel.latest().image(), width, self.config.quality).await,
+            None => self.scaled_in(renders, &self.channel.latest(), width).await?,
         };
-        let (viewer, created) = registry.join(&name, || Channel::new(name.clone(), &first, JPEG))?;
+        let (viewer, created) = registry.join(Kind::CameraSize, &name, || Channel::new(name.clone(), &first, JPEG))?;
         if created {
             let (camera, registry, channel) = (self.clone(), registry.clone(), viewer.channel().clone());
             tasks.supervise("producer", name, move || run(camera.clone(), registry.clone(), channel.clone(), width));
         }
         Ok(viewer)
     }
+
+    /// A sized snapshot of `frame`: the size channel's latest frame when
+    /// that size is live and no fresher frame was asked for (`fresh`: a
+    /// `max_delay` wait), else `frame` scaled in the render pool.
+    pub async fn sized_snapshot(
+        &self,
+        registry: &Registry,
+        renders: &RenderPool,
+        frame: &Frame,
+        width: u32,
+        fresh: bool,
+    ) -> Result<Bytes, Busy> {
+        if !fresh && let Some(channel) = registry.get(&self.sized_name(width)) {
+            return Ok(channel.latest().image());
+        }
+        self.scaled_in(renders, frame, width).await
+    }
+
+    /// `frame` at `width`, scaled in the bounded render pool (once per
+    /// frame and width, whoever asks).
+    async fn scaled_in(&self, renders: &RenderPool, frame: &Frame, width: u32) -> Result<Bytes, Busy> {
+        let (jpeg, quality) = (frame.image(), self.config.quality);
+        let scale = renders.run(move || scale_now(jpeg, width, quality));
+        self.scaled.get(frame.seq, width, scale).await
+    }
+
+    /// `frame` at `width` for a size channel's producer: on a blocking
+    /// thread of its own, one frame at a time per size channel (and size
+    /// channels are capped), so live sizes never wait behind one-off renders.
+    async fn scaled_for_channel(&self, frame: &Frame, width: u32) -> Bytes {
+        let (jpeg, quality) = (frame.image(), self.config.quality);
+        let scale = || {
+            let jpeg = jpeg.clone();
+            async move {
+                let original = jpeg.clone();
+                Ok(tokio::task::spawn_blocking(move || scale_now(jpeg, width, quality)).await.unwrap_or(original))
+            }
+        };
+        match self.scaled.get(frame.seq, width, scale()).await {
+            Ok(scaled) => scaled,
+            // A request's attempt at the same frame found the pool full.
+            Err(Busy) => scale().await.unwrap_or(jpeg),
+        }
+    }
 }
 
-/// `jpeg` at `width`, off the async threads; the frame itself when it is
-/// not wider, or cannot be decoded.
-pub async fn scale(jpeg: Bytes, width: u32, quality: u8) -> Bytes {
-    let source = jpeg.clone();
-    match tokio::task::spawn_blocking(move || scaled_jpeg(&source, width, quality)).await {
-        Ok(Ok(Some(scaled))) => Bytes::from(scaled),
+/// `jpeg` at `width`, now; the frame itself when it is not wider, or cannot
+/// be decoded.
+fn scale_now(jpeg: Bytes, width: u32, quality: u8) -> Bytes {
+    match scaled_jpeg(&jpeg, width, quality) {
+        Ok(Some(scaled)) => {
+            metrics().frames_scaled.inc();
+            Bytes::from(scaled)
+        }
         _ => jpeg,
     }
 }
@@ -110,7 +175,7 @@ async fn run(camera: Arc<Camera>, registry: Arc<Registry>, channel: Arc<Channel>
         last_seq = frame.seq;
         // Frames that arrive while this one is scaled are skipped: the
         // watch slot holds only the newest.
-        let scaled = scale(frame.image(), width, camera.config.quality).await;
+        let scaled = camera.scaled_for_channel(&frame, width).await;
         channel.publish(&scaled, JPEG);
     }
 }
