@@ -48,7 +48,9 @@ fn stat(r: &Value, key: &str) -> u64 {
 fn config(db: &std::path::Path, templates: &std::path::Path) -> String {
     serde_json::json!({
         "database": db, "state_file": null, "trusted_proxies": [PROXY], "room_sample_ms": 1000,
-        "template_dir": templates, "max_connections_per_ip": 0
+        "template_dir": templates, "max_connections_per_ip": 0,
+        // Listed, so `/metrics` names it.
+        "rooms": {"lobby": {}}
     })
     .to_string()
 }
