@@ -19,7 +19,7 @@ use crate::sources::boards::Boards;
 use crate::sources::camera::Cameras;
 use crate::sources::online::OnlineRooms;
 use crate::sources::polled::Pollers;
-use crate::sources::room_stats::RoomStats;
+use crate::sources::room_stats::{RoomSlots, RoomStats};
 use crate::sources::tasks::Tasks;
 use crate::sources::timing::Timing;
 use crate::store;
@@ -75,7 +75,10 @@ impl App {
             Some(cluster) => crate::cluster::badge_store(cluster)?,
             None => store::open(config.database.as_deref(), config.state_file.as_deref(), config.history_len)?,
         };
-        let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, config.max_rooms)?);
+        // Configured rooms keep figures always; `/metrics` names the public ones.
+        let configured = config.rooms.keys().map(|r| (r.clone(), !config.requires_signature(&format!("online/{r}"))));
+        let slots = RoomSlots { configured: configured.collect(), max_unconfigured: config.max_unconfigured_rooms };
+        let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, slots)?);
         let online =
             OnlineRooms::new(registry.clone(), online_template, timing, tasks.clone(), stats, config.rooms.clone());
         online.start_sampler(Duration::from_millis(config.room_sample_ms));

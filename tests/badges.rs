@@ -261,6 +261,7 @@ async fn shields_bodies_deletes_and_the_badge_cap_as_documented() {
     assert_eq!(status, 507, "{body}");
     assert!(body["error"].as_str().unwrap_or("").contains("max_badges"), "{body}");
     assert_eq!(put(addr, "two", r#"{"value": 5}"#).await.0, 200);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_looks_fill_only_their_own_caps() {

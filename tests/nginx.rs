@@ -1,8 +1,9 @@
 //! A real nginx (Debian's package; its own prefix, config and loopback port,
 //! never the system service) in front of framecast, running the documented
 //! `deploy/nginx.conf`: frames arrive without buffering delay, a stream
-//! outlives `proxy_read_timeout` thanks to the resend, and a viewer who
-//! leaves through nginx leaves the count.
+//! outlives `proxy_read_timeout` thanks to the resend, a viewer who
+//! leaves through nginx leaves the count, and a client's own `Forwarded`
+//! or `X-Forwarded-For` does not change the address it is counted under.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, expected_badge, wait_for_viewers};
+use common::{Server, Viewer, api, expected_badge, wait_for_viewers, watch};
 
 const READ_TIMEOUT_S: u64 = 2;
 const RESEND_MS: u64 = 500;
@@ -109,4 +110,27 @@ async fn nginx_passes_frames_at_once_keeps_streams_and_departures() {
     let took = wait_for_viewers(server.addr, "nginx", 2, Duration::from_secs(5)).await;
     eprintln!("a departure through nginx reached framecast after {took:?}");
     drop(third);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cannot_choose_its_counted_address_through_nginx() {
+    let config = r#"{"trusted_proxies": ["127.0.0.1"], "max_connections_per_ip": 0, "state_file": null}"#;
+    let server = Server::start(config);
+    let dir = tempfile::tempdir().unwrap();
+    let (_nginx, proxy) = start_nginx(dir.path(), server.addr);
+    // Two clients (127.0.0.5 and .6, as nginx sees them); the first sends
+    // every header it likes, naming a different address each time.
+    let forged = [
+        "Forwarded: for=198.51.100.1\r\n",
+        "Forwarded: for=198.51.100.2\r\nX-Forwarded-For: 198.51.100.3\r\n",
+        "X-Forwarded-For: 198.51.100.4, 198.51.100.5\r\n",
+    ];
+    let mut streams = Vec::new();
+    for header in forged {
+        streams.push(watch(proxy, "127.0.0.5", "forged", header).await);
+    }
+    streams.push(watch(proxy, "127.0.0.6", "forged", "").await);
+    wait_for_viewers(server.addr, "forged", 4, Duration::from_secs(5)).await;
+    let room = api(server.addr, "/api/v1/channels/online/forged").await;
+    assert_eq!(room["stats"]["unique_today"], 2, "{room}");
 }

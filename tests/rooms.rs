@@ -3,48 +3,26 @@
 //! `Forwarded` honoured, an untrusted peer's ignored; peaks, distinct
 //! viewers and sessions in the JSON, `/metrics` and a template; figures
 //! surviving a restart (the day's key too, so a returning viewer is not
-//! counted twice); the 24 h sparkline; `count: "addresses"`.
+//! counted twice); the 24 h sparkline; `count: "addresses"`; only the
+//! `client_address_header` read, so a client's own other header changes
+//! nothing; junk room names leaving configured rooms their figures and
+//! `/metrics` its shape.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Server, Viewer, api, decode_png, get, metric};
+use common::{Server, Viewer, api, connect_from, decode_png, get, metric, watch};
 use framecast::render::online::{RoomValues, render_room_png};
 use framecast::render::template::Template;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 
 const PROXY: &str = "127.0.0.9";
 
 /// The custom room template: every figure in one badge.
 const TEMPLATE: &str = r##"{"kind": "badge", "label": "lobby", "message": "{viewers}/{peak_today}/{unique_today}/{sessions_today}",
   "label_color": "#555", "color": "blue", "height": 20, "font_size": 11, "padding": 6, "radius": 3}"##;
-
-async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(source.parse().unwrap(), 0)).unwrap();
-    socket.connect(server).await.unwrap()
-}
-
-/// A live viewer of `room` from `source`, with an extra header line; the
-/// stream is left open until dropped.
-async fn watch(server: SocketAddr, source: &str, room: &str, header: &str) -> TcpStream {
-    let mut s = connect_from(source, server).await;
-    let req = format!("GET /online/{room}.png HTTP/1.1\r\nHost: t\r\nUser-Agent: test\r\n{header}\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut byte)).await.expect("head in 10 s").unwrap();
-        assert_eq!(n, 1, "closed before the head");
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
-    s
-}
 
 async fn room(addr: SocketAddr, room: &str) -> Value {
     api(addr, &format!("/api/v1/channels/online/{room}")).await
@@ -70,7 +48,9 @@ fn stat(r: &Value, key: &str) -> u64 {
 fn config(db: &std::path::Path, templates: &std::path::Path) -> String {
     serde_json::json!({
         "database": db, "state_file": null, "trusted_proxies": [PROXY], "room_sample_ms": 1000,
-        "template_dir": templates, "max_connections_per_ip": 0
+        "template_dir": templates, "max_connections_per_ip": 0,
+        // Listed, so `/metrics` names it.
+        "rooms": {"lobby": {}}
     })
     .to_string()
 }
@@ -85,15 +65,16 @@ async fn peaks_uniques_and_sessions_count_addresses_and_survive_a_restart() {
     let mut server = Server::start(&config(&db, &templates));
     let addr = server.addr;
 
-    // Six streams from five addresses: .2 twice, .3, a client behind the
-    // trusted proxy (twice, once per header form, two clients) and an
-    // untrusted peer whose header names the first proxied client.
+    // Six streams from five addresses: .2 twice, .3, two clients behind the
+    // trusted proxy (its X-Forwarded-For; the Forwarded form is read only
+    // when configured, below) and an untrusted peer whose header names the
+    // first proxied client.
     let mut streams = vec![
         watch(addr, "127.0.0.2", "lobby", "").await,
         watch(addr, "127.0.0.2", "lobby", "").await,
         watch(addr, "127.0.0.3", "lobby", "").await,
         watch(addr, PROXY, "lobby", "X-Forwarded-For: 198.51.100.7, 127.0.0.9\r\n").await,
-        watch(addr, PROXY, "lobby", "Forwarded: for=\"198.51.100.8:4711\";proto=https\r\n").await,
+        watch(addr, PROXY, "lobby", "X-Forwarded-For: 198.51.100.8\r\n").await,
         watch(addr, "127.0.0.4", "lobby", "X-Forwarded-For: 198.51.100.7\r\n").await,
     ];
     let r = wait_room(addr, "lobby", "6 viewers", |r| r["viewers"] == 6).await;
@@ -203,4 +184,87 @@ async fn counting_addresses_shows_five_tabs_as_one() {
         (2, 2),
         "peaks count addresses: {figures}"
     );
+}
+
+/// Four streams through a "proxy" (this test, from 127.0.0.1) that sets
+/// `set` to A, A, B, A while the client adds its own `other` header with
+/// X, Y, X, Z: the room counts A and B, never X, Y or Z.
+async fn counted_through_proxy(config: &str, set: &str, other: &str) -> Value {
+    let server = Server::start(config);
+    let addr = server.addr;
+    let mut streams = Vec::new();
+    for (ours, theirs) in [
+        ("198.51.100.1", "203.0.113.1"),
+        ("198.51.100.1", "203.0.113.2"),
+        ("198.51.100.2", "203.0.113.1"),
+        ("198.51.100.1", "203.0.113.3"),
+    ] {
+        let header = format!("{other}: {}\r\n{set}: {}\r\n", named(other, theirs), named(set, ours));
+        streams.push(watch(addr, "127.0.0.1", "proxied", &header).await);
+    }
+    wait_room(addr, "proxied", "4 viewers", |r| r["viewers"] == 4).await
+}
+
+fn named(header: &str, ip: &str) -> String {
+    if header == "Forwarded" { format!("for={ip}") } else { ip.to_string() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_configured_client_address_header_is_read() {
+    let base = r#""trusted_proxies": ["127.0.0.1"], "max_connections_per_ip": 0, "state_file": null"#;
+    // The default: the proxy sets X-Forwarded-For; a client's Forwarded is its own say.
+    let r = counted_through_proxy(&format!("{{{base}}}"), "X-Forwarded-For", "Forwarded").await;
+    assert_eq!(stat(&r, "unique_today"), 2, "{r}");
+    // `"forwarded"`: the reverse.
+    let config = format!(r#"{{{base}, "client_address_header": "forwarded"}}"#);
+    let r = counted_through_proxy(&config, "Forwarded", "X-Forwarded-For").await;
+    assert_eq!(stat(&r, "unique_today"), 2, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_room_names_leave_configured_rooms_their_figures() {
+    let server = Server::start(
+        r#"{"rooms": {"desk": {"count": "addresses"}}, "max_connections_per_ip": 0, "state_file": null}"#,
+    );
+    let addr = server.addr;
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.parse::<u64>().ok()).unwrap()
+    };
+    let before = rss();
+    let started = Instant::now();
+    // 3,000 short streams to invented rooms, 16 at a time: open, close.
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            tokio::spawn(async move {
+                for n in (t..3000).step_by(16) {
+                    drop(watch(addr, "127.0.0.2", &format!("junk{n}"), "").await);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    eprintln!("3,000 junk rooms: {:?}, RSS {} kB -> {} kB", started.elapsed(), before, rss());
+
+    // The configured room, first seen now, counts addresses and has figures.
+    let _a = watch(addr, "127.0.0.3", "desk", "").await;
+    let _b = watch(addr, "127.0.0.3", "desk", "").await;
+    let _c = watch(addr, "127.0.0.4", "desk", "").await;
+    let r = wait_room(addr, "desk", "3 streams from 2 addresses", |r| r["viewers"] == 3 && r["shown"] == 2).await;
+    assert_eq!((stat(&r, "unique_today"), stat(&r, "sessions_today"), stat(&r, "peak_today")), (2, 3, 2), "{r}");
+
+    // A new invented room still streams and counts, without figures.
+    let _late = watch(addr, "127.0.0.2", "late", "").await;
+    let r = wait_room(addr, "late", "its viewer", |r| r["viewers"] == 1).await;
+    assert_eq!(stat(&r, "sessions_today"), 0, "every unconfigured slot is taken: {r}");
+
+    // `/metrics`: the configured room by name, the junk only summed.
+    let (_, _, body) = get(addr, "/metrics").await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("room=\"junk") && !text.contains("room=\"late"), "a series per junk room");
+    assert_eq!(common::sample(&text, "framecast_room_sessions_today{room=\"desk\"}"), Some(3.0));
+    assert_eq!(common::sample(&text, "framecast_rooms_unconfigured"), Some(1000.0));
+    assert_eq!(common::sample(&text, "framecast_rooms_unlisted_sessions_today"), Some(1000.0));
 }

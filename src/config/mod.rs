@@ -31,7 +31,7 @@ use boards::BoardConfig;
 use camera::CameraConfig;
 use limits::LimitsConfig;
 use polled::PollConfig;
-use rooms::{Cidr, RoomConfig};
+use rooms::{Cidr, ClientAddressHeader, RoomConfig};
 use tls::TlsConfig;
 use url::Origin;
 
@@ -78,6 +78,10 @@ pub struct Config {
     /// Distinct live rooms at most, so invented names cannot grow memory.
     /// Other kinds of live channel have caps of their own.
     pub max_rooms: usize,
+    /// Rooms not listed under `rooms` that keep figures (peaks, distinct
+    /// viewers, history) at most; one idle for a day is forgotten, rows and
+    /// all. Past it a new such room still streams, without figures.
+    pub max_unconfigured_rooms: usize,
     /// Extra templates (`NAME.json`), added to and overriding the built-in ones.
     pub template_dir: Option<PathBuf>,
     /// Bearer tokens that may write badge values; none means writes are off.
@@ -179,9 +183,12 @@ pub struct Config {
     pub rooms: BTreeMap<String, RoomConfig>,
     /// When a room's statistics day starts, `HH:MM` in UTC.
     pub day_starts_at: String,
-    /// Peers (addresses or CIDR blocks) whose `Forwarded` /
-    /// `X-Forwarded-For` header names the client; anyone else's is ignored.
+    /// Peers (addresses or CIDR blocks) whose `client_address_header`
+    /// names the client; anyone else's is ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// The one header a trusted proxy names the client in:
+    /// `"x-forwarded-for"` or `"forwarded"`; the other is never read.
+    pub client_address_header: ClientAddressHeader,
     /// Distinct viewers counted per room and day at most; past it
     /// `unique_today` stops growing and says so.
     pub max_unique_per_room: usize,
@@ -306,7 +313,7 @@ impl Config {
         const MS_HOUR: u64 = 3_600_000;
         // Every number in the config, with its accepted range: checked here
         // so nothing downstream can overflow (`Instant + Duration` panics).
-        let ranges: [(&str, u64, (u64, u64)); 34] = [
+        let ranges: [(&str, u64, (u64, u64)); 35] = [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
             ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
             ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
@@ -323,6 +330,7 @@ impl Config {
             ("max_connections", self.max_connections as u64, (1, 1_000_000)),
             ("max_connections_per_ip", self.max_connections_per_ip as u64, (0, 1_000_000)),
             ("max_rooms", self.max_rooms as u64, (1, 1_000_000)),
+            ("max_unconfigured_rooms", self.max_unconfigured_rooms as u64, (0, 1_000_000)),
             ("max_badges", self.max_badges as u64, (1, 1_000_000)),
             ("max_badge_looks", self.max_badge_looks as u64, (1, 1_000_000)),
             ("max_board_channels", self.max_board_channels as u64, (1, 100_000)),
@@ -487,6 +495,10 @@ mod tests {
         assert!(err.contains("max_looks_per_badge: 0 is out of range: use 1 to 10000"), "{err}");
         let err = Config::parse(r#"{"max_camera_size_channels": 10001}"#).unwrap_err();
         assert!(err.contains("max_camera_size_channels"), "{err}");
+        let err = Config::parse(r#"{"client_address_header": "x-real-ip"}"#).unwrap_err();
+        assert!(err.contains("client_address_header"), "{err}");
+        let err = Config::parse(r#"{"max_unconfigured_rooms": 2000000}"#).unwrap_err();
+        assert!(err.contains("max_unconfigured_rooms: 2000000 is out of range"), "{err}");
         let err = Config::parse(r#"{"listen": "nope"}"#).unwrap_err();
         assert!(err.contains("invalid"), "{err}");
     }

@@ -1,8 +1,10 @@
 //! Users-online rooms: how a room counts (`rooms.NAME.count`), when its
-//! statistics day starts (`day_starts_at`), and which peers may tell the
-//! client's address in `Forwarded` / `X-Forwarded-For` (`trusted_proxies`).
+//! statistics day starts (`day_starts_at`), which peers may tell the
+//! client's address (`trusted_proxies`) and in which one header
+//! (`client_address_header`), and the address a client is counted under
+//! (IPv6 by /64), shared by the connection caps and the room figures.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use serde::Deserialize;
 
@@ -25,6 +27,33 @@ pub struct RoomConfig {
     /// Only signed URLs (`exp`, `sig`) may show it.
     #[serde(default)]
     pub require_signature: bool,
+}
+
+/// The one header a trusted proxy names the client in; the other is never
+/// read, so a client cannot add its own where the proxy only appends to
+/// (or passes through) the header it does not set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ClientAddressHeader {
+    /// `X-Forwarded-For` (what nginx's `$proxy_add_x_forwarded_for` sets).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=…` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+/// The address a client is counted under: IPv4 as it is (also when mapped
+/// into IPv6), IPv6 by its /64 prefix. One host usually holds a whole /64,
+/// so counting single IPv6 addresses would let it count as millions.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
 }
 
 /// `day_starts_at` ("HH:MM", UTC) as seconds after midnight UTC.
@@ -102,5 +131,14 @@ mod tests {
         assert_eq!(day_start_seconds("06:30"), Ok(6 * 3600 + 1800));
         assert!(day_start_seconds("24:00").is_err());
         assert!(day_start_seconds("6:30").is_err());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.1.2.3"), key("10.1.2.3"));
+        assert_ne!(key("10.1.2.3"), key("10.1.2.4"));
     }
 }

@@ -60,7 +60,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
         return response::stream(None);
     }
     let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
-    let client = client_ip(peer, req.headers(), &app.config.trusted_proxies);
+    let client = client_ip(peer, req.headers(), &app.config.trusted_proxies, app.config.client_address_header);
     match app.online.join(room, client) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),

@@ -31,7 +31,7 @@ pub fn listed(
 ) -> PushBody {
     let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
-    let addr = client_ip(peer, req.headers(), &app.config.trusted_proxies);
+    let addr = client_ip(peer, req.headers(), &app.config.trusted_proxies, app.config.client_address_header);
     let name = match framing {
         Framing::Browser => "browser",
         Framing::Reader => "reader",

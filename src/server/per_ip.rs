@@ -2,8 +2,10 @@
 //! slot. A slot is held by a guard and released when it drops.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+
+use crate::config::rooms::client_key;
 
 #[derive(Clone)]
 pub struct PerIp {
@@ -38,18 +40,6 @@ impl PerIp {
         }
         *count += 1;
         Some(IpSlot { ip, open: Some(self.open.clone()) })
-    }
-}
-
-/// The address a client is counted under: IPv4 as it is (also when mapped
-/// into IPv6), IPv6 by its /64 prefix.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
     }
 }
 

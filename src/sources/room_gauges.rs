@@ -1,5 +1,8 @@
-//! `framecast_room_*{room}` at scrape time: every room's figures (peaks,
-//! distinct viewers, sessions, mean session length) read in one pass.
+//! `framecast_room_*{room}` at scrape time: the figures (peaks, distinct
+//! viewers, sessions, mean session length) of each configured room that
+//! needs no signature, read in one pass. Other rooms are only summed
+//! (`framecast_rooms_unconfigured`, `framecast_rooms_unlisted_*`): names a
+//! URL invents add no series, and private rooms are not named.
 
 use std::sync::Arc;
 
@@ -8,7 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::room_stats::{RoomFigures, RoomStats};
+use super::room_stats::{RoomFigures, RoomStats, UnlistedTotals};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoomLabel {
@@ -33,10 +36,21 @@ const FAMILIES: &[(&str, &str, Figure)] = &[
     ("room_mean_session_seconds", "Mean length of today's ended sessions, per room", |f| f.mean_session_s),
 ];
 
+type Total = fn(&UnlistedTotals) -> u64;
+
+const TOTALS: &[(&str, &str, Total)] = &[
+    ("rooms_unconfigured", "Rooms not in the config that have figures now", |t| t.unconfigured_rooms),
+    ("rooms_unlisted_unique_today", "Distinct viewers today, summed over rooms not named here", |t| t.unique_today),
+    ("rooms_unlisted_sessions_today", "Streams started today, summed over rooms not named here", |t| t.sessions_today),
+];
+
 impl Collector for RoomGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let rooms: Vec<(String, RoomFigures)> =
-            self.0.rooms().into_iter().map(|r| (r.clone(), self.0.figures(&r))).collect();
+        let (rooms, totals) = self.0.listed_figures();
+        for (name, help, total) in TOTALS {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(total(&totals) as i64).encode(metric)?;
+        }
         for (name, help, figure) in FAMILIES {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (room, figures) in &rooms {

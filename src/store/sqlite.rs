@@ -99,6 +99,9 @@ impl Sqlite {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(|e| format!("database {name}: {e} (framecast will not overwrite it)"))?;
+        if version < 0 {
+            return Err(negative(&name, version));
+        }
         if version > SCHEMA_VERSION {
             return Err(format!(
                 "database {name}: its schema version {version} is newer than this framecast's ({SCHEMA_VERSION}): \
@@ -151,6 +154,9 @@ pub fn inspect(path: &Path) -> Result<usize, String> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|e| format!("database {name}: {e} (framecast will not overwrite it)"))?;
+    if version < 0 {
+        return Err(negative(&name, version));
+    }
     if version > SCHEMA_VERSION {
         return Err(format!(
             "database {name}: its schema version {version} is newer than this framecast's ({SCHEMA_VERSION})"
@@ -163,6 +169,15 @@ pub fn inspect(path: &Path) -> Result<usize, String> {
         .query_row("SELECT COUNT(*) FROM badges", [], |row| row.get(0))
         .map_err(|e| format!("database {name}: {e}"))?;
     Ok(count as usize)
+}
+
+/// No framecast writes a negative version (`PRAGMA user_version` is a
+/// signed 32-bit number): the file was made or damaged by something else.
+fn negative(name: &std::path::Display<'_>, version: i64) -> String {
+    format!(
+        "database {name}: its schema version {version} is negative, which no framecast writes: \
+         not a framecast database, or a damaged one; the file was left as it is"
+    )
 }
 
 fn put_row(conn: &Connection, name: &str, s: &BadgeState) -> rusqlite::Result<usize> {
@@ -344,5 +359,13 @@ mod tests {
         let err = Sqlite::open(&newer, 3).err().unwrap();
         assert!(err.contains("schema version 99 is newer"), "{err}");
         assert_eq!(std::fs::read(&newer).unwrap(), before);
+
+        let negative = dir.path().join("negative.db");
+        Connection::open(&negative).unwrap().execute_batch("PRAGMA user_version = -1;").unwrap();
+        let before = std::fs::read(&negative).unwrap();
+        let err = Sqlite::open(&negative, 3).err().unwrap();
+        assert!(err.contains("negative.db") && err.contains("schema version -1 is negative"), "{err}");
+        assert_eq!(inspect(&negative).err().unwrap(), err);
+        assert_eq!(std::fs::read(&negative).unwrap(), before);
     }
 }

@@ -3,7 +3,8 @@
 //! all-time peak (`room_peaks`), today's keyed visitor hashes
 //! (`room_visitors`, never an address) with today's key (`day_keys`), and
 //! per-minute viewer samples of the last 24 h (`room_history`). A day's
-//! key and hashes are deleted when the day ends; its counts stay.
+//! key and hashes are deleted when the day ends; its counts stay. A room
+//! that is forgotten (not configured, idle for a day) loses every row.
 //!
 //! Statistics are written in batches about once a minute and at shutdown
 //! (a crash loses at most the last minute of them); they are figures about
@@ -123,10 +124,24 @@ impl StatsDb {
         Ok(rooms.into_values().collect())
     }
 
-    /// Saves changed rooms for `day` in one transaction, and drops samples
-    /// older than `since_minute`.
-    pub fn save(&mut self, day: &str, rooms: &[SavedRoom], since_minute: i64) -> Result<(), String> {
+    /// Deletes every row of the `forgotten` rooms, then saves changed rooms
+    /// for `day`, in one transaction, and drops samples older than
+    /// `since_minute`. A room in both was forgotten and seen again since:
+    /// only its new figures stay.
+    pub fn save(
+        &mut self,
+        day: &str,
+        forgotten: &[String],
+        rooms: &[SavedRoom],
+        since_minute: i64,
+    ) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(err)?;
+        for table in ["room_days", "room_peaks", "room_visitors", "room_history"] {
+            let mut delete = tx.prepare_cached(&format!("DELETE FROM {table} WHERE room = ?1")).map_err(err)?;
+            for room in forgotten {
+                delete.execute(params![room]).map_err(err)?;
+            }
+        }
         {
             let mut day_row = tx
                 .prepare_cached(

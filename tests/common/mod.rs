@@ -239,6 +239,30 @@ pub async fn wait_for_viewers(addr: SocketAddr, room: &str, want: u64, limit: Du
     }
 }
 
+/// A TCP connection to `server` from the loopback address `source` (127.0.0.x).
+pub async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source.parse().unwrap(), 0)).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// A live viewer of `room` from `source`, with an extra header line; the
+/// stream is left open until dropped.
+pub async fn watch(server: SocketAddr, source: &str, room: &str, header: &str) -> TcpStream {
+    let mut s = connect_from(source, server).await;
+    let req = format!("GET /online/{room}.png HTTP/1.1\r\nHost: t\r\nUser-Agent: test\r\n{header}\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut byte)).await.expect("head in 10 s").unwrap();
+        assert_eq!(n, 1, "closed before the head");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    s
+}
+
 /// A live-image viewer over raw TCP.
 pub struct Viewer {
     pub stream: TcpStream,

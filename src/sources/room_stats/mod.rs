@@ -7,8 +7,14 @@
 //! itself is never stored. When the day ends the key and the hashes are
 //! deleted and only the count remains. Figures are saved to the database
 //! about once a minute and at shutdown, and loaded at startup.
+//!
+//! Rooms listed under `rooms` have figures from startup, always. Any other
+//! name a URL invents shares `max_unconfigured_rooms` slots; such a room
+//! idle (no viewer) for a day is forgotten, its rows too, so invented names
+//! cannot use up the figures for good. A new room finding every slot taken
+//! still streams and counts, without figures.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,9 +22,15 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ring::hmac;
 use serde::Serialize;
 
-use crate::store::stats::{SavedRoom, StatsDb};
+use crate::config::rooms::client_key;
+use crate::store::stats::StatsDb;
+
+mod saved;
 
 const MINUTES_KEPT: i64 = 24 * 60;
+
+/// A room not configured and without a viewer this long is forgotten.
+pub const FORGET_IDLE_S: u64 = 86_400;
 
 pub type Hash = [u8; 16];
 
@@ -59,6 +71,8 @@ struct Room {
     history: VecDeque<(i64, u64)>,
     unsaved_history: Vec<(i64, u64)>,
     dirty: bool,
+    /// Unix seconds it last had a viewer (for forgetting idle rooms).
+    last_seen: u64,
 }
 
 struct State {
@@ -66,6 +80,30 @@ struct State {
     key: hmac::Key,
     raw_key: [u8; 32],
     rooms: HashMap<String, Room>,
+    /// Rooms forgotten since the last flush: their rows go at the next.
+    forgotten: BTreeSet<String>,
+    /// Visitor hashes held by unconfigured rooms together: they share one
+    /// `max_unique_per_room`, so invented rooms cannot hold it each.
+    unconfigured_visitors: usize,
+}
+
+/// Which rooms keep figures.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSlots {
+    /// The rooms listed under `rooms`, each with whether `/metrics` may
+    /// name it (false: it requires a signature).
+    pub configured: BTreeMap<String, bool>,
+    /// Other rooms with figures at most.
+    pub max_unconfigured: usize,
+}
+
+/// The rooms `/metrics` may not name, summed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnlistedTotals {
+    /// Rooms not configured that have figures now.
+    pub unconfigured_rooms: u64,
+    pub unique_today: u64,
+    pub sessions_today: u64,
 }
 
 pub struct RoomStats {
@@ -73,7 +111,7 @@ pub struct RoomStats {
     db: Option<Mutex<StatsDb>>,
     day_offset_s: i64,
     max_unique: usize,
-    max_rooms: usize,
+    slots: RoomSlots,
 }
 
 /// A viewer's session in a room; `RoomStats::left` ends it.
@@ -115,15 +153,23 @@ impl RoomStats {
         database: Option<&std::path::Path>,
         day_offset_s: i64,
         max_unique: usize,
-        max_rooms: usize,
+        slots: RoomSlots,
     ) -> Result<RoomStats, String> {
         let day = (unix_now() as i64 - day_offset_s).div_euclid(86_400);
         let raw_key = fresh_key();
-        let state = State { day, key: hmac::Key::new(hmac::HMAC_SHA256, &raw_key), raw_key, rooms: HashMap::new() };
+        // Configured rooms have figures from the start, whatever came first.
+        let now = unix_now();
+        let rooms = slots.configured.keys().map(|n| (n.clone(), Room { last_seen: now, ..Room::default() })).collect();
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &raw_key);
+        let state = State { day, key, raw_key, rooms, forgotten: BTreeSet::new(), unconfigured_visitors: 0 };
         let db = database.map(StatsDb::open).transpose()?;
-        let stats = RoomStats { state: Mutex::new(state), db: db.map(Mutex::new), day_offset_s, max_unique, max_rooms };
+        let stats = RoomStats { state: Mutex::new(state), db: db.map(Mutex::new), day_offset_s, max_unique, slots };
         stats.load()?;
         Ok(stats)
+    }
+
+    fn configured(&self, room: &str) -> bool {
+        self.slots.configured.contains_key(room)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -134,44 +180,10 @@ impl RoomStats {
         (unix_now() as i64 - self.day_offset_s).div_euclid(86_400)
     }
 
-    fn load(&self) -> Result<(), String> {
-        let Some(db) = &self.db else { return Ok(()) };
-        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-        let mut state = self.state();
-        let day = date(state.day);
-        match db.day_key(&day)? {
-            Some(saved) if saved.len() == 32 => state.raw_key.copy_from_slice(&saved),
-            _ => {}
-        }
-        state.key = hmac::Key::new(hmac::HMAC_SHA256, &state.raw_key);
-        db.start_day(&day, &state.raw_key)?;
-        let since = unix_now() as i64 / 60 - MINUTES_KEPT;
-        for saved in db.load(&day, since)? {
-            let capped = saved.unique as usize >= self.max_unique;
-            let room = Room {
-                peak_today: saved.peak_today,
-                peak_today_at: saved.peak_today_at,
-                peak_all: saved.peak_all,
-                peak_all_at: saved.peak_all_at,
-                visitors: saved.visitors.into_iter().collect(),
-                capped,
-                sessions: saved.sessions,
-                ended: saved.ended_sessions,
-                session_ms: saved.session_ms,
-                history: saved.history.into_iter().collect(),
-                ..Room::default()
-            };
-            state.rooms.insert(saved.room, room);
-        }
-        Ok(())
-    }
-
-    /// The keyed hash of a client address in `room`.
+    /// The keyed hash of a client address in `room`, the address taken as
+    /// the connection caps count it (an IPv6 /64 is one).
     fn hash(key: &hmac::Key, room: &str, addr: IpAddr) -> Hash {
-        let addr = match addr {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-            v4 => v4,
-        };
+        let addr = client_key(addr);
         let mut ctx = hmac::Context::with_key(key);
         ctx.update(room.as_bytes());
         ctx.update(&[0]);
@@ -201,6 +213,7 @@ impl RoomStats {
                 history: std::mem::take(&mut room.history),
                 unsaved_history: std::mem::take(&mut room.unsaved_history),
                 dirty: true,
+                last_seen: room.last_seen,
                 ..Room::default()
             };
             // Viewers still watching are today's too.
@@ -209,10 +222,22 @@ impl RoomStats {
             room.visitors.extend(hashes.iter().copied());
             room.unsaved_visitors = hashes;
         }
+        self.recount(state);
     }
 
+    /// Sums the hashes the unconfigured rooms hold (after they changed
+    /// other than one by one).
+    fn recount(&self, state: &mut State) {
+        let held = state.rooms.iter().filter(|(name, _)| !self.configured(name)).map(|(_, r)| r.visitors.len());
+        state.unconfigured_visitors = held.sum();
+    }
+
+    /// The room's figures, made if it has none and a slot is free.
     fn room<'a>(&self, state: &'a mut State, room: &str) -> Option<&'a mut Room> {
-        if !state.rooms.contains_key(room) && state.rooms.len() >= self.max_rooms {
+        // Configured rooms are all in `rooms` from the start: the rest is
+        // the unconfigured ones.
+        let unconfigured = state.rooms.len().saturating_sub(self.slots.configured.len());
+        if !state.rooms.contains_key(room) && unconfigured >= self.slots.max_unconfigured {
             return None;
         }
         Some(state.rooms.entry(room.to_string()).or_default())
@@ -225,18 +250,28 @@ impl RoomStats {
         self.roll_day(&mut state);
         let hash = Self::hash(&state.key, room, addr);
         let max_unique = self.max_unique;
+        let configured = self.configured(room);
+        // Unconfigured rooms share one budget of hashes.
+        let shared_left = configured || state.unconfigured_visitors < max_unique;
+        let now = unix_now();
+        let mut added = false;
         if let Some(r) = self.room(&mut state, room) {
+            r.last_seen = now;
             r.sessions += 1;
             *r.live.entry(hash).or_default() += 1;
             if !r.visitors.contains(&hash) {
-                if r.visitors.len() < max_unique {
+                if r.visitors.len() < max_unique && shared_left {
                     r.visitors.insert(hash);
                     r.unsaved_visitors.push(hash);
+                    added = true;
                 } else {
                     r.capped = true;
                 }
             }
             r.dirty = true;
+        }
+        if added && !configured {
+            state.unconfigured_visitors += 1;
         }
         Session { room: room.to_string(), hash, started: Instant::now() }
     }
@@ -253,6 +288,7 @@ impl RoomStats {
         }
         r.ended += 1;
         r.session_ms += session.started.elapsed().as_millis() as u64;
+        r.last_seen = unix_now();
         r.dirty = true;
     }
 
@@ -281,7 +317,13 @@ impl RoomStats {
         let mut state = self.state();
         self.roll_day(&mut state);
         let day = date(state.day);
-        let Some(r) = state.rooms.get(room) else { return RoomFigures { day, ..RoomFigures::default() } };
+        match state.rooms.get(room) {
+            Some(r) => Self::figures_of(r, day),
+            None => RoomFigures { day, ..RoomFigures::default() },
+        }
+    }
+
+    fn figures_of(r: &Room, day: String) -> RoomFigures {
         let at = |t: u64| (t > 0).then_some(t);
         RoomFigures {
             peak_today: r.peak_today,
@@ -294,6 +336,50 @@ impl RoomStats {
             mean_session_s: if r.ended == 0 { 0.0 } else { r.session_ms as f64 / r.ended as f64 / 1000.0 },
             day,
         }
+    }
+
+    /// For `/metrics`: the figures of each configured room that needs no
+    /// signature, by name, and the rest (invented names, private rooms)
+    /// only summed, so junk names add no series and private ones stay unnamed.
+    pub fn listed_figures(&self) -> (Vec<(String, RoomFigures)>, UnlistedTotals) {
+        let mut state = self.state();
+        self.roll_day(&mut state);
+        let day = date(state.day);
+        let mut listed = Vec::new();
+        let mut rest = UnlistedTotals::default();
+        for (name, r) in &state.rooms {
+            match self.slots.configured.get(name) {
+                Some(true) => listed.push((name.clone(), Self::figures_of(r, day.clone()))),
+                configured => {
+                    rest.unconfigured_rooms += u64::from(configured.is_none());
+                    rest.unique_today += r.visitors.len() as u64;
+                    rest.sessions_today += r.sessions;
+                }
+            }
+        }
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        (listed, rest)
+    }
+
+    /// Forgets every room that is not configured and has had no viewer
+    /// since `now - FORGET_IDLE_S`; its rows go at the next flush.
+    pub fn forget_idle(&self, now: u64) {
+        let mut state = self.state();
+        let idle: Vec<String> = state
+            .rooms
+            .iter()
+            .filter(|(name, r)| {
+                !self.configured(name) && r.live.is_empty() && now.saturating_sub(r.last_seen) >= FORGET_IDLE_S
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in idle {
+            state.rooms.remove(&name);
+            if self.db.is_some() {
+                state.forgotten.insert(name);
+            }
+        }
+        self.recount(&mut state);
     }
 
     /// The room's count per minute over the last 24 h, oldest first
@@ -319,10 +405,11 @@ impl RoomStats {
         rooms
     }
 
-    /// Records this minute's count of every room (`count_of`), then saves
-    /// what changed.
+    /// Records this minute's count of every room (`count_of`), forgets
+    /// rooms idle for a day, then saves what changed.
     pub fn sample(&self, count_of: impl Fn(&str) -> u64) -> Result<(), String> {
-        let minute = unix_now() as i64 / 60;
+        let now = unix_now();
+        let minute = now as i64 / 60;
         {
             let mut state = self.state();
             self.roll_day(&mut state);
@@ -336,62 +423,15 @@ impl RoomStats {
                 }
                 r.history.push_back((minute, count));
                 r.unsaved_history.push((minute, count));
+                r.last_seen = now;
                 while r.history.front().is_some_and(|&(m, _)| m <= minute - MINUTES_KEPT) {
                     r.history.pop_front();
                 }
                 r.dirty = true;
             }
         }
+        self.forget_idle(now);
         self.flush()
-    }
-
-    /// Saves every changed room (blocking: call off the async threads).
-    pub fn flush(&self) -> Result<(), String> {
-        let Some(db) = &self.db else { return Ok(()) };
-        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-        let (day, key, batch) = {
-            let mut state = self.state();
-            let batch: Vec<SavedRoom> = state
-                .rooms
-                .iter_mut()
-                .filter(|(_, r)| r.dirty)
-                .map(|(name, r)| {
-                    r.dirty = false;
-                    SavedRoom {
-                        room: name.clone(),
-                        peak_today: r.peak_today,
-                        peak_today_at: r.peak_today_at,
-                        sessions: r.sessions,
-                        ended_sessions: r.ended,
-                        session_ms: r.session_ms,
-                        unique: r.visitors.len() as u64,
-                        peak_all: r.peak_all,
-                        peak_all_at: r.peak_all_at,
-                        visitors: std::mem::take(&mut r.unsaved_visitors),
-                        history: std::mem::take(&mut r.unsaved_history),
-                    }
-                })
-                .collect();
-            (date(state.day), state.raw_key, batch)
-        };
-        // A new day's key replaces (and deletes) the old day's.
-        if db.day_key(&day)?.as_deref() != Some(&key[..]) {
-            db.start_day(&day, &key)?;
-        }
-        let since = unix_now() as i64 / 60 - MINUTES_KEPT;
-        let saved = db.save(&day, &batch, since);
-        if saved.is_err() {
-            // Kept for the next flush: put the unsaved parts back.
-            let mut state = self.state();
-            for b in batch {
-                if let Some(r) = state.rooms.get_mut(&b.room) {
-                    r.dirty = true;
-                    r.unsaved_visitors.extend(b.visitors);
-                    r.unsaved_history.extend(b.history);
-                }
-            }
-        }
-        saved
     }
 }
 
@@ -413,38 +453,4 @@ impl Drop for SessionGuard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(20_000), "2024-10-04");
-        assert_eq!(date(-1), "1969-12-31");
-    }
-
-    #[test]
-    fn counts_peaks_uniques_and_sessions() {
-        let stats = RoomStats::open(None, 0, 2, 10).unwrap();
-        let a: IpAddr = "127.0.0.2".parse().unwrap();
-        let b: IpAddr = "127.0.0.3".parse().unwrap();
-        let c: IpAddr = "127.0.0.4".parse().unwrap();
-        let s1 = stats.joined("lobby", a);
-        let s2 = stats.joined("lobby", a);
-        assert_eq!(stats.live_addresses("lobby"), 1);
-        let s3 = stats.joined("lobby", b);
-        let _s4 = stats.joined("lobby", c);
-        stats.observe("lobby", 4);
-        stats.observe("lobby", 3);
-        let f = stats.figures("lobby");
-        assert_eq!((f.peak_today, f.unique_today, f.unique_today_capped, f.sessions_today), (4, 2, true, 4));
-        stats.left(&s1);
-        assert_eq!(stats.live_addresses("lobby"), 3);
-        stats.left(&s2);
-        stats.left(&s3);
-        assert_eq!(stats.live_addresses("lobby"), 1);
-        assert_eq!(stats.figures("other").sessions_today, 0);
-        let key = stats.state().key.clone();
-        assert_ne!(RoomStats::hash(&key, "lobby", a), RoomStats::hash(&key, "other", a), "rooms do not share hashes");
-    }
-}
+mod tests;

@@ -1,0 +1,128 @@
+//! Counting, slots and forgetting, with the clock passed in.
+
+use super::*;
+
+fn slots(configured: &[(&str, bool)], max_unconfigured: usize) -> RoomSlots {
+    RoomSlots { configured: configured.iter().map(|(n, public)| (n.to_string(), *public)).collect(), max_unconfigured }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn dates() {
+    assert_eq!(date(0), "1970-01-01");
+    assert_eq!(date(20_000), "2024-10-04");
+    assert_eq!(date(-1), "1969-12-31");
+}
+
+#[test]
+fn counts_peaks_uniques_and_sessions() {
+    let stats = RoomStats::open(None, 0, 2, slots(&[], 10)).unwrap();
+    let a: IpAddr = "127.0.0.2".parse().unwrap();
+    let b: IpAddr = "127.0.0.3".parse().unwrap();
+    let c: IpAddr = "127.0.0.4".parse().unwrap();
+    let s1 = stats.joined("lobby", a);
+    let s2 = stats.joined("lobby", a);
+    assert_eq!(stats.live_addresses("lobby"), 1);
+    let s3 = stats.joined("lobby", b);
+    let _s4 = stats.joined("lobby", c);
+    stats.observe("lobby", 4);
+    stats.observe("lobby", 3);
+    let f = stats.figures("lobby");
+    assert_eq!((f.peak_today, f.unique_today, f.unique_today_capped, f.sessions_today), (4, 2, true, 4));
+    stats.left(&s1);
+    assert_eq!(stats.live_addresses("lobby"), 3);
+    stats.left(&s2);
+    stats.left(&s3);
+    assert_eq!(stats.live_addresses("lobby"), 1);
+    assert_eq!(stats.figures("other").sessions_today, 0);
+    let key = stats.state().key.clone();
+    assert_ne!(RoomStats::hash(&key, "lobby", a), RoomStats::hash(&key, "other", a), "rooms do not share hashes");
+}
+
+#[test]
+fn addresses_in_one_ipv6_64_count_once() {
+    let stats = RoomStats::open(None, 0, 100, slots(&[], 10)).unwrap();
+    let _a = stats.joined("v6", ip("2001:db8:1:2::1"));
+    let _b = stats.joined("v6", ip("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+    assert_eq!((stats.figures("v6").unique_today, stats.live_addresses("v6")), (1, 1), "one /64 is one viewer");
+    let _c = stats.joined("v6", ip("2001:db8:1:3::1"));
+    assert_eq!((stats.figures("v6").unique_today, stats.live_addresses("v6")), (2, 2), "another /64 is another");
+}
+
+#[test]
+fn configured_rooms_have_figures_whatever_junk_came_first() {
+    let stats = RoomStats::open(None, 0, 100, slots(&[("desk", true), ("vault", false)], 2)).unwrap();
+    let a = ip("127.0.0.2");
+    for junk in ["junk1", "junk2", "junk3"] {
+        stats.left(&stats.joined(junk, a));
+    }
+    assert_eq!(stats.figures("junk2").sessions_today, 1);
+    assert_eq!(stats.figures("junk3").sessions_today, 0, "no free slot: streams, without figures");
+    let _d = stats.joined("desk", a);
+    let _v = stats.joined("vault", a);
+    assert_eq!((stats.figures("desk").sessions_today, stats.live_addresses("desk")), (1, 1));
+    let (listed, rest) = stats.listed_figures();
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["desk"], "only public configured rooms are named");
+    assert_eq!(rest, UnlistedTotals { unconfigured_rooms: 2, unique_today: 3, sessions_today: 3 });
+}
+
+#[test]
+fn an_unconfigured_room_idle_for_a_day_is_forgotten_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.db");
+    crate::store::sqlite::Sqlite::open(&path, 3).unwrap(); // the schema
+    let open = || RoomStats::open(Some(&path), 0, 100, slots(&[("desk", true)], 2)).unwrap();
+    let stats = open();
+    let a = ip("127.0.0.2");
+    for room in ["old", "desk"] {
+        stats.observe(room, 1);
+        stats.left(&stats.joined(room, a));
+    }
+    let _watching = stats.joined("live", a);
+    stats.flush().unwrap();
+    assert_eq!(stats.rooms(), ["desk", "live", "old"]);
+    assert_eq!(stats.figures("full").sessions_today, 0);
+
+    // Not yet a day: kept.
+    stats.forget_idle(unix_now() + FORGET_IDLE_S - 60);
+    assert_eq!(stats.rooms(), ["desk", "live", "old"]);
+    // A day idle: the unconfigured room goes; one with a viewer and a
+    // configured one stay; its slot is free again.
+    stats.forget_idle(unix_now() + FORGET_IDLE_S);
+    assert_eq!(stats.rooms(), ["desk", "live"]);
+    stats.left(&stats.joined("new", a));
+    assert_eq!(stats.figures("new").sessions_today, 1);
+    stats.flush().unwrap();
+
+    // Its rows are gone: a restart does not bring it back.
+    drop(stats);
+    let again = open();
+    assert_eq!(again.rooms(), ["desk", "live", "new"]);
+    assert_eq!(again.figures("desk").peak_all_time, 1);
+    let rows: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM room_days WHERE room = 'old') + (SELECT COUNT(*) FROM room_peaks WHERE room = 'old')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn unconfigured_rooms_share_one_budget_of_visitor_hashes() {
+    let stats = RoomStats::open(None, 0, 2, slots(&[("desk", true)], 10)).unwrap();
+    let _a = stats.joined("junk1", ip("127.0.0.2"));
+    let _b = stats.joined("junk2", ip("127.0.0.3"));
+    let _c = stats.joined("junk3", ip("127.0.0.4"));
+    let f = stats.figures("junk3");
+    assert_eq!((f.unique_today, f.unique_today_capped), (0, true), "the shared budget is spent");
+    let _d = stats.joined("desk", ip("127.0.0.2"));
+    let _e = stats.joined("desk", ip("127.0.0.3"));
+    assert_eq!(stats.figures("desk").unique_today, 2, "a configured room has its own");
+}
