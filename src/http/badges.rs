@@ -52,7 +52,8 @@ pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Loo
     if let Some(l) = &look.logo {
         let slug = match &l.image {
             LogoImage::Icon(icon) => icon.slug.to_string(),
-            LogoImage::Svg(svg) => format!("svg-{}", &svg.hash[..12]),
+            // The full hash: a viewer joining this channel sees this very logo.
+            LogoImage::Svg(svg) => format!("svg-{}", svg.hash),
         };
         look.logo_query =
             [Some(slug), color, width.map(|w| w.to_string())].into_iter().flatten().collect::<Vec<_>>().join(":");
@@ -108,7 +109,11 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
     if head {
         return response::stream(None);
     }
-    match app.badges.join(name, look) {
+    let first = match app.badges.first_frame(name, &look).await {
+        Ok(first) => first,
+        Err(busy) => return errors::text(&busy),
+    };
+    match app.badges.join(name, look, first) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }

@@ -50,7 +50,11 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
     if head {
         return response::stream(None);
     }
-    match app.boards.join(name, scale) {
+    let first = match app.boards.first_frame(name, scale).await {
+        Ok(first) => first,
+        Err(busy) => return errors::text(&busy),
+    };
+    match app.boards.join(name, scale, first) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }
