@@ -2,7 +2,9 @@
 //! allow-list of elements and attributes checked on the XML (before usvg
 //! parses anything), then bounds on the parsed tree. Anything that loops per
 //! pixel or expands (filters, `use`, patterns, masks, text, CSS, dashes) is
-//! refused by name; what is left is shapes, groups, gradients and clip paths.
+//! refused by name; what is left is shapes, groups, gradients and clip paths,
+//! and the area they paint is budgeted (in logo areas) so that no amount of
+//! overdraw or oversized layers is more than a few dozen fills of the box.
 
 use resvg::usvg;
 
@@ -12,9 +14,11 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_NODES: usize = 2_000;
 /// Path segments (every shape is a path once parsed), all paths together.
 pub const MAX_SEGMENTS: usize = 10_000;
-/// Groups drawn into a layer of their own (group `opacity`, `clip-path`):
-/// each is a pixmap up to 25 times the logo's box, filled and composited.
-pub const MAX_LAYERS: usize = 16;
+/// Area painted, in logo areas: every path's box within the canvas, every
+/// group drawn in a layer of its own (group `opacity`, `clip-path`) as its
+/// layer's box (resvg allows up to 25 logo areas), once more per clip path
+/// shape. Drawing cost is about proportional to it.
+pub const MAX_COVERAGE: f32 = 32.0;
 
 const SVG_NS: &str = "http://www.w3.org/2000/svg";
 const XLINK_NS: &str = "http://www.w3.org/1999/xlink";
@@ -177,19 +181,22 @@ fn check_reference(element: &str, attr: roxmltree::Attribute) -> Result<(), Stri
 }
 
 /// What the parsed tree costs to draw, counted.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct TreeCost {
     pub nodes: usize,
     pub segments: usize,
     pub points: usize,
-    pub layers: usize,
     pub depth: usize,
+    /// Area painted, in logo areas (see `MAX_COVERAGE`).
+    pub coverage: f32,
 }
 
 /// Counts the parsed tree (clip paths included) and checks its bounds.
 pub fn check_tree(tree: &usvg::Tree) -> Result<TreeCost, String> {
+    let size = tree.size();
+    let canvas = Area { w: size.width(), h: size.height() };
     let mut cost = TreeCost::default();
-    count(tree.root(), 1, &mut cost);
+    count(tree.root(), 1, false, canvas, &mut cost);
     if cost.nodes > MAX_NODES {
         return Err(format!("more than {MAX_NODES} nodes once parsed"));
     }
@@ -199,37 +206,74 @@ pub fn check_tree(tree: &usvg::Tree) -> Result<TreeCost, String> {
     if cost.segments > MAX_SEGMENTS {
         return Err(format!("more than {MAX_SEGMENTS} path segments"));
     }
-    if cost.layers > MAX_LAYERS {
-        return Err(format!("more than {MAX_LAYERS} groups with their own opacity or clip-path"));
+    if cost.coverage > MAX_COVERAGE {
+        return Err(format!(
+            "the shapes paint {:.0} times the logo's area (at most {MAX_COVERAGE}): less overlap, or smaller groups with opacity or clip-path",
+            cost.coverage
+        ));
     }
     Ok(cost)
 }
 
-fn count(group: &usvg::Group, depth: usize, cost: &mut TreeCost) {
+/// The logo's box, in the tree's absolute coordinates.
+#[derive(Clone, Copy)]
+struct Area {
+    w: f32,
+    h: f32,
+}
+
+impl Area {
+    /// The share of the box (`spread` 0) or of resvg's largest layer (`spread`
+    /// 2: two boxes out on every side) that `rect` covers, in boxes.
+    fn covered(self, rect: (f32, f32, f32, f32), spread: f32) -> f32 {
+        let (x0, y0) = (-spread * self.w, -spread * self.h);
+        let (x1, y1) = ((1.0 + spread) * self.w, (1.0 + spread) * self.h);
+        let w = (rect.2.min(x1) - rect.0.max(x0)).max(0.0);
+        let h = (rect.3.min(y1) - rect.1.max(y0)).max(0.0);
+        let share = w * h / (self.w * self.h).max(f32::MIN_POSITIVE);
+        // NaN (from infinite coordinates) counts as the whole layer.
+        if share.is_nan() { (1.0 + 2.0 * spread).powi(2) } else { share }
+    }
+}
+
+fn ltrb(r: usvg::Rect) -> (f32, f32, f32, f32) {
+    (r.left(), r.top(), r.right(), r.bottom())
+}
+
+/// `in_layer`: drawn into a group's layer, which reaches past the box.
+fn count(group: &usvg::Group, depth: usize, in_layer: bool, canvas: Area, cost: &mut TreeCost) {
     cost.nodes += 1;
     cost.depth = cost.depth.max(depth);
-    if group.should_isolate() {
-        cost.layers += 1;
-    }
-    // A clip path's own clip path is a clip path too: each is drawn per use.
-    let mut clip = group.clip_path();
-    while let Some(c) = clip {
-        count(c.root(), depth + 1, cost);
-        clip = c.clip_path();
-        if cost.nodes > MAX_NODES {
-            return;
+    let isolated = group.should_isolate();
+    if isolated {
+        let layer = canvas.covered(ltrb(group.abs_layer_bounding_box().to_rect()), 2.0);
+        // The layer is filled, composited, and masked once per clip shape.
+        let mut clip_shapes = 0;
+        let mut clip = group.clip_path();
+        while let Some(c) = clip {
+            let before = cost.nodes;
+            count(c.root(), depth + 1, true, canvas, cost);
+            clip_shapes += cost.nodes - before;
+            clip = c.clip_path();
+            if cost.nodes > MAX_NODES {
+                return;
+            }
         }
+        cost.coverage += layer * (2 + clip_shapes) as f32;
     }
+    let in_layer = in_layer || isolated;
     for node in group.children() {
         if cost.nodes > MAX_NODES {
             return;
         }
         match node {
-            usvg::Node::Group(g) => count(g, depth + 1, cost),
+            usvg::Node::Group(g) => count(g, depth + 1, in_layer, canvas, cost),
             usvg::Node::Path(p) => {
                 cost.nodes += 1;
                 cost.segments += p.data().verbs().len();
                 cost.points += p.data().len();
+                let spread = if in_layer { 2.0 } else { 0.0 };
+                cost.coverage += canvas.covered(ltrb(p.abs_stroke_bounding_box()), spread);
             }
             // The XML check lets neither through; counted all the same.
             usvg::Node::Image(_) | usvg::Node::Text(_) => cost.nodes += MAX_NODES,
@@ -291,18 +335,30 @@ mod tests {
         check_xml(&text).unwrap();
         let tree = usvg::Tree::from_str(&text, &usvg::Options::default()).unwrap();
         let cost = check_tree(&tree).unwrap();
-        assert_eq!(cost.layers, 1, "{cost:?}");
+        // The layer (filled, composited, masked by the clip path's group
+        // and circle), the clip circle, the rect in the layer, the stroke.
+        assert_eq!(cost.coverage, 4.0 + 1.0 + 1.0 + 1.0, "{cost:?}");
         assert!(cost.segments >= 6, "{cost:?}");
     }
 
     #[test]
-    fn segments_and_layers_are_bounded_after_parsing() {
+    fn segments_and_painted_area_are_bounded_after_parsing() {
         let long = svg(&format!(r#"<path d="M0 0{}"/>"#, "h.1".repeat(MAX_SEGMENTS)));
         check_xml(&long).unwrap();
         let tree = usvg::Tree::from_str(&long, &usvg::Options::default()).unwrap();
         assert!(check_tree(&tree).unwrap_err().contains("segments"));
-        let layers = svg(&r#"<g opacity=".5"><rect width="1" height="1"/></g>"#.repeat(MAX_LAYERS + 1));
-        let tree = usvg::Tree::from_str(&layers, &usvg::Options::default()).unwrap();
-        assert!(check_tree(&tree).unwrap_err().contains("opacity"));
+        let cover = |body: &str, n: usize| {
+            let tree = usvg::Tree::from_str(&svg(&body.repeat(n)), &usvg::Options::default()).unwrap();
+            check_tree(&tree).map(|c| c.coverage)
+        };
+        // Whole-box shapes: one box each; shapes past the box count within it.
+        let full = r#"<rect x="-1e9" y="-1e9" width="2e9" height="2e9"/>"#;
+        assert_eq!(cover(full, 32), Ok(32.0));
+        assert!(cover(full, 33).unwrap_err().contains("paint 33 times"));
+        // A huge layer: resvg draws 25 boxes of it, twice over.
+        let layer = r#"<g opacity=".5"><rect x="-1e9" y="-1e9" width="2e9" height="2e9"/></g>"#;
+        assert!(cover(layer, 1).unwrap_err().contains("paint 75 times"));
+        let small = r#"<g opacity=".5"><rect width="5" height="5"/></g>"#;
+        assert!(cover(small, 20).is_ok());
     }
 }
