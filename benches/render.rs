@@ -1,9 +1,12 @@
 //! `cargo bench --bench render`: what one frame costs, from drawing to the
-//! shared part bytes, and a camera overlay per 1280x720 frame. Prints medians over many batches, and ratios taken in
+//! shared part bytes, a camera overlay per 1280x720 frame, and the worst
+//! anonymous render: the costliest allowed custom logo, new each time. Prints medians over many batches, and ratios taken in
 //! the same run (this machine is noisy; ratios travel better than times).
 
 #[path = "support/frames.rs"]
 mod frames;
+#[path = "support/logos.rs"]
+mod logos;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -136,7 +139,41 @@ fn main() {
     println!("  draw box + text (tiny-skia, cached glyphs)     {draw_overlay:>10.2?}");
     println!("  encode q80 (jpeg-encoder, simd)                {encode:>10.2?}");
     println!("  decode + draw + encode                         {whole:>10.2?}   (goal <= 12 ms)");
+    costliest_logo(&templates);
     println!("ratios in this run:");
     println!("  Balanced / Fast encode time                    {:>10.1}x", balanced.as_secs_f64() / fast.as_secs_f64());
     println!("  Fast / Balanced size                           {:>10.2}x", png.len() as f64 / balanced_len as f64);
+}
+
+/// One anonymous render at its worst: a custom logo the cache has not seen
+/// (parsed, checked, drawn) on a static `for-the-badge` badge at the
+/// largest scale, with the longest text a field may carry.
+fn costliest_logo(templates: &Templates) {
+    use framecast::render::logo::LogoFields;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let badge = templates.get("for-the-badge").unwrap();
+    let salt = AtomicUsize::new(0);
+    let fresh = || {
+        let b64 = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            logos::costly_svg(salt.fetch_add(1, Relaxed)),
+        );
+        format!("data:image/svg+xml;base64,{b64}")
+    };
+    let text = "W".repeat(40);
+    let with_logo = |logo| {
+        let mut v = values(&[("label", &text), ("message", &text), ("color", "blue")], vec![]);
+        v.logo = logo;
+        v
+    };
+    let resolve = |url: &str| LogoFields { named: Some(url), ..LogoFields::default() }.resolve().unwrap();
+    let parse = median(|| resolve(&fresh()));
+    let whole = median(|| badge.render_png(&with_logo(resolve(&fresh())), 4.0).unwrap());
+    let plain = median(|| badge.render_png(&with_logo(None), 4.0).unwrap());
+    let drawn = badge.draw(&with_logo(resolve(&fresh())), 4.0).unwrap();
+    let (w, h) = (drawn.width(), drawn.height());
+    println!("the costliest allowed custom logo ({} bytes of SVG), new each time:", logos::costly_svg(0).len());
+    println!("  parse + check (on the request's thread)        {parse:>10.2?}");
+    println!("  for-the-badge @4x {w}x{h}, 40+40 chars: all    {whole:>10.2?}");
+    println!("  the same badge without a logo                  {plain:>10.2?}");
 }

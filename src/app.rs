@@ -37,7 +37,7 @@ pub struct App {
     /// Boards: grids of tiles as one live image.
     pub boards: Arc<Boards>,
     /// One-off renders, off the async threads and bounded.
-    pub renders: RenderPool,
+    pub renders: Arc<RenderPool>,
     /// Producers and blocking work: shutdown waits for them (bounded).
     pub tracker: TaskTracker,
     /// Where request-started producers (camera sizes) run, supervised.
@@ -66,6 +66,12 @@ impl App {
         let online_template = templates.get("online").expect("the online template is built in");
         let shutdown = CancellationToken::new();
         let tasks = Tasks::new(shutdown.clone());
+        // Created first: live badges draw through it too.
+        let renders = Arc::new(RenderPool::new(
+            config.max_concurrent_renders,
+            Duration::from_millis(config.render_queue_ms),
+            tasks.tracker.clone(),
+        ));
         let day_start = crate::config::rooms::day_start_seconds(&config.day_starts_at)?;
         // Room figures live in the database beside the badges (after
         // `store::open` below has created and migrated it).
@@ -88,6 +94,7 @@ impl App {
             max_badges: config.max_badges,
             history_len: config.history_len,
             timing,
+            renders: renders.clone(),
         };
         let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);
@@ -98,11 +105,6 @@ impl App {
             crate::cluster::start(cluster, registry.clone(), badges.clone(), &tasks)?;
         }
         let tracker = tasks.tracker.clone();
-        let renders = RenderPool::new(
-            config.max_concurrent_renders,
-            Duration::from_millis(config.render_queue_ms),
-            tracker.clone(),
-        );
         Ok(Arc::new(App {
             config,
             shutdown,

@@ -3,15 +3,20 @@
 //! unknown slug is a `400` naming it; a `logoSvg` with an external
 //! reference is refused and a clean one drawn; every `.svg` badge parses as
 //! XML with the PNG's width and escaped text; logos written by the API are
-//! kept across a restart.
+//! kept across a restart. Hostile SVGs (filters, `use` bombs, deep nesting,
+//! long paths) are refused fast while `/healthz` keeps answering, and the
+//! costliest allowed logo is drawn off the async threads; shields' raw `+`
+//! works; a URL logo's channel carries its full hash.
 
 mod common;
+#[path = "../benches/support/logos.rs"]
+mod costly_logo;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{Server, decode_png, get, request};
+use common::{Server, Viewer, decode_png, get, request};
 use serde_json::Value;
 
 const TOKEN: &str = "logo-test-token-0123456789";
@@ -141,4 +146,147 @@ async fn a_written_logo_is_kept_across_a_restart() {
     let (status, body) = put(server.addr, "build", r#"{"namedLogo": ""}"#).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["state"].get("named_logo").is_none(), "{body}");
+}
+
+/// A `logo=` query value, shields-style: `+` left unescaped (form-decoding
+/// reads it as a space, which the server takes back).
+fn url_logo(svg: &str) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(svg);
+    format!("data:image/svg+xml;base64,{}", b64.replace('/', "%2F").replace('=', "%3D"))
+}
+
+/// SVGs that would pin a core or blow up once parsed, as an attacker sends them.
+fn hostile_svgs() -> Vec<(&'static str, String)> {
+    const NS: &str = r#"xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink""#;
+    let turbulence = format!(
+        r#"<svg {NS} width="100" height="20"><filter id="f"><feTurbulence baseFrequency="0.9" numOctaves="4000000000"/></filter><rect width="100" height="20" filter="url(#f)"/></svg>"#
+    );
+    // Six levels of ten `<use>`s: a million paths from a few hundred bytes.
+    let mut bomb = format!(r#"<svg {NS} viewBox="0 0 9 9"><defs><path id="l0" d="M0 0h9v9z"/>"#);
+    for level in 1..=6 {
+        bomb += &format!(r#"<g id="l{level}">{}</g>"#, format!(r##"<use xlink:href="#l{}"/>"##, level - 1).repeat(10));
+    }
+    bomb += r##"</defs><use xlink:href="#l6"/></svg>"##;
+    let nested = format!(
+        r#"<svg {NS} viewBox="0 0 9 9">{}<rect width="9" height="9"/>{}</svg>"#,
+        "<g>".repeat(1000),
+        "</g>".repeat(1000)
+    );
+    vec![("feTurbulence", turbulence), ("use bomb", bomb), ("1,000 nested groups", nested)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_logos_are_refused_fast_and_healthz_keeps_answering() {
+    let server = Server::start(&format!(r#"{{"api_tokens": ["{TOKEN}"]}}"#));
+    let addr = server.addr;
+    assert_eq!(put(addr, "build", r#"{"message": "ok"}"#).await.0, 200);
+
+    // A parallel client asks /healthz on fresh connections all along.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let health = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut worst = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                assert_eq!(get(addr, "/healthz").await.0, 200);
+                worst = worst.max(started.elapsed());
+            }
+            worst
+        }
+    });
+
+    // Every hostile SVG on every route that takes a logo: each a 400
+    // naming what is refused, within 50 ms alone; then eight at a time
+    // (four times the cores) while /healthz is asked.
+    let mut requests = Vec::new();
+    for (what, svg) in hostile_svgs() {
+        for path in
+            ["/badge/static/a-b-blue.png", "/badge/static/a-b-blue.svg", "/badge/build.png", "/badge/build.png?once&"]
+        {
+            let sep = if path.ends_with('&') { "" } else { "?" };
+            requests.push((what, format!("{path}{sep}logo={}", url_logo(&svg))));
+        }
+    }
+    let answer = |(what, path): &(&'static str, String)| {
+        let (what, path) = (*what, path.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let (status, _, body) = get(addr, &path).await;
+            (what, status, String::from_utf8_lossy(&body).to_string(), started.elapsed())
+        }
+    };
+    for request in &requests {
+        let (what, status, body, took) = answer(request).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body.contains("not allowed") || body.contains("deeper than 32"), "{what}: {body}");
+        assert!(took < Duration::from_millis(50), "{what}: refused in {took:?}");
+    }
+    for batch in requests.chunks(8) {
+        for (what, status, body, _) in futures_util::future::join_all(batch.iter().map(answer)).await {
+            assert_eq!(status, 400, "{what}: {body}");
+        }
+    }
+    // A 100,000-point path fits neither a request head (16 KiB) nor a
+    // write's body; 10,001 segments fit a write and are refused by count.
+    let path = |n| format!(r#"<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0{}"/></svg>"#, "h1".repeat(n));
+    let write = |n| format!(r#"{{"logoSvg": "{}"}}"#, base64::engine::general_purpose::STANDARD.encode(path(n)));
+    assert_eq!(put(addr, "build", &write(100_000)).await.0, 413);
+    let (status, body) = put(addr, "build", &write(10_000)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("more than 10000 path segments"), "{body}");
+
+    // The costliest allowed logos, new each time, as live badges at @2x (a
+    // debug build draws one in about a second), as many as the render pool
+    // takes at once (4, twice the cores): drawn, off the async threads.
+    let costly: Vec<String> = (0..4)
+        .map(|i| format!("/badge/build@2x.png?style=for-the-badge&logo={}", url_logo(&costly_logo::costly_svg(i))))
+        .collect();
+    assert!(costly[0].len() < 15_000, "{} bytes", costly[0].len());
+    let viewers = futures_util::future::join_all(costly.iter().map(|path| async move {
+        let started = std::time::Instant::now();
+        let mut viewer = Viewer::connect(addr, path, "costly").await;
+        assert!(viewer.read_parts(1, Duration::from_secs(10)).await, "a first frame");
+        (viewer, started.elapsed())
+    }))
+    .await;
+    for (viewer, took) in &viewers {
+        let (w, _, _) = decode_png(&viewer.last().unwrap().body);
+        assert!(w > 400, "{w} wide, first frame in {took:?}");
+        eprintln!("the costliest allowed logo live at @2x: first frame in {took:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = health.await.unwrap();
+    assert!(worst < Duration::from_millis(100), "/healthz took up to {worst:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shields_style_logos_with_plus_and_full_hash_channels() {
+    let server = Server::start(&format!(r#"{{"api_tokens": ["{TOKEN}"]}}"#));
+    let addr = server.addr;
+    // `>?` encodes with a `+`: sent raw, as shields' URLs do.
+    let red = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><desc>>>?</desc><rect width="10" height="10" fill="#ff0000"/></svg>"##;
+    let logo = url_logo(red);
+    assert!(logo.contains('+') && logo.matches('+').count() > 1, "{logo}");
+    let (w, h, px) = decode_png(&ok(addr, &format!("/badge/static/a-b-blue.png?logo={logo}")).await.1);
+    let reds = px.chunks(4).filter(|p| p[0] > 240 && p[1] < 16 && p[2] < 16 && p[3] == 255).count();
+    assert!(reds >= 14 * 14 - 4, "the red square logo: {reds} red pixels of {w}x{h}");
+
+    // A URL logo's channel is named by the logo's full SHA-256: a viewer
+    // joining it by name sends this very logo.
+    assert_eq!(put(addr, "build", r#"{"message": "ok"}"#).await.0, 200);
+    let blue = red.replace("ff0000", "0000ff");
+    let _red = Viewer::connect(addr, &format!("/badge/build.png?logo={logo}"), "red").await;
+    let _blue = Viewer::connect(addr, &format!("/badge/build.png?logo={}", url_logo(&blue)), "blue").await;
+    let names: Vec<String> = common::api(addr, "/api/v1/channels").await["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    for svg in [red, blue.as_str()] {
+        let digest = ring::digest::digest(&ring::digest::SHA256, svg.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(names.contains(&format!("badge/build~svg-{hex}")), "{names:?}");
+    }
 }

@@ -14,7 +14,7 @@ use super::routes::Format;
 use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::render::logo::{LogoFields, LogoImage, MAX_LOGO_WIDTH};
-use crate::sources::badges::Look;
+use crate::sources::badges::{Badges, Look};
 
 /// `name` or `name@2x` → (name, scale snapped to the allowed set).
 pub fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
@@ -27,15 +27,31 @@ pub fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
     }
 }
 
+/// The look asked for by the URL, a custom logo parsed in the render pool
+/// (parsing and checking one takes milliseconds); `Err` is the response.
+pub async fn look(app: &App, query: Option<&str>, scale: f32) -> Result<Look, HttpResponse> {
+    let custom =
+        form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, v)| k == "logo" && v.starts_with("data:"));
+    if !custom {
+        return look_from_query(&app.badges, query, scale).map_err(|bad| errors::text(&bad));
+    }
+    let (badges, query) = (app.badges.clone(), query.map(str::to_string));
+    match app.renders.run(move || look_from_query(&badges, query.as_deref(), scale)).await {
+        Ok(Ok(look)) => Ok(look),
+        Ok(Err(bad)) => Err(errors::text(&bad)),
+        Err(busy) => Err(errors::text(&busy)),
+    }
+}
+
 /// The look asked for by the URL; `Err` is a 400 message.
-pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Look, BadRequest> {
+fn look_from_query(badges: &Badges, query: Option<&str>, scale: f32) -> Result<Look, BadRequest> {
     let mut look = Look { scale, ..Look::default() };
     let (mut logo, mut color, mut width) = (None, None, None);
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
             "style" => {
-                if !app.badges.is_style(&value) {
-                    let known: Vec<&str> = app.badges.templates().names().collect();
+                if !badges.is_style(&value) {
+                    let known: Vec<&str> = badges.templates().names().collect();
                     return Err(BadRequest(format!("style={value:?} is unknown; templates: {}", known.join(", "))));
                 }
                 look.template = Some(value.into_owned());
@@ -52,7 +68,8 @@ pub fn look_from_query(app: &App, query: Option<&str>, scale: f32) -> Result<Loo
     if let Some(l) = &look.logo {
         let slug = match &l.image {
             LogoImage::Icon(icon) => icon.slug.to_string(),
-            LogoImage::Svg(svg) => format!("svg-{}", &svg.hash[..12]),
+            // The full hash: a viewer joining this channel sees this very logo.
+            LogoImage::Svg(svg) => format!("svg-{}", svg.hash),
         };
         look.logo_query =
             [Some(slug), color, width.map(|w| w.to_string())].into_iter().flatten().collect::<Vec<_>>().join(":");
@@ -78,9 +95,9 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
     if let Err(reason) = referer::check(&app.config, req.headers()) {
         return errors::text(&reason);
     }
-    let look = match look_from_query(app, req.uri().query(), scale) {
+    let look = match look(app, req.uri().query(), scale).await {
         Ok(look) => look,
-        Err(bad) => return errors::text(&bad),
+        Err(response) => return response,
     };
     let head = req.method() == Method::HEAD;
     if format == Format::Svg {
@@ -108,7 +125,15 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
     if head {
         return response::stream(None);
     }
-    match app.badges.join(name, look) {
+    // Refused before drawing: a join past a cap costs no render.
+    if let Err(full) = app.badges.admits(name, &look) {
+        return errors::text(&full);
+    }
+    let first = match app.badges.first_frame(name, &look).await {
+        Ok(first) => first,
+        Err(busy) => return errors::text(&busy),
+    };
+    match app.badges.join(name, look, first) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }

@@ -50,7 +50,15 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
     if head {
         return response::stream(None);
     }
-    match app.boards.join(name, scale) {
+    // Refused before drawing: a join past a cap costs no render.
+    if let Err(full) = app.boards.admits(name, scale) {
+        return errors::text(&full);
+    }
+    let first = match app.boards.first_frame(name, scale).await {
+        Ok(first) => first,
+        Err(busy) => return errors::text(&busy),
+    };
+    match app.boards.join(name, scale, first) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }

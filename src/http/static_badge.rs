@@ -7,7 +7,7 @@ use super::RequestBody;
 use hyper::{Method, Request};
 use percent_encoding::percent_decode_str;
 
-use super::badges::look_from_query;
+use super::badges::look;
 use super::errors::{self, BadRequest};
 use super::response::{self, HttpResponse};
 use super::routes::Format;
@@ -56,9 +56,9 @@ pub async fn serve(app: &App, content: &str, format: Format, req: &Request<Reque
         [message, color] => (String::new(), message.clone(), color.clone()),
         _ => return bad("use /badge/static/{label}-{message}-{color}.png (or .svg); write a dash as --".into()),
     };
-    let mut look = match look_from_query(app, req.uri().query(), 1.0) {
+    let mut look = match look(app, req.uri().query(), 1.0).await {
         Ok(look) => look,
-        Err(bad) => return errors::text(&bad),
+        Err(response) => return response,
     };
     let mut values = MapValues::default();
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
@@ -75,7 +75,7 @@ pub async fn serve(app: &App, content: &str, format: Format, req: &Request<Reque
     values.text.extend([("label".into(), label), ("message".into(), message), ("color".into(), color)]);
     values.logo = look.logo.take();
     let name = look.template.get_or_insert_with(|| "flat".into());
-    let template = app.badges.templates().get(name).expect("look_from_query checked the name");
+    let template = app.badges.templates().get(name).expect("look checked the name");
     let (scale, head) = (look.scale, req.method() == Method::HEAD);
     let rendered = app
         .renders

@@ -152,6 +152,17 @@ impl Registry {
         Ok((ViewerGuard::join(created), true))
     }
 
+    /// Whether joining `name` would be admitted now: it is live, or `kind`'s
+    /// cap has room. Asked before a first frame is drawn, so a join that
+    /// will be refused costs no render (`join` checks again).
+    pub fn admits(&self, kind: Kind<'_>, name: &str) -> Result<(), JoinError> {
+        let live = self.lock();
+        if live.channels.contains_key(name) {
+            return Ok(());
+        }
+        self.room_for(&live, kind).map(|_| ())
+    }
+
     /// What a new channel of `kind` counts against, or the cap it would pass.
     fn room_for(&self, live: &Live, kind: Kind<'_>) -> Result<Counted, JoinError> {
         let full = |what, key, cap| Err(JoinError::Full { what, key, cap });

@@ -1,24 +1,28 @@
 //! Logos on badges: the bundled Simple Icons set (CC0, `templates/logos/`,
 //! every icon one path on a 24x24 view box) looked up by slug, and custom
-//! SVGs (`logoSvg`) checked for size and external references, parsed once
-//! and cached by the SHA-256 of their bytes. Both are drawn with resvg,
-//! which renders through the same tiny-skia as everything else.
+//! SVGs (`logoSvg`, `logo=data:…`) checked for size and against the
+//! allow-list and bounds of `logo_check`, parsed once and cached (by bytes)
+//! under the SHA-256 of their content. Both are drawn with resvg, which
+//! renders through the same tiny-skia as everything else.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
+use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use resvg::usvg;
 use tiny_skia::{Color, Pixmap, Transform};
 
 use super::cache::cached;
 use super::color::{hex, parse_color};
+use super::logo_check::{TreeCost, check_tree, check_xml};
 
 /// Largest custom SVG, decoded.
 pub const MAX_SVG_BYTES: usize = 32 * 1024;
-/// Custom SVGs kept parsed (each at most `MAX_SVG_BYTES` of source).
-const PARSED_SVGS: usize = 256;
+/// Bytes of parsed custom SVGs kept (as estimated by `CustomSvg::weight`;
+/// one is under 1 MiB: 2,000 nodes and 10,000 segments).
+pub const PARSED_SVG_BYTES: u64 = 16 << 20;
 /// Widest logo a write or URL may ask for, before scaling.
 pub const MAX_LOGO_WIDTH: f32 = 100.0;
 
@@ -39,6 +43,24 @@ pub struct CustomSvg {
     /// The SVG as sent, base64 (SVG badges embed it as a data URL).
     pub base64: String,
     tree: usvg::Tree,
+    cost: TreeCost,
+}
+
+impl CustomSvg {
+    /// Roughly the bytes it holds: its source, a node's fixed part and the
+    /// path data (points 8 bytes, verbs 1).
+    fn weight(&self) -> u64 {
+        (self.base64.len() + self.cost.nodes * 256 + self.cost.points * 8 + self.cost.segments) as u64 + 64
+    }
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<String, Arc<CustomSvg>> for ByBytes {
+    fn weight(&self, key: &String, svg: &Arc<CustomSvg>) -> u64 {
+        key.len() as u64 + svg.weight()
+    }
 }
 
 impl std::fmt::Debug for CustomSvg {
@@ -149,21 +171,31 @@ pub fn icon_count() -> usize {
     icons().len()
 }
 
-fn parsed_svgs() -> &'static Cache<String, Arc<CustomSvg>> {
-    static CACHE: OnceLock<Cache<String, Arc<CustomSvg>>> = OnceLock::new();
-    CACHE.get_or_init(|| Cache::new(PARSED_SVGS))
+fn parsed_svgs() -> &'static Cache<String, Arc<CustomSvg>, ByBytes> {
+    static CACHE: OnceLock<Cache<String, Arc<CustomSvg>, ByBytes>> = OnceLock::new();
+    CACHE.get_or_init(|| Cache::with_weighter(256, PARSED_SVG_BYTES, ByBytes))
+}
+
+/// Bytes the parsed-SVG cache holds now.
+pub fn parsed_svg_bytes() -> u64 {
+    parsed_svgs().weight()
 }
 
 /// Checks and parses a base64 SVG (optionally a `data:` URL), once per
 /// distinct content.
 pub fn custom_svg(sent: &str) -> Result<Arc<CustomSvg>, String> {
-    let b64 = sent.strip_prefix("data:image/svg+xml;base64,").unwrap_or(sent).trim();
-    // Base64 of MAX_SVG_BYTES, checked before decoding anything.
-    if b64.len() > MAX_SVG_BYTES.div_ceil(3) * 4 + 4 {
+    // Base64 of MAX_SVG_BYTES (and the prefix), checked before anything else.
+    if sent.len() > MAX_SVG_BYTES.div_ceil(3) * 4 + 64 {
         return Err(format!("the SVG is larger than {} KiB", MAX_SVG_BYTES / 1024));
     }
+    // Neither base64 nor the prefix has spaces: one here is a `+` that
+    // form-decoding of a query turned into a space (shields' URLs carry
+    // `svg+xml` and base64's `+` unescaped).
+    let sent = sent.replace(' ', "+");
+    let sent = sent.trim();
+    let b64 = sent.strip_prefix("data:image/svg+xml;base64,").unwrap_or(sent).to_string();
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
+        .decode(&b64)
         .map_err(|e| format!("not base64 (send the SVG as standard base64): {e}"))?;
     if bytes.len() > MAX_SVG_BYTES {
         return Err(format!("the SVG is larger than {} KiB", MAX_SVG_BYTES / 1024));
@@ -174,49 +206,12 @@ pub fn custom_svg(sent: &str) -> Result<Arc<CustomSvg>, String> {
         return Ok(svg);
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| "the SVG is not UTF-8 text".to_string())?;
-    check_self_contained(text)?;
+    check_xml(text)?;
     let tree = usvg::Tree::from_data(&bytes, &options()).map_err(|e| format!("not a drawable SVG: {e}"))?;
-    let svg = Arc::new(CustomSvg { hash: hash.clone(), base64: b64.to_string(), tree });
+    let cost = check_tree(&tree)?;
+    let svg = Arc::new(CustomSvg { hash: hash.clone(), base64: b64, tree, cost });
     parsed_svgs().insert(hash, svg.clone());
     Ok(svg)
-}
-
-/// Refuses anything that would make the SVG load something else: `href`s
-/// other than `#fragment`, `url(…)` other than `url(#…)`, `@import`.
-fn check_self_contained(text: &str) -> Result<(), String> {
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
-    let doc = roxmltree::Document::parse_with_options(text, opts).map_err(|e| format!("not well-formed XML: {e}"))?;
-    if doc.root_element().tag_name().name() != "svg" {
-        return Err("the root element is not <svg>".into());
-    }
-    for node in doc.descendants() {
-        for attr in node.attributes() {
-            let value = attr.value().trim();
-            if attr.name() == "href" && !value.starts_with('#') {
-                return Err(format!("external reference {}={value:?} is not allowed", attr.name()));
-            }
-            check_urls(value)?;
-        }
-        if let Some(text) = node.text().filter(|_| node.is_text()) {
-            check_urls(text)?;
-            if text.contains("@import") {
-                return Err("@import is not allowed".into());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_urls(value: &str) -> Result<(), String> {
-    let lower = value.to_ascii_lowercase();
-    for (at, _) in lower.match_indices("url(") {
-        let inner = lower[at + 4..].trim_start().trim_start_matches(['"', '\'']);
-        if !inner.starts_with('#') {
-            let shown: String = value[at..].chars().take(60).collect();
-            return Err(format!("external reference {shown:?} is not allowed"));
-        }
-    }
-    Ok(())
 }
 
 /// usvg reading nothing from anywhere: no files, no images, no fonts.
@@ -336,6 +331,27 @@ mod tests {
         assert!(custom_svg(&b64("<html/>")).unwrap_err().contains("not <svg>"));
         let dtd = r#"<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>"#;
         assert!(custom_svg(&b64(dtd)).is_err());
+    }
+
+    #[test]
+    fn a_plus_decoded_as_a_space_is_read_as_a_plus() {
+        // `>?` encodes to base64 with a `+` in it.
+        let text = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9"><desc>>>?</desc><rect width="9" height="9"/></svg>"#;
+        let sent = b64(text);
+        assert!(sent.contains('+'), "{sent}");
+        let spaced = format!("data:image/svg xml;base64,{}", sent.replace('+', " "));
+        let svg = custom_svg(&spaced).unwrap();
+        assert_eq!(svg.base64, sent);
+    }
+
+    #[test]
+    fn parsed_svgs_are_weighed_by_their_size() {
+        let path = "h.1 1".repeat(4_000);
+        let text = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9"><path d="M0 0{path}"/></svg>"#);
+        let svg = custom_svg(&b64(&text)).unwrap();
+        assert_eq!(svg.cost.segments, 8_001);
+        assert!(svg.weight() > 8_000 * 8 + text.len() as u64, "{}", svg.weight());
+        assert!(parsed_svg_bytes() >= svg.weight(), "{}", parsed_svg_bytes());
     }
 
     #[test]

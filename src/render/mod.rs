@@ -13,6 +13,7 @@ pub mod format;
 pub mod jpeg;
 pub mod layout;
 pub mod logo;
+pub mod logo_check;
 pub mod online;
 pub mod overlay;
 pub mod overlay_image;

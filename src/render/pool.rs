@@ -2,8 +2,10 @@
 //! worker threads, at most `max_concurrent_renders` at once. A request that
 //! finds every slot taken waits up to `render_queue_ms`, then is told to come
 //! back (`Busy`: a 503 with Retry-After), so a crowd of anonymous renders
-//! cannot starve streaming or pile up memory. A render that started runs to
-//! its end even if its client leaves, and shutdown waits for it.
+//! cannot starve streaming or pile up memory. Live producers draw here too,
+//! waiting for a slot as long as it takes (`run_waiting`): no picture is
+//! ever drawn on an async worker thread. A render that started runs to its
+//! end even if its client leaves, and shutdown waits for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,22 @@ impl RenderPool {
             Ok(Ok(slot)) => slot,
             _ => return Err(Busy),
         };
+        self.run_in(slot, render).await
+    }
+
+    /// Runs `render` like `run`, but waits for a slot as long as it takes:
+    /// for live producers, whose number the channel caps bound and which
+    /// must draw sooner or later. `None` only when the runtime shuts down.
+    pub async fn run_waiting<T: Send + 'static>(&self, render: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let slot = self.slots.clone().acquire_owned().await.ok()?;
+        self.run_in(slot, render).await.ok()
+    }
+
+    async fn run_in<T: Send + 'static>(
+        &self,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        render: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
         let task = self.tracker.spawn_blocking(move || {
             let _slot = slot;
             render()

@@ -3,6 +3,8 @@
 //! is a channel on the shared push path, with a producer that redraws when
 //! the state or a shown viewer count changes, pushes only frames that differ
 //! (dedupe), resends periodically and is forgotten when nobody watches.
+//! Every picture is drawn in the render pool, never on an async thread: a
+//! custom logo's cost is bounded, but not small enough to stall a worker.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +25,7 @@ use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::logo::Logo;
+use crate::render::pool::{Busy, RenderPool};
 use crate::render::size::TooLarge;
 use crate::render::template::{Template, Templates};
 use crate::store::{Store, StoreError};
@@ -49,6 +52,8 @@ pub struct Badges {
     /// Who is watching which badge, for polled sources.
     pub interest: Arc<Interest>,
     rooms: Arc<super::room_stats::RoomStats>,
+    /// Where live badges (and boards) are drawn.
+    pub(super) renders: Arc<RenderPool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +94,8 @@ pub struct BadgeSettings {
     pub max_badges: usize,
     pub history_len: usize,
     pub timing: Timing,
+    /// Where live badges are drawn.
+    pub renders: Arc<RenderPool>,
 }
 
 impl Badges {
@@ -119,6 +126,7 @@ impl Badges {
             writer: WriterQueue::new(store),
             tasks,
             interest: Arc::default(),
+            renders: settings.renders,
         })
     }
 
@@ -302,20 +310,41 @@ impl Badges {
         self.render(name, look, self.get(name).as_deref(), viewers).map(Bytes::from)
     }
 
-    /// Counts a viewer in, starting the channel for `look` if needed.
-    pub fn join(self: &Arc<Self>, name: &str, look: Look) -> Result<ViewerGuard, JoinError> {
-        // A look the URL chose counts against the look caps; the badge's own does not.
-        let own = channel_name(name, &look) == channel_name(name, &Look::default());
-        let kind = if own { Kind::Badge } else { Kind::Look(name) };
+    /// Which cap a new channel for `look` counts against: a look the URL
+    /// chose counts against the look caps; the badge's own does not.
+    fn kind<'a>(name: &'a str, look: &Look) -> Kind<'a> {
+        let own = channel_name(name, look) == channel_name(name, &Look::default());
+        if own { Kind::Badge } else { Kind::Look(name) }
+    }
+
+    /// Whether a viewer of `look` may join: its channel is live, or its cap
+    /// has room. Asked before the first frame is drawn, so a refusal costs
+    /// no render.
+    pub fn admits(&self, name: &str, look: &Look) -> Result<(), JoinError> {
+        self.registry.admits(Self::kind(name, look), &channel_name(name, look))
+    }
+
+    /// What a viewer of `look` is shown first: the live channel's latest
+    /// frame, or, with none live, the badge drawn in the render pool (busy:
+    /// a `503`, as for one-off renders).
+    pub async fn first_frame(self: &Arc<Self>, name: &str, look: &Look) -> Result<Bytes, Busy> {
+        if let Some(channel) = self.registry.get(&channel_name(name, look)) {
+            return Ok(channel.latest().image());
+        }
+        let (badges, name, look) = (self.clone(), name.to_string(), look.clone());
+        self.renders.run(move || Bytes::from(badges.render_live(&name, &look, badges.get(&name).as_deref(), 1))).await
+    }
+
+    /// Counts a viewer in, starting the channel for `look` with `first`
+    /// (from `first_frame`) if needed.
+    pub fn join(self: &Arc<Self>, name: &str, look: Look, first: Bytes) -> Result<ViewerGuard, JoinError> {
+        let kind = Self::kind(name, &look);
         let channel_name = channel_name(name, &look);
         let slot = {
             let mut slots = self.slots();
             slots.entry(name.to_string()).or_insert_with(|| watch::channel(None).0).subscribe()
         };
-        let create = || {
-            let state = slot.borrow().clone();
-            Channel::new(channel_name.clone(), &self.render_live(name, &look, state.as_deref(), 1), PNG)
-        };
+        let create = || Channel::new(channel_name.clone(), &first, PNG);
         let (viewer, created) = self.registry.join(kind, &channel_name, create)?;
         if created {
             let channel = viewer.channel().clone();
@@ -384,7 +413,9 @@ impl Producer {
             }
             let viewers = self.channel.shown_viewers();
             let state = self.slot.borrow_and_update().clone();
-            let png = self.badges.render_live(&self.name, &self.look, state.as_deref(), viewers);
+            let (badges, name, look) = (self.badges.clone(), self.name.clone(), self.look.clone());
+            let draw = move || badges.render_live(&name, &look, state.as_deref(), viewers);
+            let Some(png) = self.badges.renders.run_waiting(draw).await else { return };
             // Dedupe: a write that draws the same picture pushes nothing.
             if self.channel.publish_if_changed(&png, PNG) {
                 last_render = Instant::now();

@@ -3,7 +3,7 @@
 //! any tile's input changes (a badge's state at once, a room's count within
 //! a quarter second), coalesced like a room, and pushes only frames that
 //! differ; one frame for every viewer. While a board is watched, its
-//! badges' polled sources poll.
+//! badges' polled sources poll. Frames are drawn in the render pool.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use crate::render::board::{compose, text_tile};
 use crate::render::color::parse_color;
 use crate::render::online::OnlineCount;
 use crate::render::png::{encode_png, encode_png_board};
+use crate::render::pool::Busy;
 use crate::render::size::TooLarge;
 use crate::store::BadgeState;
 
@@ -159,10 +160,27 @@ impl Boards {
         })
     }
 
-    /// Counts a viewer in, starting the board's channel if needed.
-    pub fn join(self: &Arc<Self>, name: &str, scale: f32) -> Result<ViewerGuard, JoinError> {
-        let channel_name = if scale == 1.0 { format!("board/{name}") } else { format!("board/{name}@{scale}x") };
-        let create = || Channel::new(channel_name.clone(), &self.render_live(name, scale, &mut Vec::new()), PNG);
+    /// Whether a viewer may join: the board's channel is live, or the
+    /// board cap has room. Asked before the first frame is drawn.
+    pub fn admits(&self, name: &str, scale: f32) -> Result<(), JoinError> {
+        self.registry.admits(Kind::Board, &channel_name(name, scale))
+    }
+
+    /// What a viewer is shown first: the live channel's latest frame, or,
+    /// with none live, the board drawn in the render pool (busy: a `503`).
+    pub async fn first_frame(self: &Arc<Self>, name: &str, scale: f32) -> Result<Bytes, Busy> {
+        if let Some(channel) = self.registry.get(&channel_name(name, scale)) {
+            return Ok(channel.latest().image());
+        }
+        let (boards, name) = (self.clone(), name.to_string());
+        self.badges.renders.run(move || boards.render_live(&name, scale, &mut Vec::new())).await
+    }
+
+    /// Counts a viewer in, starting the board's channel with `first` (from
+    /// `first_frame`) if needed.
+    pub fn join(self: &Arc<Self>, name: &str, scale: f32, first: Bytes) -> Result<ViewerGuard, JoinError> {
+        let channel_name = channel_name(name, scale);
+        let create = || Channel::new(channel_name.clone(), &first, PNG);
         let (viewer, created) = self.registry.join(Kind::Board, &channel_name, create)?;
         if created {
             let producer =
@@ -171,6 +189,10 @@ impl Boards {
         }
         Ok(viewer)
     }
+}
+
+fn channel_name(name: &str, scale: f32) -> String {
+    if scale == 1.0 { format!("board/{name}") } else { format!("board/{name}@{scale}x") }
 }
 
 /// What a cached tile was drawn from.
@@ -246,7 +268,13 @@ impl Producer {
             for slot in &mut slots {
                 slot.borrow_and_update();
             }
-            let png = boards.render_live(&self.name, self.scale, &mut tiles);
+            let (drawing, name, scale) = (boards.clone(), self.name.clone(), self.scale);
+            let draw = move || {
+                let png = drawing.render_live(&name, scale, &mut tiles);
+                (png, tiles)
+            };
+            let Some((png, drawn)) = boards.badges.renders.run_waiting(draw).await else { return };
+            tiles = drawn;
             if self.channel.publish_if_changed(&png, PNG) {
                 last_render = Instant::now();
                 last_send = last_render;
