@@ -309,11 +309,13 @@ impl Config {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Every top-level number in the config, its value and its accepted
+    /// range: checked at load so nothing downstream can overflow (`Instant +
+    /// Duration` panics), and the one source `docs/limits.md` is checked
+    /// against (`tests/docs.rs`).
+    pub fn ranges(&self) -> [(&'static str, u64, (u64, u64)); 35] {
         const MS_HOUR: u64 = 3_600_000;
-        // Every number in the config, with its accepted range: checked here
-        // so nothing downstream can overflow (`Instant + Duration` panics).
-        let ranges: [(&str, u64, (u64, u64)); 35] = [
+        [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
             ("min_frame_interval_ms", self.min_frame_interval_ms, (0, 60_000)),
             ("max_frame_interval_ms", self.max_frame_interval_ms, (0, 600_000)),
@@ -350,7 +352,11 @@ impl Config {
             ("http2_keepalive_timeout_ms", self.http2_keepalive_timeout_ms, (1000, MS_HOUR)),
             ("max_unique_per_room", self.max_unique_per_room as u64, (1, 10_000_000)),
             ("room_sample_ms", self.room_sample_ms, (1000, 60_000)),
-        ];
+        ]
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let ranges = self.ranges();
         for (key, value, range) in ranges {
             bounds::within(key, value, range)?;
         }
