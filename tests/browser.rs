@@ -130,6 +130,7 @@ async fn wait_until_shows(client: &Client, count: u64, timeout_ms: u64) -> Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_shows_the_live_count_at_once() {
+    let _serial = common::serial();
     // Default timings: the 10 s resend cannot be what delivers the change.
     let server = Server::start("{}");
     let (_driver, client) = start_chromium().await;
@@ -198,6 +199,7 @@ const CAMERA_CHANGES: &str = r#"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_shows_the_demo_camera_live_and_the_pull_page_updates() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"camera_idle_stop_ms": 300}"#);
     let (_driver, client) = start_chromium().await;
     client.goto(&server.url("/")).await.unwrap();
@@ -252,6 +254,7 @@ async fn twelve_in_a_tab(client: &Client, server: &Server, page: &str, want: u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_over_h2_shows_12_live_images_on_one_page_and_http1_only_6() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let pair = common::tls::Pair::new(dir.path(), "localhost");
     let server = Server::start(&format!(

@@ -34,6 +34,7 @@ async fn wait_state(server: &Server, name: &str, want: &str, limit: Duration) {
 
 #[tokio::test]
 async fn a_camera_runs_only_while_watched_and_the_first_frame_is_live() {
+    let _serial = common::serial();
     let config = format!(r#"{{ "camera_idle_stop_ms": 300, "cameras": {{ {} }} }}"#, pattern_camera("cam", 20, ""));
     let server = Server::start(&config);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -57,6 +58,7 @@ async fn a_camera_runs_only_while_watched_and_the_first_frame_is_live() {
 
 #[tokio::test]
 async fn snapshots_start_the_source_and_max_delay_waits_for_a_fresh_frame() {
+    let _serial = common::serial();
     let config = format!(
         r#"{{ "camera_idle_stop_ms": 2000, "api_tokens": ["{TOKEN}"], "cameras": {{ {}, "dead": {{ "source": {{ "kind": "mjpeg", "url": "http://127.0.0.1:9/x", "timeout_ms": 300 }} }} }} }}"#,
         pattern_camera("cam", 2, "")
@@ -93,6 +95,7 @@ async fn snapshots_start_the_source_and_max_delay_waits_for_a_fresh_frame() {
 
 #[tokio::test]
 async fn replacing_the_file_pushes_the_new_picture_to_every_viewer() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cam.jpg");
     std::fs::write(&path, solid_jpeg([200, 30, 30], 64, 48)).unwrap();
@@ -153,6 +156,7 @@ async fn replacing_the_file_pushes_the_new_picture_to_every_viewer() {
 
 #[tokio::test]
 async fn the_overlay_changes_its_box_and_nothing_else() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grey.jpg");
     std::fs::write(&path, solid_jpeg([120, 120, 120], 320, 180)).unwrap();
@@ -193,6 +197,7 @@ async fn the_overlay_changes_its_box_and_nothing_else() {
 
 #[tokio::test]
 async fn per_client_limits_end_or_pace_streams_cleanly() {
+    let _serial = common::serial();
     let config = format!(
         r#"{{ "max_connections_per_ip": 0, "cameras": {{ {}, {} }} }}"#,
         pattern_camera("fast", 20, ""),
@@ -235,6 +240,7 @@ async fn per_client_limits_end_or_pace_streams_cleanly() {
 /// its own (a room here), and a URL may only tighten them.
 #[tokio::test]
 async fn server_wide_client_limits_apply_to_every_stream() {
+    let _serial = common::serial();
     let server = Server::start(r#"{ "client_limits": { "max_duration_s": 1, "max_fps": 2 } }"#);
     for path in ["/online/limited.png", "/online/limited.png?max_duration=60"] {
         let mut viewer = Viewer::connect(server.addr, path, READER).await;
@@ -252,6 +258,7 @@ async fn server_wide_client_limits_apply_to_every_stream() {
 
 #[tokio::test]
 async fn an_always_on_camera_runs_with_nobody_watching() {
+    let _serial = common::serial();
     let config = format!(
         r#"{{ "camera_idle_stop_ms": 200, "cameras": {{ {}, {} }} }}"#,
         pattern_camera("always", 20, r#", "always_on": true"#),
@@ -274,6 +281,7 @@ async fn an_always_on_camera_runs_with_nobody_watching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_in_the_making_survive_viewers_coming_and_going() {
+    let _serial = common::serial();
     // A large pattern frame takes a while to draw and encode (tens of ms in
     // a debug build); viewers joining and leaving every few ms must not
     // throw that work away, or the camera would never finish a frame.

@@ -44,6 +44,7 @@ async fn viewer_from(addr: std::net::SocketAddr, source: &str) -> Viewer {
 
 #[test]
 fn churn_in_every_mode_leaves_the_exact_count_and_memory_returns() {
+    let _serial = common::serial();
     netns::run_inside("churn_inside_namespace");
 }
 

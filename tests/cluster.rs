@@ -115,6 +115,7 @@ async fn join(addr: SocketAddr, n: usize) -> Vec<Viewer> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_count_one_room_as_one() {
+    let _serial = common::serial();
     let redis = Redis::start();
     let config = redis.config(1500);
     let a = Server::start(&config);
@@ -173,6 +174,7 @@ async fn three_instances_count_one_room_as_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_flow_through_a_redis_restart_and_counts_heal() {
+    let _serial = common::serial();
     let redis = Redis::start();
     let port = redis.port;
     let config = redis.config(1500);
@@ -201,6 +203,7 @@ async fn streams_flow_through_a_redis_restart_and_counts_heal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_redis_is_noticed_and_the_counts_heal_when_it_wakes() {
+    let _serial = common::serial();
     let redis = Redis::start();
     let config = redis.config(1500);
     let a = Server::start(&config);
@@ -224,6 +227,7 @@ async fn a_hung_redis_is_noticed_and_the_counts_heal_when_it_wakes() {
 
 #[test]
 fn a_partitioned_instance_never_inflates_the_count_and_heals() {
+    let _serial = common::serial();
     common::netns::run_inside("partition_inside_namespace");
 }
 
@@ -292,6 +296,7 @@ async fn badge_history(addr: SocketAddr, name: &str) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn badge_writes_through_any_instance_land_in_one_order_and_survive_redis() {
+    let _serial = common::serial();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
@@ -376,6 +381,7 @@ fn copy_all(from: &std::path::Path, to: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_come_back_after_redis_loses_its_data_unnoticed() {
+    let _serial = common::serial();
     let redis = Redis::start();
     let config = redis.config(1500);
     let a = Server::start(&config);
@@ -399,6 +405,7 @@ async fn counts_come_back_after_redis_loses_its_data_unnoticed() {
 /// instance's API and `/metrics` give the cluster's viewers and its own share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn badge_and_camera_channels_count_across_instances() {
+    let _serial = common::serial();
     let redis = Redis::start();
     let mut config: serde_json::Value = serde_json::from_str(&redis.config(1500)).unwrap();
     config["badges"] = serde_json::json!({ "build": {} });

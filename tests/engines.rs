@@ -101,10 +101,12 @@ async fn shows_changes_and_leaves(browser: Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_shows_changes_at_once_and_leaves_within_its_bound() {
+    let _serial = common::serial();
     shows_changes_and_leaves(Browser::Firefox).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webkit_shows_changes_at_once_and_leaves_within_its_bound() {
+    let _serial = common::serial();
     shows_changes_and_leaves(Browser::WebKit).await;
 }

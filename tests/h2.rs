@@ -22,6 +22,7 @@ async fn frame_seq(server: &Server, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_stream_uncounts_only_its_viewer_and_the_connection_stays() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"resend_interval_ms": 200}"#);
     let conn = h2client::connect(server.addr, "127.0.0.1", 6 << 20).await;
     let mut viewers: Vec<H2Viewer> = Vec::new();
@@ -54,6 +55,7 @@ async fn a_cancelled_stream_uncounts_only_its_viewer_and_the_connection_stays() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_stream_never_slows_its_siblings_and_is_reset_after_the_stall_timeout() {
+    let _serial = common::serial();
     let server = Server::start(
         r#"{"write_stall_timeout_ms": 1500, "min_frame_interval_ms": 0,
             "cameras": {"cam": {"source": {"kind": "pattern", "width": 320, "height": 180, "fps": 20}}}}"#,
@@ -107,6 +109,7 @@ async fn a_frozen_stream_never_slows_its_siblings_and_is_reset_after_the_stall_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_stream_takes_a_place_in_the_per_address_cap() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"max_connections_per_ip": 4}"#);
     // Its own address: the test's API calls come from 127.0.0.1.
     let conn = h2client::connect(server.addr, "127.0.0.7", 6 << 20).await;
@@ -154,6 +157,7 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 /// never send more streams than the server allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_past_the_per_connection_limit_are_refused() {
+    let _serial = common::serial();
     use tokio::io::AsyncWriteExt;
     const HEADERS: u8 = 1;
     const RST_STREAM: u8 = 3;
@@ -193,6 +197,7 @@ async fn streams_past_the_per_connection_limit_are_refused() {
 
 #[test]
 fn a_vanished_peer_leaves_with_all_its_streams_within_the_ping_bound() {
+    let _serial = common::serial();
     netns::run_inside("vanished_h2_peer_inside_namespace");
 }
 

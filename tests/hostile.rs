@@ -49,6 +49,7 @@ async fn raw_answer(addr: std::net::SocketAddr, bytes: &[u8]) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_the_right_4xx() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"state_file": null}"#);
     let addr = server.addr;
     let long_path = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(70_000));
@@ -96,6 +97,7 @@ async fn hostile_requests_get_the_right_4xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_crowd_does_not_keep_viewers_out() {
+    let _serial = common::serial();
     const CROWD: usize = 2000;
     allow_open_files(CROWD as u64 + 200);
     let server = Server::start(r#"{"state_file": null, "header_read_timeout_ms": 2000}"#);
@@ -165,6 +167,7 @@ fn reads(path: &str, param: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_number_of_every_stream_kind_is_bounded_with_an_exact_status() {
+    let _serial = common::serial();
     let server = Server::start(
         r#"{"state_file": null, "snapshot_max_delay_ms": 100, "camera_start_wait_ms": 100,
             "max_connections_per_ip": 0, "badges": {"b": {}}}"#,
@@ -244,6 +247,7 @@ async fn every_number_of_every_stream_kind_is_bounded_with_an_exact_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_renders_are_bounded_in_size_memory_and_concurrency() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"state_file": null, "max_connections_per_ip": 0}"#);
     let addr = server.addr;
     // Far past the size limit: named, refused before anything is drawn.
@@ -298,6 +302,7 @@ async fn anonymous_renders_are_bounded_in_size_memory_and_concurrency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_render_pool_answers_503_with_retry_after() {
+    let _serial = common::serial();
     // One slot and no queue: of many renders at once, some must be told to come back.
     let server = Server::start(
         r#"{"state_file": null, "max_connections_per_ip": 0, "max_concurrent_renders": 1, "render_queue_ms": 0}"#,
@@ -326,6 +331,7 @@ async fn a_full_render_pool_answers_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_is_answered_counted_and_leaks_nothing() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"state_file": null, "debug_endpoints": true, "camera_idle_stop_ms": 60000}"#);
     let addr = server.addr;
     // A viewer of the demo camera, whose producer will panic.
@@ -361,6 +367,7 @@ async fn a_panic_is_answered_counted_and_leaks_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_whose_clients_left_are_durable_and_in_order_across_sigkill() {
+    let _serial = common::serial();
     const TOKEN: &str = "test-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let config = format!(

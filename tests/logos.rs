@@ -57,6 +57,7 @@ fn svg_width(svg: &[u8]) -> (u32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logos_social_and_svg_badges() {
+    let _serial = common::serial();
     let server = Server::start(&format!(r#"{{"api_tokens": ["{TOKEN}"]}}"#));
     let addr = server.addr;
 
@@ -126,6 +127,7 @@ async fn logos_social_and_svg_badges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_written_logo_is_kept_across_a_restart() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let config =
         serde_json::json!({ "api_tokens": [TOKEN], "database": dir.path().join("db"), "state_file": null }).to_string();
@@ -177,6 +179,7 @@ fn hostile_svgs() -> Vec<(&'static str, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_logos_are_refused_fast_and_healthz_keeps_answering() {
+    let _serial = common::serial();
     let server = Server::start(&format!(r#"{{"api_tokens": ["{TOKEN}"]}}"#));
     let addr = server.addr;
     assert_eq!(put(addr, "build", r#"{"message": "ok"}"#).await.0, 200);
@@ -262,6 +265,7 @@ async fn hostile_logos_are_refused_fast_and_healthz_keeps_answering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shields_style_logos_with_plus_and_full_hash_channels() {
+    let _serial = common::serial();
     let server = Server::start(&format!(r#"{{"api_tokens": ["{TOKEN}"]}}"#));
     let addr = server.addr;
     // `>?` encodes with a `+`: sent raw, as shields' URLs do.

@@ -51,6 +51,7 @@ async fn hold_many(addr: std::net::SocketAddr, n: usize, offset: usize, into: &m
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_viewer_costs_at_most_8_kib_of_server_memory() {
+    let _serial = common::serial();
     allow_open_files((VIEWERS + WARM + 200) as u64);
     let server = Server::start(r#"{"state_file": null, "max_connections_per_ip": 0, "max_connections": 10000}"#);
     let addr = server.addr;
@@ -70,6 +71,7 @@ async fn a_held_viewer_costs_at_most_8_kib_of_server_memory() {
 
 #[test]
 fn the_patched_hyper_is_the_one_built() {
+    let _serial = common::serial();
     // A [patch.crates-io] entry whose version no longer matches is ignored
     // with only a warning; then Cargo.lock names crates.io as hyper's source.
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();

@@ -51,6 +51,7 @@ async fn source_status(server: &Server) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polled_badge_follows_its_upstream_and_shows_failures() {
+    let _serial = common::serial();
     let mut upstream = Upstream::start().await;
     upstream.set("/stats", Answer::ok(r#"{"data": {"count": 5}}"#));
     let server = Server::start(&config(&upstream, ""));
@@ -89,6 +90,7 @@ async fn a_polled_badge_follows_its_upstream_and_shows_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_to_unlisted_hosts_and_oversized_answers_are_refused() {
+    let _serial = common::serial();
     let upstream = Upstream::start().await;
     // 127.0.0.2 is this machine too, but not listed.
     let elsewhere = format!("http://127.0.0.2:{}/stats", upstream.addr.port());
@@ -130,6 +132,7 @@ async fn redirects_to_unlisted_hosts_and_oversized_answers_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_keep_the_base_path_and_carry_no_token_to_another_origin() {
+    let _serial = common::serial();
     // Two upstreams on loopback, different ports: two origins, both allowed.
     let home = Upstream::start().await;
     let other = Upstream::start().await;
@@ -171,6 +174,7 @@ async fn redirects_keep_the_base_path_and_carry_no_token_to_another_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwatched_badge_costs_its_upstream_nothing() {
+    let _serial = common::serial();
     let upstream = Upstream::start().await;
     upstream.set("/stats", Answer::ok(r#"{"data": {"count": 1}}"#));
     let server = Server::start(&config(&upstream, ""));
@@ -199,6 +203,7 @@ async fn an_unwatched_badge_costs_its_upstream_nothing() {
 
 #[test]
 fn check_config_refuses_a_host_not_allowed() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.json");
     let config = r#"{"database": null, "allowed_fetch_hosts": ["stats.example.org"], "badges": {"q": {"source":
@@ -222,6 +227,7 @@ impl Drop for Prometheus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_badge_follows_a_prometheus_query_over_framecasts_own_metrics() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = Server::start(&format!(

@@ -50,6 +50,7 @@ async fn assert_all_show(viewers: Vec<Viewer>, count: u64) -> Vec<Viewer> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_is_exact_through_fin_rst_and_stopped_readers() {
+    let _serial = common::serial();
     // Resends every 50 ms and small buffers, so readers that stop really
     // fill their buffers before they close.
     let server = Server::start(
@@ -129,6 +130,7 @@ async fn count_is_exact_through_fin_rst_and_stopped_readers() {
 /// until the departure itself is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fin_and_rst_leave_at_once_with_nothing_written() {
+    let _serial = common::serial();
     let server = Server::start(r#"{"resend_interval_ms": 60000, "max_connections_per_ip": 0}"#);
     let addr = server.addr;
     let all = connect_many(addr, "/online/quiet.png", 12).await;
@@ -147,6 +149,7 @@ async fn fin_and_rst_leave_at_once_with_nothing_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_connects_coalesces_renders_and_frames_never_go_back() {
+    let _serial = common::serial();
     const N: usize = 1000;
     let server = Server::start(CONFIG);
     let addr = server.addr;
@@ -177,6 +180,7 @@ async fn a_burst_of_connects_coalesces_renders_and_frames_never_go_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_stops_reading_is_dropped_after_the_stall_timeout() {
+    let _serial = common::serial();
     // Resend every 10 ms and small buffers: the frozen viewer's queue fills
     // in a fraction of a second, then the stall timeout runs.
     let server =
@@ -216,6 +220,7 @@ async fn a_viewer_that_stops_reading_is_dropped_after_the_stall_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_holds_viewers_the_server_counts() {
+    let _serial = common::serial();
     use framecast_load::{Load, LoadConfig};
     let server = Server::start(CONFIG);
     let addr = server.addr;
@@ -242,6 +247,7 @@ async fn the_load_generator_holds_viewers_the_server_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_viewers_alone_get_the_latest_frame_again_sooner() {
+    let _serial = common::serial();
     // Firefox lets a left page's stream go only when data arrives: its
     // viewers get the latest frame every departure_resend_interval_ms.
     let server = Server::start(r#"{"resend_interval_ms": 60000, "departure_resend_interval_ms": 200}"#);

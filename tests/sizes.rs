@@ -29,6 +29,7 @@ async fn rendered(addr: SocketAddr, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_size_is_encoded_once_per_frame_for_all_its_viewers() {
+    let _serial = common::serial();
     let server = Server::start(
         r#"{"camera_idle_stop_ms": 300, "cameras": {"cam": {"source": {"kind": "pattern", "width": 960, "height": 540, "fps": 10},
             "sizes": [160, 320, 640]}}}"#,
@@ -100,6 +101,7 @@ async fn each_size_is_encoded_once_per_frame_for_all_its_viewers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowd_of_sized_snapshots_of_one_frame_scales_it_once() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("frame.jpg");
     std::fs::write(&path, solid_jpeg([200, 40, 40], 1280, 720)).unwrap();

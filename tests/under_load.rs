@@ -54,6 +54,7 @@ async fn large_frame_upstream() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_viewer_of_large_frames_skips_then_is_dropped_when_it_stops() {
+    let _serial = common::serial();
     let upstream = large_frame_upstream().await;
     let config = format!(
         // TCP_USER_TIMEOUT far away: only the stall guard can drop the viewer
@@ -182,6 +183,7 @@ async fn burst(addr: SocketAddr, sources: Vec<String>, path: &str) -> (Vec<u16>,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caps_hold_under_a_burst_and_other_addresses_still_get_in() {
+    let _serial = common::serial();
     let server = Server::start(r#"{ "max_connections": 150, "max_connections_per_ip": 40, "state_file": null }"#);
     let addr = server.addr;
 
@@ -226,6 +228,7 @@ async fn caps_hold_under_a_burst_and_other_addresses_still_get_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_acknowledged_write() {
+    let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         r#"{{"api_tokens": ["{TOKEN}"], "max_connections_per_ip": 0, "database": {:?}}}"#,

@@ -14,6 +14,7 @@ const RESEND_MS: u64 = 500;
 
 #[test]
 fn a_vanished_peer_leaves_the_count() {
+    let _serial = common::serial();
     netns::run_inside("vanish_inside_namespace");
 }
 

@@ -181,6 +181,19 @@ pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// Tests whose bounds depend on timing, or that load the machine (hundreds
+/// of sockets, browsers, several servers), take this first and hold it to
+/// their end. libtest runs two tests of a binary at once, and on two cores
+/// a heavy test beside a timed one makes the timed one flaky. A file lock,
+/// so it also holds between test binaries run at once; tests re-run inside
+/// a namespace (ignored, run by their outer test) must not take it.
+pub fn serial() -> std::fs::File {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("framecast-serial.lock");
+    let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.lock().expect("the serial test lock");
+    file
+}
+
 /// One sample of the server's `/metrics` now.
 pub async fn metric(addr: SocketAddr, name_and_labels: &str) -> Option<f64> {
     let (status, _, body) = get(addr, "/metrics").await;
