@@ -175,13 +175,13 @@ fn spellings(n: u64) -> Vec<String> {
     let plain = n.to_string();
     let mut grouped = String::new();
     for (i, c) in plain.chars().enumerate() {
-        if i > 0 && (plain.len() - i) % 3 == 0 {
+        if i > 0 && (plain.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
     }
     let mut out = vec![plain, grouped];
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         out.push(format!("{} MiB", n >> 20));
     }
     out

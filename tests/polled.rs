@@ -270,3 +270,72 @@ async fn a_badge_follows_a_prometheus_query_over_framecasts_own_metrics() {
     let png = common::get(server.addr, "/badge/readers.png?once").await.2;
     assert_eq!(decode_png(&png), flat("readers", "2", "blue"));
 }
+
+/// The `yaml` and `text` kinds against a local upstream, and configured
+/// headers (a token) shown nowhere: not in the API (even to a token
+/// holder), not in the logs at debug level, also when the poll fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaml_and_text_sources_and_headers_never_shown() {
+    use std::io::{BufRead, BufReader, Read};
+    let _serial = common::serial();
+    let upstream = Upstream::start().await;
+    upstream.set("/metrics.yaml", Answer::ok("data:\n  count: 12\n"));
+    upstream.set("/status.txt", Answer::ok("uptime ok\nqueue=34 jobs\n"));
+    let config = serde_json::json!({
+        "state_file": null, "database": null, "api_tokens": [TOKEN],
+        "allowed_fetch_hosts": [format!("127.0.0.1:{}", upstream.addr.port())],
+        "badges": {
+            "y": { "source": { "kind": "yaml", "url": upstream.url("/metrics.yaml"), "query": "$.data.count",
+                   "interval_ms": INTERVAL_MS, "always_on": true,
+                   "headers": { "Authorization": "Bearer s3cret-yaml-token" } } },
+            "t": { "source": { "kind": "text", "url": upstream.url("/status.txt"), "query": "queue=(\\d+)",
+                   "interval_ms": INTERVAL_MS, "always_on": true } }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["--listen", "127.0.0.1:0", "--config", "config.json"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr =
+        line.trim().strip_prefix("framecast listening on http://").unwrap().parse().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let value = |v: serde_json::Value| v["state"]["value"].as_f64();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while value(api(addr, "/api/v1/badges/y").await) != Some(12.0)
+        || value(api(addr, "/api/v1/badges/t").await) != Some(34.0)
+    {
+        assert!(Instant::now() < deadline, "the yaml and text sources were not read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(upstream.last_head("/metrics.yaml").unwrap().contains("s3cret-yaml-token"), "the header was sent");
+    // A failing poll: its error is shown (to a token) and logged, the header is not.
+    upstream.set("/metrics.yaml", Answer::ok("data: [unclosed"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = api_with_token(addr, "/api/v1/badges/y", TOKEN).await;
+        assert!(!seen.to_string().contains("s3cret"), "{seen}");
+        if seen["source"]["last_error"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failing poll was never reported: {seen}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = logs.join().unwrap();
+    assert!(logs.contains("poll failed"), "the failing poll was logged at debug level");
+    assert!(!logs.contains("s3cret"), "a configured header reached the logs");
+}

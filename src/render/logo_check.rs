@@ -125,7 +125,7 @@ pub fn check_xml(text: &str) -> Result<(), String> {
         for attr in node.attributes() {
             check_reference(name, attr)?;
         }
-        if !tag.namespace().is_none_or(|ns| ns == SVG_NS)
+        if tag.namespace().is_some_and(|ns| ns != SVG_NS)
             || !ELEMENTS.contains(&name)
             || (name == "svg" && node != root)
         {
