@@ -268,3 +268,48 @@ async fn junk_room_names_leave_configured_rooms_their_figures() {
     assert_eq!(common::sample(&text, "framecast_rooms_unconfigured"), Some(1000.0));
     assert_eq!(common::sample(&text, "framecast_rooms_unlisted_sessions_today"), Some(1000.0));
 }
+
+/// The statistics day starts at `day_starts_at` (UTC), not at midnight:
+/// with the figures' clock moved forward (`/debug/clock`, a test hook),
+/// nothing resets before that time, and after it the day's figures start
+/// over (viewers still watching count for the new day) while the all-time
+/// peak stays. Distinct viewers stop at `max_unique_per_room`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_starts_at_day_starts_at_and_unique_viewers_stop_at_their_cap() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // The day starts in about two hours from now (to the minute, UTC).
+    let start = (now / 60 + 120) % 1440;
+    let config = serde_json::json!({
+        "database": null, "state_file": null, "debug_endpoints": true, "max_connections_per_ip": 0,
+        "day_starts_at": format!("{:02}:{:02}", start / 60, start % 60),
+        "max_unique_per_room": 3, "rooms": {"hall": {}}
+    });
+    let server = Server::start(&config.to_string());
+    let addr = server.addr;
+    let mut held = Vec::new();
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        held.push(watch(addr, source, "hall", "").await);
+    }
+    let r = wait_room(addr, "hall", "4 viewers, 3 of them distinct (the cap)", |r| {
+        r["viewers"] == 4 && r["stats"]["unique_today"] == 3
+    })
+    .await;
+    assert_eq!(r["stats"]["unique_today_capped"], true, "{r}");
+    held.truncate(1); // 127.0.0.2 stays
+    wait_room(addr, "hall", "one viewer left", |r| r["viewers"] == 1 && r["stats"]["peak_today"] == 4).await;
+
+    // An hour on: still the same day.
+    assert_eq!(get(addr, "/debug/clock?advance_s=3600").await.0, 200);
+    let r = room(addr, "hall").await;
+    assert_eq!((stat(&r, "unique_today"), stat(&r, "peak_today")), (3, 4), "reset before day_starts_at: {r}");
+    // Past the day's start: a new day, counting the viewer still here.
+    assert_eq!(get(addr, "/debug/clock?advance_s=3720").await.0, 200);
+    let r = room(addr, "hall").await;
+    assert_eq!(stat(&r, "unique_today"), 1, "the new day counts the viewer still watching: {r}");
+    assert_eq!(stat(&r, "peak_all_time"), 4, "the all-time peak stays: {r}");
+    assert!(stat(&r, "peak_today") <= 1, "the day's peak starts over: {r}");
+
+    // The hook exists only with debug_endpoints.
+    let plain = Server::start(r#"{"database": null, "state_file": null}"#);
+    assert_eq!(get(plain.addr, "/debug/clock?advance_s=60").await.0, 404);
+}

@@ -42,6 +42,9 @@ pub enum Route {
     /// a camera producer made to panic on its next pass.
     DebugPanic,
     DebugPanicProducer(String),
+    /// Test hook, only with `debug_endpoints`: moves the room-figures clock
+    /// forward (`?advance_s=`), so day rollover is tested without waiting a day.
+    DebugClock,
 }
 
 /// What a badge URL's extension asks for: a live PNG stream (or one PNG),
@@ -189,6 +192,7 @@ impl Route {
             "/stream" => Route::DefaultStream,
             "/snapshot" => Route::DefaultSnapshot,
             "/debug/panic" => Route::DebugPanic,
+            "/debug/clock" => Route::DebugClock,
             _ => {
                 if let Some((room, format)) = image("/online/") {
                     Route::Online(room, format)
@@ -257,6 +261,7 @@ impl Route {
             | Route::StaticBadge(..)
             | Route::DebugPanic
             | Route::DebugPanicProducer(_)
+            | Route::DebugClock
             | Route::Channels
             | Route::Channel(_)
             | Route::ChannelViewers(_)
@@ -308,6 +313,7 @@ mod tests {
         ("/api/v1/cameras/door", None),
         ("/debug/panic", None),
         ("/debug/panic/camera/door", None),
+        ("/debug/clock", None),
     ];
 
     /// Every variant, named: a variant added to `Route` does not compile
@@ -337,9 +343,10 @@ mod tests {
             Route::DefaultSnapshot => "DefaultSnapshot",
             Route::DebugPanic => "DebugPanic",
             Route::DebugPanicProducer(_) => "DebugPanicProducer",
+            Route::DebugClock => "DebugClock",
         }
     }
-    const VARIANTS: usize = 22;
+    const VARIANTS: usize = 23;
 
     #[test]
     fn every_route_states_what_it_serves() {

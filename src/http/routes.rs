@@ -65,8 +65,9 @@ pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse 
 }
 
 async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
-    let route = Route::parse(req.uri().path(), req.uri().query())
-        .filter(|r| app.config.debug_endpoints || !matches!(r, Route::DebugPanic | Route::DebugPanicProducer(_)));
+    let route = Route::parse(req.uri().path(), req.uri().query()).filter(|r| {
+        app.config.debug_endpoints || !matches!(r, Route::DebugPanic | Route::DebugPanicProducer(_) | Route::DebugClock)
+    });
     let Some(route) = route else {
         return response::text(StatusCode::NOT_FOUND, "not found");
     };
@@ -109,6 +110,18 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         Route::Cameras => api::cameras(app, &req),
         Route::CameraApi(name) => api::camera(app, &name, &req),
         Route::DebugPanic => panic!("forced by /debug/panic"),
+        Route::DebugClock => {
+            let query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes());
+            let asked =
+                query.into_iter().find(|(k, _)| k == "advance_s").map(|(_, v)| v.into_owned()).unwrap_or_default();
+            match super::query::whole("advance_s", &asked, (1, 30 * 86_400)) {
+                Ok(seconds) => {
+                    crate::sources::room_stats::advance_clock(seconds);
+                    response::text(StatusCode::OK, "the room-figures clock moved forward")
+                }
+                Err(bad) => super::errors::text(&bad),
+            }
+        }
         Route::DebugPanicProducer(name) => match app.cameras.get(&name) {
             Some(camera) => {
                 camera.panic_on_next_pass();

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -121,8 +122,19 @@ pub struct Session {
     started: Instant,
 }
 
+/// Seconds the room-figures clock runs ahead of the system's: 0, unless a
+/// test moved it (`/debug/clock`, only with `debug_endpoints`) to cross a
+/// day boundary without waiting for one.
+static CLOCK_AHEAD_S: AtomicU64 = AtomicU64::new(0);
+
+/// Test hook: the room-figures clock jumps `seconds` ahead (bounded by the caller).
+pub fn advance_clock(seconds: u64) {
+    CLOCK_AHEAD_S.fetch_add(seconds, Ordering::Relaxed);
+}
+
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    let system = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    system + CLOCK_AHEAD_S.load(Ordering::Relaxed)
 }
 
 /// `YYYY-MM-DD` of a day number since 1970-01-01 (Howard Hinnant's
