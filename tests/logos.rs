@@ -174,7 +174,23 @@ fn hostile_svgs() -> Vec<(&'static str, String)> {
         "<g>".repeat(1000),
         "</g>".repeat(1000)
     );
-    vec![("feTurbulence", turbulence), ("use bomb", bomb), ("1,000 nested groups", nested)]
+    // Clip paths whose six shapes are each clipped by the next clip path:
+    // usvg copies object-bounding-box clip paths per use, 6^8 shapes.
+    let mut clips = String::new();
+    for d in 0..8 {
+        clips += &format!(r#"<clipPath id="c{d}" clipPathUnits="objectBoundingBox">"#);
+        clips += &format!(r#"<rect width="1" height="1" clip-path="url(#c{})"/>"#, d + 1).repeat(6);
+        clips += "</clipPath>";
+    }
+    let clip_bomb = format!(
+        r#"<svg {NS} viewBox="0 0 9 9"><defs>{clips}<clipPath id="c8"><rect width="1" height="1"/></clipPath></defs><rect width="9" height="9" clip-path="url(#c0)"/></svg>"#
+    );
+    vec![
+        ("feTurbulence", turbulence),
+        ("use bomb", bomb),
+        ("1,000 nested groups", nested),
+        ("clip-path bomb", clip_bomb),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

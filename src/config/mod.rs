@@ -23,6 +23,7 @@ pub mod bounds;
 pub mod camera;
 pub mod limits;
 pub mod polled;
+pub mod privacy;
 pub mod rooms;
 pub mod tls;
 pub mod url;
@@ -289,26 +290,6 @@ impl Config {
             || self.rooms.values().any(|c| c.require_signature)
     }
 
-    /// A board showing a private badge or room would show it to anyone:
-    /// it must require a signature itself.
-    fn board_keeps_tiles_private(&self, name: &str, board: &BoardConfig) -> Result<(), String> {
-        if board.require_signature {
-            return Ok(());
-        }
-        for (i, tile) in board.tiles.iter().enumerate() {
-            let private = match (&tile.badge, &tile.room) {
-                (Some(badge), _) if self.requires_signature(&format!("badge/{badge}")) => format!("badge {badge:?}"),
-                (_, Some(room)) if self.requires_signature(&format!("online/{room}")) => format!("room {room:?}"),
-                _ => continue,
-            };
-            return Err(format!(
-                "boards.{name}.tiles[{i}]: {private} requires a signature, so board {name:?} must too: \
-                 set \"require_signature\": true on boards.{name}"
-            ));
-        }
-        Ok(())
-    }
-
     /// Every top-level number in the config, its value and its accepted
     /// range: checked at load so nothing downstream can overflow (`Instant +
     /// Duration` panics), and the one source `docs/limits.md` is checked
@@ -377,7 +358,7 @@ impl Config {
                 return Err(format!("boards: {name:?} is invalid: {}", crate::names::invalid_name("board")));
             }
             board.validate(&format!("boards.{name}"))?;
-            self.board_keeps_tiles_private(name, board)?;
+            privacy::board_keeps_tiles_private(self, name, board)?;
         }
         if let Some(key) = self.url_signing_keys.iter().find(|k| k.len() < 16) {
             return Err(format!("url_signing_keys: a key of {} characters is too short: use 16 or more", key.len()));
@@ -391,6 +372,7 @@ impl Config {
         }
         for (name, camera) in &self.cameras {
             camera.validate(name)?;
+            privacy::camera_shows_nothing_private(self, name, camera)?;
         }
         if let Some(name) = self.default_camera.as_ref().filter(|n| !self.cameras.contains_key(*n)) {
             return Err(format!("default_camera: {name:?} is not a configured camera"));

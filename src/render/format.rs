@@ -64,7 +64,8 @@ pub const KEYS: &[&str] = &["label", "message", "value", "color", "label_color",
 
 /// A room's figures (`sources/room_stats.rs`): `{peak_today}` in a room's
 /// own template, `{peak_today:ROOM}` anywhere.
-pub const ROOM_KEYS: &[&str] = &["peak_today", "peak_all_time", "unique_today", "sessions_today", "mean_session"];
+/// One list, kept where config checks which resources a placeholder shows.
+pub const ROOM_KEYS: &[&str] = crate::config::privacy::ROOM_FIGURES;
 
 /// Whether `key` is a room figure, alone or with a room.
 pub fn is_room_key(key: &str) -> bool {

@@ -6,6 +6,8 @@
 //! and the area they paint is budgeted (in logo areas) so that no amount of
 //! overdraw or oversized layers is more than a few dozen fills of the box.
 
+use std::collections::HashMap;
+
 use resvg::usvg;
 
 /// Elements nested deeper than this (the root `<svg>` is 1) are refused.
@@ -141,7 +143,71 @@ pub fn check_xml(text: &str) -> Result<(), String> {
             check_attribute(name, attr)?;
         }
     }
+    // usvg copies what a reference names into every place that uses it (a
+    // clip path once per user, again for each clip path its shapes use), so
+    // a few dozen elements can expand exponentially before the parsed tree
+    // could be counted: the expansion is counted here, on the XML, first.
+    let ids: HashMap<&str, roxmltree::Node> = doc.descendants().filter_map(|n| Some((n.attribute("id")?, n))).collect();
+    let mut sizes = HashMap::new();
+    let expanded = expanded_size(root, &ids, &mut sizes, 0)?;
+    if expanded > MAX_NODES {
+        return Err(format!(
+            "more than {MAX_NODES} elements once its references (clip paths, gradients) are copied where they are used"
+        ));
+    }
     Ok(())
+}
+
+/// The elements `node` stands for once every `url(#…)` and `href="#…"` in
+/// it and below it is replaced by what it names (memoized per element;
+/// saturating past the limit, so the count itself stays cheap).
+fn expanded_size<'a>(
+    node: roxmltree::Node<'a, 'a>,
+    ids: &HashMap<&'a str, roxmltree::Node<'a, 'a>>,
+    sizes: &mut HashMap<roxmltree::NodeId, Option<usize>>,
+    chain: usize,
+) -> Result<usize, String> {
+    match sizes.get(&node.id()) {
+        Some(Some(size)) => return Ok(*size),
+        Some(None) => return Err("a reference loop (an element refers to itself)".into()),
+        None => {}
+    }
+    if chain > MAX_DEPTH {
+        return Err(format!("references nested deeper than {MAX_DEPTH}"));
+    }
+    sizes.insert(node.id(), None);
+    let mut size: usize = 1;
+    for attr in node.attributes() {
+        for target in references(attr.value()) {
+            if let Some(target) = ids.get(target) {
+                size = size.saturating_add(expanded_size(*target, ids, sizes, chain + 1)?);
+            }
+        }
+    }
+    for child in node.children().filter(roxmltree::Node::is_element) {
+        size = size.saturating_add(expanded_size(child, ids, sizes, chain)?);
+        if size > MAX_NODES {
+            break;
+        }
+    }
+    let size = size.min(MAX_NODES + 1);
+    sizes.insert(node.id(), Some(size));
+    Ok(size)
+}
+
+/// The ids an attribute value refers to: `#id` (an href) or `url(#id)`.
+fn references(value: &str) -> Vec<&str> {
+    let value = value.trim();
+    if let Some(id) = value.strip_prefix('#') {
+        return vec![id];
+    }
+    value
+        .match_indices("url(")
+        .filter_map(|(at, _)| {
+            let inner = value[at + 4..].trim_start().trim_start_matches(['"', '\'']).strip_prefix('#')?;
+            inner.split([')', '"', '\'']).next()
+        })
+        .collect()
 }
 
 fn check_attribute(element: &str, attr: roxmltree::Attribute) -> Result<(), String> {
@@ -314,6 +380,34 @@ mod tests {
         let err = check_xml(&svg(r#"<linearGradient href="javascript:x"/>"#)).unwrap_err();
         assert!(err.contains("external reference"), "{err}");
         assert!(check_xml(r#"<?xml-stylesheet href="a.css"?><svg/>"#).unwrap_err().contains("processing"));
+    }
+
+    #[test]
+    fn references_are_counted_where_they_are_copied() {
+        // Six shapes per clip path, each clipped by the next one: 6^depth
+        // once usvg copies them (object-bounding-box clip paths are not shared).
+        let mut defs = String::new();
+        for d in 0..8 {
+            defs.push_str(&format!(r#"<clipPath id="c{d}" clipPathUnits="objectBoundingBox">"#));
+            for _ in 0..6 {
+                defs.push_str(&format!(r#"<rect width="1" height="1" clip-path="url(#c{})"/>"#, d + 1));
+            }
+            defs.push_str("</clipPath>");
+        }
+        let bomb = svg(&format!(
+            r#"<defs>{defs}<clipPath id="c8"><rect width="1" height="1"/></clipPath></defs>
+            <rect width="10" height="10" clip-path="url(#c0)"/>"#
+        ));
+        assert!(bomb.len() < 4096);
+        let err = check_xml(&bomb).unwrap_err();
+        assert!(err.contains("once its references"), "{err}");
+        let looped = svg(r#"<defs><clipPath id="a"><rect width="1" height="1" clip-path="url(#a)"/></clipPath></defs>
+            <rect width="10" height="10" clip-path="url(#a)"/>"#);
+        assert!(check_xml(&looped).unwrap_err().contains("loop"));
+        // One clip path used a few times is fine.
+        let fine = svg(r#"<defs><clipPath id="c"><circle cx="5" cy="5" r="5"/></clipPath></defs>
+            <rect width="10" height="10" clip-path="url(#c)"/><rect width="5" height="5" clip-path="url(#c)"/>"#);
+        check_xml(&fine).unwrap();
     }
 
     #[test]
