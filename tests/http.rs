@@ -170,7 +170,7 @@ async fn referer_policy() {
 
 #[tokio::test]
 async fn caps_refuse_clearly_and_existing_rooms_keep_working() {
-    let server = Server::start(r#"{"max_rooms": 2, "max_connections": 4}"#);
+    let server = Server::start(r#"{"max_rooms": 2, "max_connections": 4, "rooms": {"hall": {}}}"#);
     let addr = server.addr;
     let _a = Viewer::connect(addr, "/online/a.png", "t").await;
     let _b = Viewer::connect(addr, "/online/b.png", "t").await;
@@ -178,6 +178,11 @@ async fn caps_refuse_clearly_and_existing_rooms_keep_working() {
     assert_eq!(status, 503);
     assert!(header(&head, "retry-after").is_some());
     assert!(String::from_utf8_lossy(&body).contains("too many live rooms"));
+    // A room listed in the config is not locked out by invented ones.
+    let mut hall = Viewer::connect(addr, "/online/hall.png", "t").await;
+    assert!(hall.read_parts(1, Duration::from_secs(5)).await, "the configured room streams past max_rooms");
+    drop(hall);
+    wait_for_viewers(addr, "hall", 0, Duration::from_secs(5)).await;
     // That request's connection frees its slot once the server has closed
     // it: open are the two viewers and the scrape asking.
     let deadline = Instant::now() + Duration::from_secs(5);

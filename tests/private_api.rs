@@ -107,13 +107,22 @@ async fn private_resources_show_only_to_a_token_or_their_signature() {
             assert!(!body.contains(private), "anonymous {path} shows {private}: {body}");
         }
     }
+    // Nor in the totals of unnamed rooms: with no other room watched, they
+    // would be the private room's own figures.
+    let metrics = get_with(addr, "/metrics", "").await.2;
+    assert_eq!(common::sample(&metrics, "framecast_rooms_unlisted_sessions_today"), Some(0.0), "{metrics}");
     // What an anonymous caller may read still is there.
     assert!(get_with(addr, "/metrics", "").await.2.contains("channel=\"camera/lobby\""));
     // One resource: the very answer a name that does not exist gets.
     let missing_badge = get_with(addr, "/api/v1/badges/nosuch", "").await.2;
     assert_eq!(get_with(addr, "/api/v1/badges/payroll", "").await.2, missing_badge.replace("nosuch", "payroll"));
+    // A private room reads as a room nobody has watched (a valid room name
+    // is never a 404), its name the only difference.
+    let unseen = get_with(addr, "/api/v1/channels/online/neverseen", "").await;
+    let hidden = get_with(addr, "/api/v1/channels/online/staffroom", "").await;
+    assert_eq!((hidden.0, unseen.0), (200, 200));
+    assert_eq!(hidden.2, unseen.2.replace("neverseen", "staffroom"), "a private room answers like an unseen one");
     for (private, missing) in [
-        ("/api/v1/channels/online/staffroom", "/api/v1/channels/nothing/here"),
         ("/api/v1/channels/online/staffroom/viewers", "/api/v1/channels/online/nobody/viewers"),
         ("/api/v1/channels/camera/vault", "/api/v1/channels/nothing/here"),
         ("/api/v1/channels/camera/vault/viewers", "/api/v1/channels/online/nobody/viewers"),
@@ -187,9 +196,12 @@ async fn the_json_api_answers_cors_only_to_listed_origins() {
     let (status, head, _) = get_with(plain.addr, "/api/v1/channels", evil).await;
     assert_eq!(status, 200);
     assert!(!head.contains("access-control-allow-origin"), "{head}");
-    let (status, head, _) = get(plain.addr, "/online/lobby.png?once").await;
-    assert_eq!(status, 200);
-    assert!(head.to_ascii_lowercase().contains("access-control-allow-origin: *"), "{head}");
+    // Every image keeps `*`: live, one-off and static badges.
+    for image in ["/online/lobby.png?once", "/badge/static/docs-latest-blue.png", "/badge/static/a-b-green.svg"] {
+        let (status, head, _) = get(plain.addr, image).await;
+        assert_eq!(status, 200, "{image}");
+        assert!(head.to_ascii_lowercase().contains("access-control-allow-origin: *"), "{image}: {head}");
+    }
 
     let server = Server::start(&config().to_string());
     let (_, head, _) = get_with(server.addr, "/api/v1/badges", &format!("Origin: {DASH}\r\n")).await;

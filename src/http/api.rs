@@ -55,11 +55,14 @@ pub fn camera(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse
 }
 
 pub fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
-    if !may_see_channel(app, req, name) {
+    let room = name.strip_prefix("online/").filter(|r| valid_room(r));
+    let visible = may_see_channel(app, req, name);
+    if !visible && room.is_none() {
         return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL);
     }
-    let room = name.strip_prefix("online/").filter(|r| valid_room(r));
-    let mut info = match (app.registry.get(name), room) {
+    // A private room, to a caller who may not see it, reads as any room
+    // nobody has watched: a 404 would confirm that it exists.
+    let mut info = match (app.registry.get(name).filter(|_| visible), room) {
         (Some(channel), _) => serde_json::to_value(channel.info()).unwrap_or_default(),
         // A valid room nobody watches is simply empty, not missing: dashboards
         // polling it should read 0, not an error.
@@ -68,10 +71,15 @@ pub fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
     };
     if let (Some(room), Some(map)) = (room, info.as_object_mut()) {
         // The room's figures and per-minute history, watched now or not.
-        let figures = serde_json::to_value(app.online.figures(room)).unwrap_or_default();
-        map.insert("stats".into(), figures);
-        map.insert("history".into(), json!(app.online.stats.history(room)));
-        map.insert("shown".into(), json!(app.online.shown_counts()(room)));
+        let stats = &app.online.stats;
+        let (figures, history, shown) = if visible {
+            (stats.figures(room), stats.history(room), app.online.shown_counts()(room))
+        } else {
+            (stats.figures_unseen(), vec![0; stats.history("").len()], 0)
+        };
+        map.insert("stats".into(), serde_json::to_value(figures).unwrap_or_default());
+        map.insert("history".into(), json!(history));
+        map.insert("shown".into(), json!(shown));
     }
     response::json(StatusCode::OK, &info)
 }

@@ -19,7 +19,9 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
         Err(message) => return errors::text(&BadRequest(format!("invalid scale suffix {message}"))),
     };
     if !app.boards.exists(name) {
-        let known: Vec<&str> = app.boards.names().collect();
+        // Private boards are not named to anyone who asks for a wrong one.
+        let known: Vec<&str> =
+            app.boards.names().filter(|n| !app.config.requires_signature(&format!("board/{n}"))).collect();
         let known = if known.is_empty() { "none are configured".to_string() } else { known.join(", ") };
         return response::text(StatusCode::NOT_FOUND, format!("no board named {name:?}; boards: {known}"));
     }

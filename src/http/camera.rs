@@ -32,7 +32,13 @@ fn find<'a>(app: &'a App, name: &str, req: &Request<RequestBody>) -> Result<&'a 
         return Err(Box::new(errors::text(&reason)));
     }
     app.cameras.get(name).ok_or_else(|| {
-        let known: Vec<&str> = app.cameras.list().map(|c| c.name()).collect();
+        // Private cameras are not named to anyone who asks for a wrong one.
+        let known: Vec<&str> = app
+            .cameras
+            .list()
+            .map(|c| c.name())
+            .filter(|n| !app.config.requires_signature(&format!("camera/{n}")))
+            .collect();
         Box::new(response::text(
             StatusCode::NOT_FOUND,
             format!("no camera named {name:?}; cameras: {}", known.join(", ")),

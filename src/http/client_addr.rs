@@ -24,11 +24,19 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr], header: Cl
     }
     // Hops in order, client first; `None`: a hop that names no address
     // (`unknown`, an obfuscated `for=_x`, garbage).
-    let lines = |name: &str| headers.get_all(name).iter().map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    // Split as bytes: a client's non-ASCII hop must not void the hops the
+    // proxy appended after it (it would count the client as the proxy).
+    let lines = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(|hop| std::str::from_utf8(hop).unwrap_or(""))
+            .collect::<Vec<_>>()
+    };
     let hops: Vec<Option<IpAddr>> = match header {
         ClientAddressHeader::Forwarded => lines("forwarded")
             .into_iter()
-            .flat_map(|v| v.unwrap_or("").split(','))
             .map(|element| {
                 element.split(';').find_map(|pair| {
                     let (k, v) = pair.split_once('=')?;
@@ -36,11 +44,9 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr], header: Cl
                 })
             })
             .collect(),
-        ClientAddressHeader::XForwardedFor => lines("x-forwarded-for")
-            .into_iter()
-            .flat_map(|v| v.unwrap_or("").split(','))
-            .map(|hop| parse_node(hop.trim()))
-            .collect(),
+        ClientAddressHeader::XForwardedFor => {
+            lines("x-forwarded-for").into_iter().map(|hop| parse_node(hop.trim())).collect()
+        }
     };
     // From the right: past the trusted proxies to the first address they
     // did not add themselves. A hop without an address ends the walk at the
@@ -79,6 +85,17 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_clients_non_ascii_hop_does_not_void_the_proxys() {
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let mut h = HeaderMap::new();
+        let value = hyper::header::HeaderValue::from_bytes(b"\xc3\xa9, 203.0.113.7").unwrap();
+        h.append("x-forwarded-for", value);
+        let seen = client_ip(proxy, &h, &trusted, ClientAddressHeader::XForwardedFor);
+        assert_eq!(seen, "203.0.113.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::response::{self, HttpResponse};
 use super::routes::Format;
 use crate::app::App;
 use crate::render::format::MapValues;
+use crate::sources::online::FirstFrameError;
 
 /// Room names follow the common rule for names.
 pub use crate::names::valid_name as valid_room;
@@ -46,14 +47,20 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
         }
     }
     if format == Format::Svg {
-        return match app.online.snapshot_svg(room) {
-            Ok(svg) => response::svg_now(svg, head),
-            Err(too_large) => errors::text(&too_large),
+        return match app.online.snapshot_svg(room, &app.renders).await {
+            Ok(Ok(svg)) => response::svg_now(svg, head),
+            Ok(Err(too_large)) => errors::text(&too_large),
+            Err(busy) => errors::text(&busy),
         };
     }
     let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
-        Ok(Wanted::Once) => return response::single_image(app.online.snapshot(room), "image/png", head),
+        Ok(Wanted::Once) => {
+            return match app.online.snapshot(room, &app.renders).await {
+                Ok(png) => response::single_image(png, "image/png", head),
+                Err(busy) => errors::text(&busy),
+            };
+        }
         Err(bad) => return errors::text(&bad),
     };
     if head {
@@ -61,7 +68,13 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
     }
     let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
     let client = client_ip(peer, req.headers(), &app.config.trusted_proxies, app.config.client_address_header);
-    match app.online.join(room, client) {
+    // Drawn in the render pool, and refused before drawing past the cap.
+    let first = match app.online.first_frame(room, &app.renders).await {
+        Ok(first) => first,
+        Err(FirstFrameError::Full(full)) => return errors::text(&full),
+        Err(FirstFrameError::Busy(busy)) => return errors::text(&busy),
+    };
+    match app.online.join(room, client, first) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }

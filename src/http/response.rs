@@ -58,6 +58,9 @@ pub fn cacheable_image(image: Vec<u8>, content_type: &'static str, max_age_s: u3
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, len)
         .header(header::CACHE_CONTROL, format!("public, max-age={max_age_s}"))
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        // Like every image: any page may draw it (all it shows is its URL).
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(Either::Left(Full::new(body)))
         .expect("static headers are valid")
 }

@@ -17,8 +17,11 @@ use super::viewer::ViewerGuard;
 /// What a channel is, for its cap; the caller that names it knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind<'a> {
-    /// `online/ROOM`.
+    /// `online/ROOM`, for a room not listed in the config.
     Room,
+    /// A room listed under `rooms`: bounded by the config itself, so
+    /// invented room names filling `max_rooms` never lock it out.
+    ConfiguredRoom,
     /// A badge's own look (`badge/NAME`): one per badge, and badges are
     /// bounded already (`max_badges`, or declared in the config).
     Badge,
@@ -53,6 +56,7 @@ impl Caps {
 enum Counted {
     Permanent,
     Room,
+    ConfiguredRoom,
     Badge,
     Look(String),
     Board,
@@ -170,6 +174,7 @@ impl Registry {
         let counted = match kind {
             Kind::Room => Counted::Room,
             Kind::Badge => return Ok(Counted::Badge),
+            Kind::ConfiguredRoom => return Ok(Counted::ConfiguredRoom),
             Kind::Look(badge) => {
                 let counted = Counted::Look(badge.to_string());
                 if live.count(&counted) >= caps.looks_per_badge {

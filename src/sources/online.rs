@@ -23,9 +23,26 @@ use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::format::ROOM_KEYS;
 use crate::render::online::{RoomValues, render_room_png};
+use crate::render::pool::{Busy, RenderPool};
+use crate::render::size::TooLarge;
 use crate::render::template::Template;
 
 const PNG: &str = "image/png";
+
+/// A not-yet-live room's first picture, drawn before its viewer joins.
+pub struct FirstFrame {
+    values: RoomValues,
+    png: Bytes,
+}
+
+/// Why a room's first picture was not drawn: the room cap, or a busy pool.
+#[derive(Debug, thiserror::Error)]
+pub enum FirstFrameError {
+    #[error(transparent)]
+    Full(JoinError),
+    #[error(transparent)]
+    Busy(Busy),
+}
 
 pub struct OnlineRooms {
     registry: Arc<Registry>,
@@ -86,16 +103,46 @@ impl OnlineRooms {
         format!("online/{room}")
     }
 
-    /// Counts a viewer from `addr` into `room`, starting the room if it is
-    /// not live; the viewer is a session in the room's statistics until
-    /// its stream ends.
-    pub fn join(&self, room: &str, addr: IpAddr) -> Result<ViewerGuard, JoinError> {
+    /// Which cap a new channel of `room` counts against.
+    fn kind(&self, room: &str) -> Kind<'static> {
+        if self.configs.contains_key(room) { Kind::ConfiguredRoom } else { Kind::Room }
+    }
+
+    /// What a new viewer of `room` is shown first when the room is not
+    /// live yet: its values (counting the viewer joining now) and their
+    /// picture, drawn in the render pool. `Ok(None)` when the room is live
+    /// (its latest frame is shown); a cap reached or a busy pool is the
+    /// request's answer, before anything was drawn or counted.
+    pub async fn first_frame(&self, room: &str, renders: &RenderPool) -> Result<Option<FirstFrame>, FirstFrameError> {
         let name = Self::channel_name(room);
-        // Made for the viewer joining right now: drawn counted.
-        let first = RoomValues { count: 1, ..self.values(room) };
-        let create =
-            || Channel::new(name.clone(), &metrics().time_render(|| render_room_png(&self.template, &first)), PNG);
-        let (viewer, created) = self.registry.join(Kind::Room, &name, create)?;
+        if self.registry.get(&name).is_some() {
+            return Ok(None);
+        }
+        self.registry.admits(self.kind(room), &name).map_err(FirstFrameError::Full)?;
+        let values = RoomValues { count: 1, ..self.values(room) };
+        let (template, drawn) = (self.template.clone(), values.clone());
+        let png = renders
+            .run(move || metrics().time_render(|| render_room_png(&template, &drawn)))
+            .await
+            .map_err(FirstFrameError::Busy)?;
+        Ok(Some(FirstFrame { values, png: Bytes::from(png) }))
+    }
+
+    /// Counts a viewer from `addr` into `room`, starting the room if it is
+    /// not live with `first` (from `first_frame`); the viewer is a session
+    /// in the room's statistics until its stream ends.
+    pub fn join(&self, room: &str, addr: IpAddr, first: Option<FirstFrame>) -> Result<ViewerGuard, JoinError> {
+        let name = Self::channel_name(room);
+        // The room was live when `first_frame` looked; should it have ended
+        // since, its first picture is drawn here after all (rare, and small).
+        let first = first.unwrap_or_else(|| {
+            let values = RoomValues { count: 1, ..self.values(room) };
+            let png = Bytes::from(metrics().time_render(|| render_room_png(&self.template, &values)));
+            FirstFrame { values, png }
+        });
+        let create = || Channel::new(name.clone(), &first.png, PNG);
+        let (viewer, created) = self.registry.join(self.kind(room), &name, create)?;
+        let first = first.values;
         let channel = viewer.channel().clone();
         let session = self.stats.joined(room, addr);
         self.stats.observe(room, shown_count(&self.registry, &self.stats, self.mode(room), room));
@@ -133,17 +180,20 @@ impl OnlineRooms {
         Ok(viewer.with_companion(Box::new(guard)))
     }
 
-    /// The room's current picture as one PNG (for `?once` and image proxies).
-    pub fn snapshot(&self, room: &str) -> Bytes {
-        match self.registry.get(&Self::channel_name(room)) {
-            Some(channel) => channel.latest().image(),
-            None => Bytes::from(render_room_png(&self.template, &self.values(room))),
+    /// The room's current picture as one PNG (for `?once` and image
+    /// proxies): the live frame, or drawn in the render pool.
+    pub async fn snapshot(&self, room: &str, renders: &RenderPool) -> Result<Bytes, Busy> {
+        if let Some(channel) = self.registry.get(&Self::channel_name(room)) {
+            return Ok(channel.latest().image());
         }
+        let (template, values) = (self.template.clone(), self.values(room));
+        renders.run(move || Bytes::from(render_room_png(&template, &values))).await
     }
 
-    /// The room's badge now as SVG.
-    pub fn snapshot_svg(&self, room: &str) -> Result<String, crate::render::size::TooLarge> {
-        self.template.render_svg(&self.values(room), 1.0)
+    /// The room's badge now as SVG, drawn in the render pool.
+    pub async fn snapshot_svg(&self, room: &str, renders: &RenderPool) -> Result<Result<String, TooLarge>, Busy> {
+        let (template, values) = (self.template.clone(), self.values(room));
+        renders.run(move || template.render_svg(&values, 1.0)).await
     }
 
     /// Samples every room's count into its history and saves the figures,

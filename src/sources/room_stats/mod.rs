@@ -335,6 +335,14 @@ impl RoomStats {
         }
     }
 
+    /// The figures of a room never seen: what the JSON API shows an
+    /// anonymous caller for a private room, so it cannot tell it exists.
+    pub fn figures_unseen(&self) -> RoomFigures {
+        let mut state = self.state();
+        self.roll_day(&mut state);
+        RoomFigures { day: date(state.day), ..RoomFigures::default() }
+    }
+
     fn figures_of(r: &Room, day: String) -> RoomFigures {
         let at = |t: u64| (t > 0).then_some(t);
         RoomFigures {
@@ -351,8 +359,9 @@ impl RoomStats {
     }
 
     /// For `/metrics`: the figures of each configured room that needs no
-    /// signature, by name, and the rest (invented names, private rooms)
-    /// only summed, so junk names add no series and private ones stay unnamed.
+    /// signature, by name, and the invented names' only summed, so junk
+    /// names add no series. Private rooms are in neither: a sum with few
+    /// terms would be their own figures.
     pub fn listed_figures(&self) -> (Vec<(String, RoomFigures)>, UnlistedTotals) {
         let mut state = self.state();
         self.roll_day(&mut state);
@@ -362,8 +371,9 @@ impl RoomStats {
         for (name, r) in &state.rooms {
             match self.slots.configured.get(name) {
                 Some(true) => listed.push((name.clone(), Self::figures_of(r, day.clone()))),
-                configured => {
-                    rest.unconfigured_rooms += u64::from(configured.is_none());
+                Some(false) => {}
+                None => {
+                    rest.unconfigured_rooms += 1;
                     rest.unique_today += r.visitors.len() as u64;
                     rest.sessions_today += r.sessions;
                 }
