@@ -50,17 +50,7 @@ impl App {
     /// producers start here).
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let templates = Templates::load(config.template_dir.as_deref())?;
-        // Any template can be put on any public badge (`?style=`): one that
-        // shows a private resource would show it to anyone.
-        for name in templates.names() {
-            let text = templates.get(name).map(|t| serde_json::to_string(&*t).unwrap_or_default()).unwrap_or_default();
-            if let Some(private) = config.first_private_in(&text) {
-                return Err(format!(
-                    "template {name:?} shows {private}, which requires a signature; any public badge can use a \
-                     template (?style=), so a template may show only public badges and rooms"
-                ));
-            }
-        }
+        templates.show_nothing_private(&config)?;
         let registry = Arc::new(Registry::new(Caps {
             rooms: config.max_rooms,
             badge_looks: config.max_badge_looks,

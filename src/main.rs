@@ -196,6 +196,7 @@ fn sign(path: &str, ttl: u64, format: Option<&str>, config: Option<&std::path::P
 fn check_config(file: &std::path::Path) -> Result<String, String> {
     let config = Config::load(file)?;
     let templates = Templates::load(config.template_dir.as_deref())?;
+    templates.show_nothing_private(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     framecast::sources::polled::poller::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     let stored = framecast::store::inspect(config.database.as_deref(), config.state_file.as_deref())?;

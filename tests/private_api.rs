@@ -234,3 +234,38 @@ fn a_board_tiling_a_private_badge_must_be_private() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("board \"wall\"") && err.contains("badge \"payroll\""), "{err}");
 }
+
+/// A public camera may not draw a private badge, and no template may show
+/// one (any public badge can use any template): `check-config` and startup
+/// refuse both, naming what would leak.
+#[test]
+fn nothing_public_may_draw_a_private_badge_or_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |config: &serde_json::Value| {
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("check-config").arg(&path).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let mut overlay = config();
+    overlay["database"] = serde_json::Value::Null;
+    overlay["cameras"]["lobby"]["overlay"] = serde_json::json!({ "text": "paid: {badge:payroll}" });
+    let (code, err) = check(&overlay);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cameras.lobby.overlay.text") && err.contains("badge/payroll"), "{err}");
+
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("leak.json"),
+        r##"{"kind": "badge", "label": "staff", "message": "{peak_today:staffroom}", "label_color": "#555",
+            "color": "blue", "height": 20, "font_size": 11, "padding": 6, "radius": 3}"##,
+    )
+    .unwrap();
+    let mut template = config();
+    template["database"] = serde_json::Value::Null;
+    template["template_dir"] = templates.to_string_lossy().into();
+    let (code, err) = check(&template);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("template \"leak\"") && err.contains("online/staffroom"), "{err}");
+}

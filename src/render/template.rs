@@ -157,6 +157,22 @@ impl Templates {
         self.map.get(name).cloned()
     }
 
+    /// Any template can be put on any public badge (`?style=`): one that
+    /// shows a private badge or room (`{badge:…}`, `{viewers:…}`, room
+    /// figures) would show it to anyone, so it is refused at startup.
+    pub fn show_nothing_private(&self, config: &crate::config::Config) -> Result<(), String> {
+        for name in self.names() {
+            let text = self.get(name).map(|t| serde_json::to_string(&*t).unwrap_or_default()).unwrap_or_default();
+            if let Some(private) = config.first_private_in(&text) {
+                return Err(format!(
+                    "template {name:?} shows {private}, which requires a signature; any public badge can use a \
+                     template (?style=), so a template may show only public badges and rooms"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)
     }
