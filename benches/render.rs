@@ -160,13 +160,19 @@ fn costliest_logo(templates: &Templates) {
         );
         format!("data:image/svg+xml;base64,{b64}")
     };
-    let text = "W".repeat(40);
-    let with_logo = |logo| {
+    let with_text = |n: usize, logo| {
+        let text = "W".repeat(n);
         let mut v = values(&[("label", &text), ("message", &text), ("color", "blue")], vec![]);
         v.logo = logo;
         v
     };
     let resolve = |url: &str| LogoFields { named: Some(url), ..LogoFields::default() }.resolve().unwrap();
+    // The longest text that still fits the picture bound at @4x (longer is
+    // a `400` before anything is drawn).
+    // (The size is measured before drawing, so the refused lengths cost nothing.)
+    let probe = resolve(&fresh());
+    let chars = (1..=200).rev().find(|n| badge.draw(&with_text(*n, probe.clone()), 4.0).is_ok()).unwrap();
+    let with_logo = |logo| with_text(chars, logo);
     let parse = median(|| resolve(&fresh()));
     let whole = median(|| badge.render_png(&with_logo(resolve(&fresh())), 4.0).unwrap());
     let plain = median(|| badge.render_png(&with_logo(None), 4.0).unwrap());
@@ -174,6 +180,6 @@ fn costliest_logo(templates: &Templates) {
     let (w, h) = (drawn.width(), drawn.height());
     println!("the costliest allowed custom logo ({} bytes of SVG), new each time:", logos::costly_svg(0).len());
     println!("  parse + check (on the request's thread)        {parse:>10.2?}");
-    println!("  for-the-badge @4x {w}x{h}, 40+40 chars: all    {whole:>10.2?}");
+    println!("  for-the-badge @4x {w}x{h}, {chars}+{chars} chars: all   {whole:>10.2?}");
     println!("  the same badge without a logo                  {plain:>10.2?}");
 }
