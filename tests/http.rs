@@ -287,25 +287,9 @@ fn version_names_the_features() {
 /// Starts the binary with stderr piped (not a terminal), stops it with
 /// SIGTERM, and returns what it logged.
 fn logs_of_a_run(extra: &[&str]) -> String {
-    use std::io::{BufRead, BufReader, Read};
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
-    std::fs::write(&config, r#"{"state_file": null, "database": null}"#).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("framecast listening on"), "{line}");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(child.wait().unwrap().success());
-    let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let server = common::LoggedServer::start(r#"{"state_file": null, "database": null}"#, &[], extra);
+    let (status, logs) = server.stop("TERM");
+    assert!(status.success());
     logs
 }
 

@@ -276,7 +276,6 @@ async fn a_badge_follows_a_prometheus_query_over_framecasts_own_metrics() {
 /// holder), not in the logs at debug level, also when the poll fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn yaml_and_text_sources_and_headers_never_shown() {
-    use std::io::{BufRead, BufReader, Read};
     let _serial = common::serial();
     let upstream = Upstream::start().await;
     upstream.set("/metrics.yaml", Answer::ok("data:\n  count: 12\n"));
@@ -292,26 +291,8 @@ async fn yaml_and_text_sources_and_headers_never_shown() {
                    "interval_ms": INTERVAL_MS, "always_on": true } }
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["--listen", "127.0.0.1:0", "--config", "config.json"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: std::net::SocketAddr =
-        line.trim().strip_prefix("framecast listening on http://").unwrap().parse().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let server = common::LoggedServer::start(&config.to_string(), &[("RUST_LOG", "debug")], &[]);
+    let addr = server.addr;
     let value = |v: serde_json::Value| v["state"]["value"].as_f64();
     let deadline = Instant::now() + Duration::from_secs(10);
     while value(api(addr, "/api/v1/badges/y").await) != Some(12.0)
@@ -333,9 +314,7 @@ async fn yaml_and_text_sources_and_headers_never_shown() {
         assert!(Instant::now() < deadline, "the failing poll was never reported: {seen}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let logs = logs.join().unwrap();
+    let (_, logs) = server.stop("KILL");
     assert!(logs.contains("poll failed"), "the failing poll was logged at debug level");
     assert!(!logs.contains("s3cret"), "a configured header reached the logs");
 }

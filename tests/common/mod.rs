@@ -181,6 +181,63 @@ pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// A `framecast` on a free loopback port with its logs (stderr) captured,
+/// for tests that read what it logged. The config lives in `dir`, which
+/// is also the working directory.
+pub struct LoggedServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    logs: Option<std::thread::JoinHandle<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl LoggedServer {
+    pub fn start(config: &str, env: &[(&str, &str)], extra: &[&str]) -> LoggedServer {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
+            .args(["--listen", "127.0.0.1:0", "--config", "config.json"])
+            .args(extra)
+            .current_dir(dir.path())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start framecast");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("framecast listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let logs = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        LoggedServer { child, addr, logs: Some(logs), _dir: dir }
+    }
+
+    /// Everything it logged, once it has exited (`signal` ends it: `TERM`,
+    /// `KILL`); its exit status.
+    pub fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+        Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        (status, self.logs.take().unwrap().join().unwrap())
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Tests whose bounds depend on timing, or that load the machine (hundreds
 /// of sockets, browsers, several servers), take this first and hold it to
 /// their end. libtest runs two tests of a binary at once, and on two cores
