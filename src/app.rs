@@ -103,7 +103,7 @@ impl App {
         let pollers = Pollers::start(&config, &badges, &tasks)?;
         let boards = Arc::new(Boards::new(&config, registry.clone(), badges.clone(), tasks.clone())?);
         if let Some(cluster) = &config.cluster {
-            crate::cluster::start(cluster, registry.clone(), badges.clone(), &tasks)?;
+            crate::cluster::start(cluster, registry.clone(), badges.clone(), online.stats.clone(), &tasks)?;
         }
         let tracker = tasks.tracker.clone();
         Ok(Arc::new(App {

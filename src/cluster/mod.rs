@@ -14,7 +14,9 @@
 //! May import: config, push, sources, store.
 
 pub mod badges;
+mod room_figures;
 mod scripts;
+mod totals;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::config::ClusterConfig;
 use crate::push::channel::Channel;
 use crate::push::registry::Registry;
 use crate::sources::badges::Badges;
+use crate::sources::room_stats::RoomStats;
 use crate::sources::tasks::Tasks;
 
 /// Changes arriving this close together are reported together.
@@ -38,7 +41,22 @@ const REAP_EVERY: Duration = Duration::from_millis(500);
 /// How often totals are read again (pub/sub may lose messages).
 const REREAD_EVERY: Duration = Duration::from_secs(2);
 /// One Redis call at most this long; a silent partition shows as an error.
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection that fails fast: one try, then the caller's own rhythm
+/// (a heartbeat) tries again. redis-rs' default retries with a backoff
+/// that can sleep for a second after Redis is back, keeping counts marked
+/// inexact that long.
+pub(crate) async fn connect(client: &Client) -> redis::RedisResult<ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(50))
+        .set_connection_timeout(Some(CALL_TIMEOUT));
+    match tokio::time::timeout(CALL_TIMEOUT, ConnectionManager::new_with_config(client.clone(), config)).await {
+        Ok(made) => made,
+        Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))),
+    }
+}
 
 struct Scripts {
     renew: Script,
@@ -59,12 +77,23 @@ pub fn start(
     config: &ClusterConfig,
     registry: Arc<Registry>,
     badge_values: Arc<Badges>,
+    room_stats: Arc<RoomStats>,
     tasks: &Tasks,
 ) -> Result<(), String> {
     let client = Client::open(config.redis_url.as_str()).map_err(|e| format!("cluster.redis_url: {e}"))?;
     registry.presence.enable();
+    registry.remote.enable(Duration::from_millis(config.heartbeat_ms));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let instance = format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000);
+    room_stats.enable_cluster();
+    let rooms = Arc::new(room_figures::RoomSync {
+        client: client.clone(),
+        registry: registry.clone(),
+        stats: room_stats,
+        instance: instance.clone(),
+        heartbeat: Duration::from_millis(config.heartbeat_ms),
+    });
+    tasks.supervise("cluster_rooms", "figures".into(), move || rooms.clone().run());
     let reporter = Reporter {
         client: client.clone(),
         registry: registry.clone(),
@@ -79,6 +108,8 @@ pub fn start(
     };
     // Tracked but not cancelled at shutdown: it leaves the cluster first.
     tasks.tracker.spawn(reporter.run(tasks.shutdown.clone()));
+    let fetcher = totals::Fetcher { client: client.clone(), registry: registry.clone() };
+    tasks.supervise("cluster_totals", "fetch".into(), move || fetcher.clone().run());
     let listener = Listener { client, registry, badges: badge_values };
     tasks.supervise("cluster_listener", "pubsub".into(), move || listener.clone().run());
     Ok(())
@@ -115,12 +146,13 @@ impl Reporter {
                             // (Re)registered: Redis may have lost everything,
                             // so report every local count afresh.
                             registered = true;
+                            self.registry.remote.set_reachable(true);
                             for channel in self.registry.list() {
                                 channel.global.restart_versions();
                                 self.registry.presence.mark(channel.name());
                             }
                         }
-                        Ok(_) => {}
+                        Ok(_) => self.registry.remote.set_reachable(true),
                         Err(_) => registered = self.lost(&mut conn),
                     }
                 }
@@ -166,10 +198,9 @@ impl Reporter {
 
     async fn connected<'a>(&self, conn: &'a mut Option<ConnectionManager>) -> Option<&'a mut ConnectionManager> {
         if conn.is_none() {
-            let made = tokio::time::timeout(CALL_TIMEOUT, ConnectionManager::new(self.client.clone())).await;
-            match made {
-                Ok(Ok(c)) => *conn = Some(c),
-                _ => {
+            match connect(&self.client).await {
+                Ok(c) => *conn = Some(c),
+                Err(_) => {
                     self.lost(conn);
                     return None;
                 }
@@ -237,6 +268,7 @@ impl Reporter {
         for channel in self.registry.list() {
             channel.global.exact.store(false, Relaxed);
         }
+        self.registry.remote.set_reachable(false);
         false
     }
 
@@ -289,8 +321,11 @@ impl Listener {
                     } else if let Some(name) = channel.strip_prefix("fc:ch:") {
                         let parsed =
                             payload.split_once(' ').and_then(|(v, t)| Some((v.parse().ok()?, t.parse().ok()?)));
-                        if let (Some(channel), Some((version, total))) = (self.registry.get(name), parsed) {
-                            heard(&channel, version, total);
+                        match (self.registry.get(name), parsed) {
+                            (Some(channel), Some((version, total))) => heard(&channel, version, total),
+                            // Live only elsewhere: kept if someone here asked.
+                            (None, Some((version, total))) => self.registry.remote.heard(name, version, total),
+                            _ => {}
                         }
                     }
                 }

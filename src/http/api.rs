@@ -54,19 +54,36 @@ pub fn camera(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse
     }
 }
 
-pub fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
+pub async fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
     let room = name.strip_prefix("online/").filter(|r| valid_room(r));
     let visible = may_see_channel(app, req, name);
     if !visible && room.is_none() {
         return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL);
     }
+    if visible {
+        // In a cluster: the cluster's count and figures, watched here or not.
+        app.registry.settle(&[name.to_string()]).await;
+        if let Some(room) = room {
+            app.online.stats.ask_history(room);
+            app.online.stats.settle(room, crate::push::registry::SETTLE_DEADLINE).await;
+        }
+    }
     // A private room, to a caller who may not see it, reads as any room
     // nobody has watched: a 404 would confirm that it exists.
+    let elsewhere = || {
+        let count = app.registry.count(name);
+        json!({ "name": name, "viewers": count.viewers, "local_viewers": 0, "exact": count.exact, "live": false })
+    };
     let mut info = match (app.registry.get(name).filter(|_| visible), room) {
         (Some(channel), _) => serde_json::to_value(channel.info()).unwrap_or_default(),
-        // A valid room nobody watches is simply empty, not missing: dashboards
-        // polling it should read 0, not an error.
-        (None, Some(room)) => json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "live": false }),
+        // A valid room nobody watches here is simply empty (or watched on
+        // other instances), not missing: dashboards polling it read 0.
+        (None, Some(room)) if !visible => {
+            json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "local_viewers": 0, "exact": true, "live": false })
+        }
+        (None, Some(_)) => elsewhere(),
+        // Any other channel live only on other instances of a cluster.
+        (None, None) if app.registry.count(name).viewers > 0 => elsewhere(),
         (None, None) => return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL),
     };
     if let (Some(room), Some(map)) = (room, info.as_object_mut()) {

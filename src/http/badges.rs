@@ -100,6 +100,11 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
         Err(response) => return response,
     };
     let head = req.method() == Method::HEAD;
+    let once = format == Format::Svg || matches!(wanted(&app.config, req, &app.config.client_limits), Ok(Wanted::Once));
+    if once {
+        // In a cluster: the counts it shows as the cluster has them.
+        app.registry.settle(&app.badges.channels_shown(name, &look)).await;
+    }
     if format == Format::Svg {
         // One SVG whether or not `?once` is given: browsers do not paint
         // SVG parts of a live stream (docs/badges.md).

@@ -39,6 +39,9 @@ fn check_signature(app: &App, route: &Route, req: &mut Request<RequestBody>) -> 
 /// here: the client gets a 500, the log one line with the request line, and
 /// `framecast_panics_total{where="handler"}` counts it; the connection and
 /// the process serve on.
+/// Set on every answer while a cluster instance cannot reach Redis.
+pub const DEGRADED: &str = "x-framecast-degraded";
+
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
     Ok(respond(&app, req.map(BodyExt::boxed)).await)
 }
@@ -59,6 +62,11 @@ pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse 
     };
     if api {
         cors::apply(&app.config, origin.as_ref(), &mut response);
+    }
+    // A cluster instance that cannot reach Redis says so on every answer:
+    // the counts in it are this instance's estimate, not the cluster's.
+    if app.registry.remote.degraded() {
+        response.headers_mut().insert(DEGRADED, hyper::header::HeaderValue::from_static("redis-unreachable"));
     }
     metrics().responses.get_or_create(&Status { status: response.status().as_u16() }).inc();
     response
@@ -90,13 +98,18 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         Route::Health => response::text(StatusCode::OK, "ok"),
         Route::Metrics => {
             let shown = private::metrics_channels(app, &req);
-            let viewers = Box::new(ViewerGauges { registry: app.registry.clone(), shown });
+            // Configured rooms are listed on every instance, with the
+            // cluster's count whether or not they are watched here.
+            let rooms: Vec<String> =
+                app.config.rooms.keys().map(|r| format!("online/{r}")).filter(|c| shown(c)).collect();
+            app.registry.settle(&rooms).await;
+            let viewers = Box::new(ViewerGauges { registry: app.registry.clone(), shown, always: rooms });
             let rooms = Box::new(RoomGauges(app.online.stats.clone()));
             response::prometheus(metrics().encode(vec![viewers, rooms]))
         }
         Route::Online(room, format) => online::serve(app, &room, format, &req).await,
         Route::Channels => api::list(app, &req),
-        Route::Channel(name) => api::one(app, &name, &req),
+        Route::Channel(name) => api::one(app, &name, &req).await,
         Route::ChannelViewers(name) => viewers::list(app, &name, &req),
         Route::Viewer(id) => viewers::kick(app, &id, &req),
         Route::Badge(stem, format) => badges::serve(app, &stem, format, &req).await,

@@ -13,8 +13,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::channel::Channel;
-use super::registry::Registry;
+use super::registry::{Count, Registry};
 use crate::metrics::ChannelName;
 
 /// Which channels (by name) a scrape lists.
@@ -23,6 +22,9 @@ pub type Shown = Box<dyn Fn(&str) -> bool + Send + Sync>;
 pub struct ViewerGauges {
     pub registry: Arc<Registry>,
     pub shown: Shown,
+    /// Listed even when not live here (configured rooms): in a cluster,
+    /// with the cluster's count.
+    pub always: Vec<String>,
 }
 
 impl std::fmt::Debug for ViewerGauges {
@@ -39,12 +41,16 @@ impl std::fmt::Debug for Registry {
 
 impl Collector for ViewerGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut channels = self.registry.list();
-        channels.retain(|c| (self.shown)(c.name()));
-        let help = "Viewers per live channel (cluster-wide in cluster mode), exact";
-        family(&mut encoder, "viewers", help, &channels, Channel::shown_viewers)?;
-        let help = "Viewers per live channel on this instance, exact";
-        family(&mut encoder, "local_viewers", help, &channels, Channel::viewers)
+        let mut names: Vec<String> = self.registry.list().iter().map(|c| c.name().to_string()).collect();
+        names.retain(|n| (self.shown)(n));
+        names.extend(self.always.iter().cloned());
+        names.sort();
+        names.dedup();
+        let counts: Vec<(String, Count)> = names.into_iter().map(|n| (n.clone(), self.registry.count(&n))).collect();
+        let help = "Viewers per channel (cluster-wide in cluster mode), exact";
+        family(&mut encoder, "viewers", help, &counts, |c| c.viewers)?;
+        let help = "Viewers per channel on this instance, exact";
+        family(&mut encoder, "local_viewers", help, &counts, |c| c.local)
     }
 }
 
@@ -53,13 +59,13 @@ fn family(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    channels: &[Arc<Channel>],
-    count: fn(&Channel) -> u64,
+    counts: &[(String, Count)],
+    count: fn(&Count) -> u64,
 ) -> Result<(), std::fmt::Error> {
     let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for channel in channels {
-        let labels = ChannelName { channel: channel.name().to_string() };
-        let gauge = ConstGauge::new(i64::try_from(count(channel)).unwrap_or(i64::MAX));
+    for (channel, c) in counts {
+        let labels = ChannelName { channel: channel.clone() };
+        let gauge = ConstGauge::new(i64::try_from(count(c)).unwrap_or(i64::MAX));
         gauge.encode(metric.encode_family(&labels)?)?;
     }
     Ok(())

@@ -12,5 +12,6 @@ pub mod part;
 pub mod presence;
 pub mod record;
 pub mod registry;
+pub mod remote;
 pub mod viewer;
 pub mod waiting;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::channel::Channel;
 use super::presence::PresenceLog;
+use super::remote::RemoteTotals;
 use super::viewer::ViewerGuard;
 
 /// What a channel is, for its cap; the caller that names it knows.
@@ -100,8 +101,25 @@ pub struct Registry {
     live: Mutex<Live>,
     /// Count changes, for cluster mode (off without one).
     pub presence: Arc<PresenceLog>,
+    /// With cluster mode: counts of channels live only elsewhere.
+    pub remote: RemoteTotals,
     caps: Caps,
 }
+
+/// What a channel's viewers are, wherever they watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Cluster-wide in cluster mode, else this instance's.
+    pub viewers: u64,
+    /// This instance's.
+    pub local: u64,
+    /// `false`: the cluster could not be asked, `viewers` is a guess.
+    pub exact: bool,
+}
+
+/// How long a one-off answer waits for the cluster's counts before it
+/// answers marked as a guess: one Redis call's timeout, and a little.
+pub const SETTLE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// A cap was reached: names the config key, so an operator knows which.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +134,35 @@ pub enum JoinError {
 
 impl Registry {
     pub fn new(caps: Caps) -> Registry {
-        Registry { live: Mutex::default(), presence: Arc::default(), caps }
+        Registry { live: Mutex::default(), presence: Arc::default(), remote: RemoteTotals::default(), caps }
+    }
+
+    /// `name`'s viewers: a live channel's count, else (cluster mode) the
+    /// cluster's as last fetched, else none. Never waits: a count not
+    /// fetched within a heartbeat is asked for, and `settle` waits for it.
+    pub fn count(&self, name: &str) -> Count {
+        if let Some(channel) = self.get(name) {
+            return Count { viewers: channel.shown_viewers(), local: channel.viewers(), exact: channel.exact() };
+        }
+        if !self.remote.enabled() {
+            return Count { viewers: 0, local: 0, exact: true };
+        }
+        match self.remote.read(name) {
+            Some(remote) => Count { viewers: remote.total, local: 0, exact: remote.exact },
+            None => Count { viewers: 0, local: 0, exact: false },
+        }
+    }
+
+    /// Waits until `count` of each of `names` not live here is the
+    /// cluster's, fetched within a heartbeat (at most `SETTLE_DEADLINE`).
+    /// Without a cluster it returns at once. Returns whether every count
+    /// is exact.
+    pub async fn settle(&self, names: &[String]) -> bool {
+        if !self.remote.enabled() {
+            return true;
+        }
+        let elsewhere: Vec<String> = names.iter().filter(|n| self.get(n).is_none()).cloned().collect();
+        elsewhere.is_empty() || self.remote.settle(&elsewhere, SETTLE_DEADLINE).await
     }
 
     fn lock(&self) -> MutexGuard<'_, Live> {
@@ -152,6 +198,11 @@ impl Registry {
         }
         let counted = self.room_for(&live, kind)?;
         created.attach(&self.presence);
+        // Watched elsewhere already: start from the cluster's count, not
+        // this instance's one viewer, until this instance's report answers.
+        if let Some((version, total)) = self.remote.fresh_total(name) {
+            created.global.heard(version, total);
+        }
         live.add(name, created.clone(), counted);
         Ok((ViewerGuard::join(created), true))
     }

@@ -6,9 +6,17 @@
 //! waiting for a slot as long as it takes (`run_waiting`): no picture is
 //! ever drawn on an async worker thread. A render that started runs to its
 //! end even if its client leaves, and shutdown waits for it.
+//!
+//! A channel's first picture is drawn once however many viewers arrive
+//! together (`run_shared`): a burst of 1,000 connects to a room not live yet
+//! costs one render, not a queue of 1,000 that ends in 503s.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::OnceCell;
 
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -17,7 +25,15 @@ pub struct RenderPool {
     slots: Arc<Semaphore>,
     queue_wait: Duration,
     tracker: TaskTracker,
+    /// Renders in flight by key, for `run_shared`.
+    shared: Mutex<HashMap<String, Arc<OnceCell<SharedOut>>>>,
 }
+
+type SharedOut = Arc<dyn Any + Send + Sync>;
+
+/// Keys in flight at most before idle ones are dropped (a key whose every
+/// caller left before its render began).
+const MAX_SHARED: usize = 1024;
 
 /// Every slot stayed taken for the whole queue wait.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +42,38 @@ pub struct Busy;
 
 impl RenderPool {
     pub fn new(concurrency: usize, queue_wait: Duration, tracker: TaskTracker) -> RenderPool {
-        RenderPool { slots: Arc::new(Semaphore::new(concurrency)), queue_wait, tracker }
+        RenderPool { slots: Arc::new(Semaphore::new(concurrency)), queue_wait, tracker, shared: Mutex::default() }
+    }
+
+    /// Runs `render` like `run`, except that callers asking with the same
+    /// `key` while it is in flight get a copy of its picture instead of
+    /// drawing their own.
+    pub async fn run_shared<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        render: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let cell = {
+            let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            if shared.len() >= MAX_SHARED {
+                shared.retain(|_, cell| Arc::strong_count(cell) > 1);
+            }
+            shared.entry(key.to_string()).or_default().clone()
+        };
+        let out = cell
+            .get_or_try_init(|| async { self.run(render).await.map(|out| Arc::new(out) as SharedOut) })
+            .await
+            .cloned();
+        {
+            // Done (or refused): the next caller draws afresh.
+            let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            if shared.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                shared.remove(key);
+            }
+        }
+        let out = out?;
+        // One key is always asked for with one type.
+        Ok(out.downcast_ref::<T>().cloned().expect("one type per key"))
     }
 
     /// Runs `render` on a blocking thread once a slot is free. A panic in
@@ -69,6 +116,39 @@ impl RenderPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_arriving_together_share_one_render() {
+        let pool = Arc::new(RenderPool::new(1, Duration::from_millis(50), TaskTracker::new()));
+        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let callers: Vec<_> = (0..100)
+            .map(|_| {
+                let (pool, renders, release_rx) = (pool.clone(), renders.clone(), release_rx.clone());
+                tokio::spawn(async move {
+                    pool.run_shared("online/a", move || {
+                        renders.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        release_rx.lock().unwrap().recv().unwrap();
+                        7u32
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // Every caller holds the one render in flight before it finishes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pool.shared.lock().unwrap().get("online/a").map_or(0, Arc::strong_count) < 101 {
+            assert!(std::time::Instant::now() < deadline, "the callers never all arrived");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), Ok(7), "every caller gets the shared picture");
+        }
+        assert_eq!(renders.load(std::sync::atomic::Ordering::SeqCst), 1, "drawn once");
+        assert!(pool.shared.lock().unwrap().is_empty(), "nothing kept after");
+    }
 
     #[tokio::test]
     async fn a_full_pool_says_busy_after_the_queue_wait() {

@@ -231,7 +231,7 @@ impl Badges {
         let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| {
-            if channel.is_empty() { own_viewers } else { registry.get(channel).map_or(0, |c| c.shown_viewers()) }
+            if channel.is_empty() { own_viewers } else { registry.count(channel).viewers }
         };
         let others = |other: &str| self.get(other);
         let view = BadgeView {
@@ -248,8 +248,7 @@ impl Badges {
     /// The badge as it is now, as SVG (`/badge/NAME.svg`).
     pub fn snapshot_svg(&self, name: &str, look: &Look) -> Result<String, TooLarge> {
         self.interest.asked(name);
-        let channel = self.registry.get(&channel_name(name, look));
-        let viewers = channel.as_ref().map_or(0, |c| c.shown_viewers());
+        let viewers = self.registry.count(&channel_name(name, look)).viewers;
         let out = |t: &Template, v: &dyn crate::render::format::Values| t.render_svg(v, look.scale);
         self.render_with(name, look, self.get(name).as_deref(), viewers, out)
     }
@@ -279,7 +278,7 @@ impl Badges {
         let state = self.get(name);
         let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
-        let viewers = |channel: &str| registry.get(channel).map_or(0, |c| c.shown_viewers());
+        let viewers = |channel: &str| registry.count(channel).viewers;
         let others = |other: &str| self.get(other);
         let view = BadgeView {
             state: state.as_deref(),
@@ -302,11 +301,20 @@ impl Badges {
         self.slots().entry(name.to_string()).or_insert_with(|| watch::channel(None).0).subscribe()
     }
 
+    /// The channels whose counts the badge shows at `look`: its own, and
+    /// those its template names (`{viewers:CHANNEL}`), for a one-off
+    /// answer to wait for in a cluster.
+    pub fn channels_shown(&self, name: &str, look: &Look) -> Vec<String> {
+        let state = self.get(name);
+        let mut channels = self.template_for(name, look, state.as_deref()).watched_channels();
+        channels.push(channel_name(name, look));
+        channels
+    }
+
     /// One PNG of the badge as it is now (for `?once`).
     pub fn snapshot(&self, name: &str, look: &Look) -> Result<Bytes, TooLarge> {
         self.interest.asked(name);
-        let channel = self.registry.get(&channel_name(name, look));
-        let viewers = channel.as_ref().map_or(0, |c| c.shown_viewers());
+        let viewers = self.registry.count(&channel_name(name, look)).viewers;
         self.render(name, look, self.get(name).as_deref(), viewers).map(Bytes::from)
     }
 
@@ -331,8 +339,13 @@ impl Badges {
         if let Some(channel) = self.registry.get(&channel_name(name, look)) {
             return Ok(channel.latest().image());
         }
+        // In a cluster: counting the viewers of other instances too.
+        self.registry.settle(&self.channels_shown(name, look)).await;
+        let key = channel_name(name, look);
+        let viewers = self.registry.count(&key).viewers + 1;
         let (badges, name, look) = (self.clone(), name.to_string(), look.clone());
-        self.renders.run(move || Bytes::from(badges.render_live(&name, &look, badges.get(&name).as_deref(), 1))).await
+        let draw = move || Bytes::from(badges.render_live(&name, &look, badges.get(&name).as_deref(), viewers));
+        self.renders.run_shared(&key, draw).await
     }
 
     /// Counts a viewer in, starting the channel for `look` with `first`

@@ -98,7 +98,8 @@ impl Boards {
     }
 
     fn room_count(&self, room: &str) -> u64 {
-        self.registry.get(&format!("online/{room}")).map_or(0, |c| c.shown_viewers())
+        // Cluster-wide, also for a room live only elsewhere.
+        self.registry.count(&format!("online/{room}")).viewers
     }
 
     /// What a tile shows now, if that alone decides its picture (a badge
@@ -140,6 +141,24 @@ impl Boards {
     }
 
     /// The board as a PNG now (`?once`).
+    /// The channels whose counts the board shows: its rooms and what its
+    /// badges' templates name, for a one-off answer to wait for.
+    pub fn channels_shown(&self, name: &str) -> Vec<String> {
+        let Some(board) = self.boards.get(name) else { return Vec::new() };
+        let mut channels = Vec::new();
+        for tile in &board.tiles {
+            if let Some(room) = &tile.room {
+                channels.push(format!("online/{room}"));
+            }
+            if let Some(badge) = &tile.badge {
+                let state = self.badges.get(badge);
+                let template = self.badges.template_for_tile(badge, tile.template.as_deref(), state.as_deref());
+                channels.extend(template.watched_channels());
+            }
+        }
+        channels
+    }
+
     pub fn render(&self, name: &str, scale: f32) -> Result<Bytes, TooLarge> {
         let board = self.boards.get(name).expect("callers check exists");
         for badge in board.tiles.iter().filter_map(|t| t.badge.as_deref()) {
@@ -172,8 +191,11 @@ impl Boards {
         if let Some(channel) = self.registry.get(&channel_name(name, scale)) {
             return Ok(channel.latest().image());
         }
+        // In a cluster: its rooms as the cluster counts them.
+        self.registry.settle(&self.channels_shown(name)).await;
+        let key = channel_name(name, scale);
         let (boards, name) = (self.clone(), name.to_string());
-        self.badges.renders.run(move || boards.render_live(&name, scale, &mut Vec::new())).await
+        self.badges.renders.run_shared(&key, move || boards.render_live(&name, scale, &mut Vec::new())).await
     }
 
     /// Counts a viewer in, starting the board's channel with `first` (from

@@ -93,6 +93,15 @@ impl OnlineRooms {
         RoomValues { count, figures }
     }
 
+    /// In a cluster, waits (boundedly) until the room's count, and its
+    /// figures if the picture shows them, are the cluster's. Returns
+    /// whether they are (`false`: Redis out of reach, answer marked).
+    pub async fn settle(&self, room: &str) -> bool {
+        let counted = self.registry.settle(&[Self::channel_name(room)]).await;
+        let figured = !self.shows_figures || self.stats.settle(room, crate::push::registry::SETTLE_DEADLINE).await;
+        counted && figured
+    }
+
     /// The room's figures for the JSON API and `/metrics`.
     pub fn figures(&self, room: &str) -> RoomFigures {
         self.stats.figures(room)
@@ -119,13 +128,15 @@ impl OnlineRooms {
             return Ok(None);
         }
         self.registry.admits(self.kind(room), &name).map_err(FirstFrameError::Full)?;
-        let values = RoomValues { count: 1, ..self.values(room) };
+        // Watched on other instances: the first picture counts them too.
+        self.settle(room).await;
+        let values = self.values(room);
+        let values = RoomValues { count: values.count + 1, ..values };
         let (template, drawn) = (self.template.clone(), values.clone());
-        let png = renders
-            .run(move || metrics().time_render(|| render_room_png(&template, &drawn)))
-            .await
-            .map_err(FirstFrameError::Busy)?;
-        Ok(Some(FirstFrame { values, png: Bytes::from(png) }))
+        // Viewers arriving together share one drawing (and its values).
+        let draw = move || (Bytes::from(metrics().time_render(|| render_room_png(&template, &drawn))), drawn);
+        let (png, values) = renders.run_shared(&name, draw).await.map_err(FirstFrameError::Busy)?;
+        Ok(Some(FirstFrame { values, png }))
     }
 
     /// Counts a viewer from `addr` into `room`, starting the room if it is
@@ -136,7 +147,8 @@ impl OnlineRooms {
         // The room was live when `first_frame` looked; should it have ended
         // since, its first picture is drawn here after all (rare, and small).
         let first = first.unwrap_or_else(|| {
-            let values = RoomValues { count: 1, ..self.values(room) };
+            let values = self.values(room);
+            let values = RoomValues { count: values.count + 1, ..values };
             let png = Bytes::from(metrics().time_render(|| render_room_png(&self.template, &values)));
             FirstFrame { values, png }
         });
@@ -186,12 +198,14 @@ impl OnlineRooms {
         if let Some(channel) = self.registry.get(&Self::channel_name(room)) {
             return Ok(channel.latest().image());
         }
+        self.settle(room).await;
         let (template, values) = (self.template.clone(), self.values(room));
         renders.run(move || Bytes::from(render_room_png(&template, &values))).await
     }
 
     /// The room's badge now as SVG, drawn in the render pool.
     pub async fn snapshot_svg(&self, room: &str, renders: &RenderPool) -> Result<Result<String, TooLarge>, Busy> {
+        self.settle(room).await;
         let (template, values) = (self.template.clone(), self.values(room));
         renders.run(move || template.render_svg(&values, 1.0)).await
     }
@@ -227,12 +241,9 @@ impl OnlineRooms {
         });
     }
 
-    /// Rooms that are live now, with the count each shows.
+    /// The count each room shows (cluster-wide in cluster mode).
     pub fn shown_counts(&self) -> impl Fn(&str) -> u64 + '_ {
-        move |room: &str| match self.registry.get(&Self::channel_name(room)) {
-            Some(_) => shown_count(&self.registry, &self.stats, self.mode(room), room),
-            None => 0,
-        }
+        move |room: &str| shown_count(&self.registry, &self.stats, self.mode(room), room)
     }
 }
 
@@ -240,7 +251,8 @@ fn shown_count(registry: &Registry, stats: &RoomStats, mode: CountMode, room: &s
     match mode {
         CountMode::Addresses => stats.live_addresses(room),
         // Cluster-wide in cluster mode; this instance's count otherwise.
-        CountMode::Streams => registry.get(&OnlineRooms::channel_name(room)).map_or(0, |c| c.shown_viewers()),
+        // Also for a room live only on other instances (then as fetched).
+        CountMode::Streams => registry.count(&OnlineRooms::channel_name(room)).viewers,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod chunked;
 pub mod h2client;
 pub mod jpeg;
 pub mod netns;
+pub mod redis;
 pub mod sign;
 pub mod tls;
 pub mod upstream;

@@ -263,7 +263,8 @@ impl Values for Producer {
             _ if crate::render::format::is_room_key(key) => self.badges.room_figure(key),
             _ => {
                 let other = key.strip_prefix("viewers:")?;
-                Some(self.registry.get(other).map_or(0.0, |c| c.shown_viewers() as f64))
+                // Cluster-wide, also for a channel live only elsewhere.
+                Some(self.registry.count(other).viewers as f64)
             }
         }
     }

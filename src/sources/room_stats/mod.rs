@@ -27,6 +27,7 @@ use crate::config::rooms::client_key;
 use crate::store::stats::StatsDb;
 
 mod saved;
+pub mod shared;
 
 const MINUTES_KEPT: i64 = 24 * 60;
 
@@ -74,6 +75,8 @@ struct Room {
     dirty: bool,
     /// Unix seconds it last had a viewer (for forgetting idle rooms).
     last_seen: u64,
+    /// Cluster mode: the cluster's figures and what this instance sent.
+    cluster: shared::RoomShare,
 }
 
 struct State {
@@ -86,6 +89,8 @@ struct State {
     /// Visitor hashes held by unconfigured rooms together: they share one
     /// `max_unique_per_room`, so invented rooms cannot hold it each.
     unconfigured_visitors: usize,
+    /// Cluster mode (`None`: one instance alone).
+    cluster: Option<shared::ClusterDay>,
 }
 
 /// Which rooms keep figures.
@@ -109,6 +114,9 @@ pub struct UnlistedTotals {
 
 pub struct RoomStats {
     state: Mutex<State>,
+    /// Cluster mode: woken when figures are asked for or changed here;
+    /// bumped after each exchange with Redis.
+    sync: shared::SyncSignals,
     db: Option<Mutex<StatsDb>>,
     day_offset_s: i64,
     max_unique: usize,
@@ -173,9 +181,12 @@ impl RoomStats {
         let now = unix_now();
         let rooms = slots.configured.keys().map(|n| (n.clone(), Room { last_seen: now, ..Room::default() })).collect();
         let key = hmac::Key::new(hmac::HMAC_SHA256, &raw_key);
-        let state = State { day, key, raw_key, rooms, forgotten: BTreeSet::new(), unconfigured_visitors: 0 };
+        let state =
+            State { day, key, raw_key, rooms, forgotten: BTreeSet::new(), unconfigured_visitors: 0, cluster: None };
         let db = database.map(StatsDb::open).transpose()?;
-        let stats = RoomStats { state: Mutex::new(state), db: db.map(Mutex::new), day_offset_s, max_unique, slots };
+        let sync = shared::SyncSignals::default();
+        let stats =
+            RoomStats { state: Mutex::new(state), sync, db: db.map(Mutex::new), day_offset_s, max_unique, slots };
         stats.load()?;
         Ok(stats)
     }
@@ -215,7 +226,8 @@ impl RoomStats {
             return;
         }
         state.day = today;
-        state.raw_key = fresh_key();
+        // In a cluster every instance hashes with the day's key from Redis.
+        state.raw_key = state.cluster.as_mut().and_then(|c| c.key_for(today)).unwrap_or_else(fresh_key);
         state.key = hmac::Key::new(hmac::HMAC_SHA256, &state.raw_key);
         for room in state.rooms.values_mut() {
             let live = std::mem::take(&mut room.live);
@@ -226,6 +238,7 @@ impl RoomStats {
                 unsaved_history: std::mem::take(&mut room.unsaved_history),
                 dirty: true,
                 last_seen: room.last_seen,
+                cluster: room.cluster.next_day(),
                 ..Room::default()
             };
             // Viewers still watching are today's too.
@@ -267,11 +280,17 @@ impl RoomStats {
         let shared_left = configured || state.unconfigured_visitors < max_unique;
         let now = unix_now();
         let mut added = false;
+        // In a cluster, before the day's shared key is known, the address
+        // waits (in memory) to be hashed with it; a local key's hash would
+        // count the same viewer twice across instances.
+        let day = state.day;
+        let keyed = state.cluster.as_mut().is_none_or(|c| c.keyed_or_wait(day, room, addr, max_unique));
         if let Some(r) = self.room(&mut state, room) {
             r.last_seen = now;
             r.sessions += 1;
+            r.cluster.changed();
             *r.live.entry(hash).or_default() += 1;
-            if !r.visitors.contains(&hash) {
+            if keyed && !r.visitors.contains(&hash) {
                 if r.visitors.len() < max_unique && shared_left {
                     r.visitors.insert(hash);
                     r.unsaved_visitors.push(hash);
@@ -302,6 +321,7 @@ impl RoomStats {
         r.session_ms += session.started.elapsed().as_millis() as u64;
         r.last_seen = unix_now();
         r.dirty = true;
+        r.cluster.changed();
     }
 
     /// The room shows `count` viewers now: peaks follow.
@@ -312,9 +332,11 @@ impl RoomStats {
         if let Some(r) = self.room(&mut state, room) {
             if count > r.peak_today {
                 (r.peak_today, r.peak_today_at, r.dirty) = (count, now, true);
+                r.cluster.changed();
             }
             if count > r.peak_all {
                 (r.peak_all, r.peak_all_at, r.dirty) = (count, now, true);
+                r.cluster.changed();
             }
         }
     }
@@ -329,6 +351,9 @@ impl RoomStats {
         let mut state = self.state();
         self.roll_day(&mut state);
         let day = date(state.day);
+        if state.cluster.is_some() {
+            return self.cluster_figures(&mut state, room, day);
+        }
         match state.rooms.get(room) {
             Some(r) => Self::figures_of(r, day),
             None => RoomFigures { day, ..RoomFigures::default() },
@@ -365,12 +390,12 @@ impl RoomStats {
     pub fn listed_figures(&self) -> (Vec<(String, RoomFigures)>, UnlistedTotals) {
         let mut state = self.state();
         self.roll_day(&mut state);
-        let day = date(state.day);
+        let (today, day) = (state.day, date(state.day));
         let mut listed = Vec::new();
         let mut rest = UnlistedTotals::default();
         for (name, r) in &state.rooms {
             match self.slots.configured.get(name) {
-                Some(true) => listed.push((name.clone(), Self::figures_of(r, day.clone()))),
+                Some(true) => listed.push((name.clone(), Self::shown_figures(r, today, day.clone()))),
                 Some(false) => {}
                 None => {
                     rest.unconfigured_rooms += 1;
@@ -410,10 +435,13 @@ impl RoomStats {
         let now = unix_now() as i64 / 60;
         let mut out = vec![0; MINUTES_KEPT as usize];
         if let Some(r) = self.state().rooms.get(room) {
-            for &(minute, viewers) in &r.history {
+            // In a cluster: the cluster's minutes, and this instance's not
+            // sent yet; the higher where both have one.
+            for &(minute, viewers) in r.history.iter().chain(r.cluster.history()) {
                 let age = now - minute;
                 if (0..MINUTES_KEPT).contains(&age) {
-                    out[(MINUTES_KEPT - 1 - age) as usize] = viewers;
+                    let slot = &mut out[(MINUTES_KEPT - 1 - age) as usize];
+                    *slot = (*slot).max(viewers);
                 }
             }
         }
@@ -445,6 +473,7 @@ impl RoomStats {
                 }
                 r.history.push_back((minute, count));
                 r.unsaved_history.push((minute, count));
+                r.cluster.changed();
                 r.last_seen = now;
                 while r.history.front().is_some_and(|&(m, _)| m <= minute - MINUTES_KEPT) {
                     r.history.pop_front();

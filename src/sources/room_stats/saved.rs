@@ -71,7 +71,17 @@ impl RoomStats {
 
     /// Saves every changed room (blocking: call off the async threads).
     pub fn flush(&self) -> Result<(), String> {
-        let Some(db) = &self.db else { return Ok(()) };
+        let Some(db) = &self.db else {
+            // Nothing to save them to: drop what waits for saving, unless
+            // a cluster sends it to Redis (`shared`).
+            let mut state = self.state();
+            if state.cluster.is_none() {
+                for r in state.rooms.values_mut() {
+                    (r.unsaved_visitors, r.unsaved_history) = (Vec::new(), Vec::new());
+                }
+            }
+            return Ok(());
+        };
         let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
         let (day, key, batch, forgotten) = {
             let mut state = self.state();
