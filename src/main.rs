@@ -199,7 +199,15 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
     templates.show_nothing_private(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
     framecast::sources::polled::poller::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
-    let stored = framecast::store::inspect(config.database.as_deref(), config.state_file.as_deref())?;
+    // In a cluster badge values and room figures live in Redis.
+    // (The URL is not printed: it may hold a password.)
+    let stored = match &config.cluster {
+        Some(_) => {
+            "cluster mode: badge values and room figures in Redis (cluster.redis_url); database and state_file are not used"
+                .to_string()
+        }
+        None => framecast::store::inspect(config.database.as_deref(), config.state_file.as_deref())?,
+    };
     for (name, badge) in &config.badges {
         let template = badge.template.as_deref().unwrap_or("flat");
         if templates.get(template).is_none() {

@@ -30,6 +30,7 @@ use redis::{Client, Script};
 use crate::config::ClusterConfig;
 use crate::push::channel::Channel;
 use crate::push::registry::Registry;
+use crate::push::remote::Part;
 use crate::sources::badges::Badges;
 use crate::sources::room_stats::RoomStats;
 use crate::sources::tasks::Tasks;
@@ -85,7 +86,7 @@ pub fn start(
     registry.remote.enable(Duration::from_millis(config.heartbeat_ms));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let instance = format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000);
-    room_stats.enable_cluster();
+    room_stats.enable_cluster(Duration::from_millis(config.heartbeat_ms));
     let rooms = Arc::new(room_figures::RoomSync {
         client: client.clone(),
         registry: registry.clone(),
@@ -146,13 +147,13 @@ impl Reporter {
                             // (Re)registered: Redis may have lost everything,
                             // so report every local count afresh.
                             registered = true;
-                            self.registry.remote.set_reachable(true);
+                            self.registry.remote.set_reachable(Part::Presence, true);
                             for channel in self.registry.list() {
                                 channel.global.restart_versions();
                                 self.registry.presence.mark(channel.name());
                             }
                         }
-                        Ok(_) => self.registry.remote.set_reachable(true),
+                        Ok(_) => self.registry.remote.set_reachable(Part::Presence, true),
                         Err(_) => registered = self.lost(&mut conn),
                     }
                 }
@@ -268,7 +269,7 @@ impl Reporter {
         for channel in self.registry.list() {
             channel.global.exact.store(false, Relaxed);
         }
-        self.registry.remote.set_reachable(false);
+        self.registry.remote.set_reachable(Part::Presence, false);
         false
     }
 

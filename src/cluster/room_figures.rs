@@ -1,16 +1,20 @@
 //! Room figures across the cluster (`sources::room_stats::shared`): about
 //! once a heartbeat, and soon after figures are asked for, each room that
 //! changed here or was asked for is exchanged with Redis in one Lua call
-//! that stores this instance's part and answers with the cluster's.
+//! that stores this instance's part (unless the room has no figures slot
+//! here: then it is only read) and answers with the cluster's.
 //!
 //! Keys (`D` is the day, `YYYY-MM-DD`, starting at `day_starts_at`):
 //! - `fc:daykey:D`: the day's key for hashing addresses (32 random bytes,
-//!   hex), made by the first instance that needs it (`SET NX`), kept 3 days;
+//!   hex), made by the first instance that needs it (`SET NX`); an instance
+//!   that has it offers it again to a Redis that lost it. Expires an hour
+//!   after the day ends;
 //! - `fc:rs:{room}:D` (hash): each instance's absolute `s:`, `e:`, `ms:`
 //!   (sessions, ended sessions, their milliseconds), `peak`, `peak_at`,
 //!   `capped`; `fc:uq:{room}:D` (set): the day's visitor hashes, at most
-//!   `max_unique_per_room`; both kept 3 days;
-//! - `fc:peak:{room}` (hash): the all-time `peak`, `at`;
+//!   `max_unique_per_room`; both expire with the day's key;
+//! - `fc:peak:{room}` (hash): the all-time `peak`, `at` (kept for rooms
+//!   under `rooms`, two days past the last write for others);
 //! - `fc:hist:{room}` (hash): minute → viewers, the last 24 h.
 
 use std::sync::Arc;
@@ -21,55 +25,60 @@ use redis::{Client, Script};
 
 use super::CALL_TIMEOUT;
 use crate::push::registry::Registry;
+use crate::push::remote::Part;
 use crate::sources::room_stats::RoomStats;
 use crate::sources::room_stats::shared::{SharedFigures, SyncRoom};
 
 /// Asks arriving this close together are exchanged together.
 const COALESCE: Duration = Duration::from_millis(5);
-/// Day keys and a day's figures are kept this long in Redis.
-const DAY_TTL_S: u64 = 3 * 86_400;
 
-/// Stores one instance's part of a room's figures and answers with the
-/// cluster's. KEYS: day hash, day set, all-time peak, history. ARGV:
-/// instance, sessions, ended, ms, peak_today, peak_today_at, peak_all,
-/// peak_all_at, cap, ttl_s, oldest minute kept, want history (0/1), the
-/// number of hashes and the hashes, the number of samples and each
-/// (minute, viewers). Returns unique, capped, sessions, ended, ms,
+/// Stores one instance's part of a room's figures (unless only reading)
+/// and answers with the cluster's. KEYS: day hash, day set, all-time peak,
+/// history. ARGV: 1 instance, 2 write (0/1), 3 sessions, 4 ended, 5 ms,
+/// 6 peak_today, 7 peak_today_at, 8 peak_all, 9 peak_all_at, 10 cap,
+/// 11 the day's end + an hour (unix s, EXPIREAT of the day's keys), 12 the
+/// all-time peak's TTL (s, 0: kept), 13 oldest minute kept, 14 want history
+/// (0/1), 15 the number of hashes, the hashes, then the number of samples
+/// and each (minute, viewers). Returns unique, capped, sessions, ended, ms,
 /// peak_today, peak_today_at, peak_all, peak_all_at, then (with history)
 /// minute, viewers pairs.
 const EXCHANGE: &str = r"
-local inst = ARGV[1]
-redis.call('HSET', KEYS[1], 's:' .. inst, ARGV[2], 'e:' .. inst, ARGV[3], 'ms:' .. inst, ARGV[4])
-if tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'peak') or '0') then
-  redis.call('HSET', KEYS[1], 'peak', ARGV[5], 'peak_at', ARGV[6])
-end
-if tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[3], 'peak') or '0') then
-  redis.call('HSET', KEYS[3], 'peak', ARGV[7], 'at', ARGV[8])
-end
-local cap = tonumber(ARGV[9])
-local i = 14
-for _ = 1, tonumber(ARGV[13]) do
-  if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then
-    if redis.call('SCARD', KEYS[2]) < cap then
-      redis.call('SADD', KEYS[2], ARGV[i])
-    else
-      redis.call('HSET', KEYS[1], 'capped', 1)
+if ARGV[2] == '1' then
+  local inst = ARGV[1]
+  redis.call('HSET', KEYS[1], 's:' .. inst, ARGV[3], 'e:' .. inst, ARGV[4], 'ms:' .. inst, ARGV[5])
+  if tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[1], 'peak') or '0') then
+    redis.call('HSET', KEYS[1], 'peak', ARGV[6], 'peak_at', ARGV[7])
+  end
+  if tonumber(ARGV[8]) > tonumber(redis.call('HGET', KEYS[3], 'peak') or '0') then
+    redis.call('HSET', KEYS[3], 'peak', ARGV[8], 'at', ARGV[9])
+  end
+  if tonumber(ARGV[12]) > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('EXPIRE', KEYS[3], ARGV[12])
+  end
+  local cap = tonumber(ARGV[10])
+  local i = 16
+  for _ = 1, tonumber(ARGV[15]) do
+    if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then
+      if redis.call('SCARD', KEYS[2]) < cap then
+        redis.call('SADD', KEYS[2], ARGV[i])
+      else
+        redis.call('HSET', KEYS[1], 'capped', 1)
+      end
     end
+    i = i + 1
   end
+  local samples = tonumber(ARGV[i])
   i = i + 1
-end
-local samples = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, samples do
-  if tonumber(ARGV[i + 1]) > tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0') then
-    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  for _ = 1, samples do
+    if tonumber(ARGV[i + 1]) > tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0') then
+      redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+    end
+    i = i + 2
   end
-  i = i + 2
+  redis.call('EXPIREAT', KEYS[1], ARGV[11])
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIREAT', KEYS[2], ARGV[11]) end
+  if samples > 0 then redis.call('EXPIRE', KEYS[4], 2 * 86400) end
 end
-local ttl = tonumber(ARGV[10])
-redis.call('EXPIRE', KEYS[1], ttl)
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ttl) end
-if samples > 0 then redis.call('EXPIRE', KEYS[4], ttl) end
 local s, e, ms, peak, peak_at, capped = 0, 0, 0, 0, 0, 0
 local day = redis.call('HGETALL', KEYS[1])
 for j = 1, #day, 2 do
@@ -84,12 +93,12 @@ end
 local all = redis.call('HMGET', KEYS[3], 'peak', 'at')
 local out = {redis.call('SCARD', KEYS[2]), capped, s, e, ms, peak, peak_at,
   tonumber(all[1] or '0'), tonumber(all[2] or '0')}
-if ARGV[12] == '1' then
-  local oldest = tonumber(ARGV[11])
+if ARGV[14] == '1' then
+  local oldest = tonumber(ARGV[13])
   local h = redis.call('HGETALL', KEYS[4])
   for j = 1, #h, 2 do
     if tonumber(h[j]) < oldest then
-      redis.call('HDEL', KEYS[4], h[j])
+      if ARGV[2] == '1' then redis.call('HDEL', KEYS[4], h[j]) end
     else
       table.insert(out, tonumber(h[j]))
       table.insert(out, tonumber(h[j + 1]))
@@ -97,6 +106,14 @@ if ARGV[12] == '1' then
   end
 end
 return out
+";
+
+/// The day's key: `offered` unless Redis has one already (`SET NX`), kept
+/// until an hour after the day ends. KEYS: the day's key; ARGV: offered
+/// (hex), EXAT. Returns the key Redis holds.
+const DAY_KEY: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2])
+return redis.call('GET', KEYS[1])
 ";
 
 pub(super) struct RoomSync {
@@ -109,32 +126,45 @@ pub(super) struct RoomSync {
 
 impl RoomSync {
     pub async fn run(self: Arc<Self>) {
-        let script = Script::new(EXCHANGE);
+        let (exchange, day_key) = (Script::new(EXCHANGE), Script::new(DAY_KEY));
         let mut conn: Option<ConnectionManager> = None;
         let mut tick = tokio::time::interval(self.heartbeat);
-        let mut keys_for: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = self.stats.wanted() => tokio::time::sleep(COALESCE).await,
             }
-            let today = self.stats.today_number();
-            let rooms = self.stats.take_sync(self.heartbeat);
-            let done = async {
-                let c = self.connect(&mut conn).await?;
-                if keys_for != Some(today) {
-                    self.stats.set_day_keys(day_keys(c, today).await?);
-                    keys_for = Some(today);
+            if conn.is_none() {
+                match super::connect(&self.client).await {
+                    Ok(c) => {
+                        conn = Some(c);
+                        // Redis may have lost everything while out of
+                        // reach: send it all again.
+                        self.stats.send_all_again();
+                    }
+                    Err(_) => {
+                        self.registry.remote.set_reachable(Part::Figures, false);
+                        continue;
+                    }
                 }
+            }
+            let c = conn.as_mut().expect("connected above");
+            let rooms = self.stats.take_sync();
+            let done = async {
+                // Every pass: a Redis that lost the key gets ours back.
+                let (today, end) = self.stats.today_and_end();
+                let key = self.day_key(c, &day_key, today, end).await?;
+                self.stats.set_day_key(today, key);
                 let mut answers = Vec::with_capacity(rooms.len());
                 for room in &rooms {
-                    let (figures, history) = self.exchange(c, &script, room).await?;
+                    let (figures, history) = self.exchange(c, &exchange, room, end).await?;
                     answers.push((room.clone(), figures, history));
                 }
                 Ok::<_, redis::RedisError>(answers)
             };
             match done.await {
                 Ok(answers) => {
+                    self.registry.remote.set_reachable(Part::Figures, true);
                     for room in self.stats.synced(answers) {
                         // Live here: its picture may show these figures.
                         if let Some(channel) = self.registry.get(&format!("online/{room}")) {
@@ -144,24 +174,36 @@ impl RoomSync {
                 }
                 Err(e) => {
                     tracing::debug!("room figures: Redis: {e}");
-                    // Redis may come back without its data: ask for the
-                    // day's key again.
-                    (conn, keys_for) = (None, None);
+                    conn = None;
                     self.stats.sync_failed(rooms);
-                    self.registry.remote.set_reachable(false);
+                    self.registry.remote.set_reachable(Part::Figures, false);
                 }
             }
         }
     }
 
-    async fn connect<'a>(
+    async fn day_key(
         &self,
-        conn: &'a mut Option<ConnectionManager>,
-    ) -> redis::RedisResult<&'a mut ConnectionManager> {
-        if conn.is_none() {
-            *conn = Some(super::connect(&self.client).await?);
-        }
-        Ok(conn.as_mut().expect("connected above"))
+        conn: &mut ConnectionManager,
+        script: &Script,
+        today: i64,
+        day_end: u64,
+    ) -> redis::RedisResult<[u8; 32]> {
+        let offered = match self.stats.shared_key() {
+            Some(key) => key,
+            None => {
+                let mut fresh = [0u8; 32];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
+                    .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "no random bytes")))?;
+                fresh
+            }
+        };
+        let mut call = script.key(format!("fc:daykey:{}", crate::sources::room_stats::date(today)));
+        call.arg(hex(&offered)).arg(day_end + 3600);
+        let held: String =
+            tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(conn)).await.map_err(|_| timed_out())??;
+        unhex(&held)
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Parse, "a day key of other than 64 hex digits")))
     }
 
     async fn exchange(
@@ -169,14 +211,20 @@ impl RoomSync {
         conn: &mut ConnectionManager,
         script: &Script,
         room: &SyncRoom,
+        day_end: u64,
     ) -> redis::RedisResult<(SharedFigures, Option<Vec<(i64, u64)>>)> {
         let (name, date) = (&room.room, &room.date);
         let mut call = script.key(format!("fc:rs:{name}:{date}"));
         call.key(format!("fc:uq:{name}:{date}")).key(format!("fc:peak:{name}")).key(format!("fc:hist:{name}"));
         let own = &room.own;
-        call.arg(&self.instance).arg(own.sessions).arg(own.ended).arg(own.session_ms);
+        call.arg(&self.instance).arg(u8::from(room.write));
+        call.arg(own.sessions).arg(own.ended).arg(own.session_ms);
         call.arg(own.peak_today).arg(own.peak_today_at).arg(own.peak_all).arg(own.peak_all_at);
-        call.arg(self.stats.max_unique()).arg(DAY_TTL_S).arg(room.oldest_minute).arg(u8::from(room.want_history));
+        // A room a URL invented keeps its all-time peak as long as its
+        // figures would be kept here (a day idle), and a day more.
+        let peak_ttl = if room.configured { 0 } else { 2 * crate::sources::room_stats::FORGET_IDLE_S };
+        call.arg(self.stats.max_unique()).arg(day_end + 3600).arg(peak_ttl);
+        call.arg(room.oldest_minute).arg(u8::from(room.want_history));
         call.arg(room.hashes.len());
         for hash in &room.hashes {
             call.arg(&hash[..]);
@@ -209,29 +257,6 @@ impl RoomSync {
 
 fn timed_out() -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
-}
-
-/// Today's and tomorrow's keys, made by whichever instance asks first, so
-/// the day changes with a key every instance has already.
-async fn day_keys(conn: &mut ConnectionManager, today: i64) -> redis::RedisResult<Vec<(i64, [u8; 32])>> {
-    let mut keys = Vec::new();
-    for day in [today, today + 1] {
-        let name = format!("fc:daykey:{}", crate::sources::room_stats::date(day));
-        let mut mine = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut mine)
-            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "no random bytes")))?;
-        let mut set = redis::cmd("SET");
-        set.arg(&name).arg(hex(&mine)).arg("NX").arg("EX").arg(DAY_TTL_S);
-        let _: Option<String> =
-            tokio::time::timeout(CALL_TIMEOUT, set.query_async(conn)).await.map_err(|_| timed_out())??;
-        let get = redis::cmd("GET").arg(&name).to_owned();
-        let stored: Option<String> =
-            tokio::time::timeout(CALL_TIMEOUT, get.query_async(conn)).await.map_err(|_| timed_out())??;
-        if let Some(key) = stored.as_deref().and_then(unhex) {
-            keys.push((day, key));
-        }
-    }
-    Ok(keys)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -12,6 +12,7 @@ use redis::aio::ConnectionManager;
 
 use super::CALL_TIMEOUT;
 use crate::push::registry::Registry;
+use crate::push::remote::Part;
 
 /// Reads asked for this close together are fetched together.
 const COALESCE: Duration = Duration::from_millis(2);
@@ -35,12 +36,12 @@ impl Fetcher {
             match self.fetch(&mut conn, &names).await {
                 Ok(answers) => {
                     self.registry.remote.fetched(answers);
-                    self.registry.remote.set_reachable(true);
+                    self.registry.remote.set_reachable(Part::Totals, true);
                 }
                 Err(_) => {
                     conn = None;
                     self.registry.remote.failed(&names);
-                    self.registry.remote.set_reachable(false);
+                    self.registry.remote.set_reachable(Part::Totals, false);
                 }
             }
         }

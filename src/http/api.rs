@@ -13,7 +13,6 @@ use super::response::{self, HttpResponse};
 use crate::app::App;
 use crate::push::channel::ChannelInfo;
 use crate::sources::camera::{CameraInfo, CameraState};
-use crate::sources::online::OnlineRooms;
 
 const NO_SUCH_CHANNEL: &str = "no such channel; channel names look like online/{room}";
 
@@ -54,36 +53,46 @@ pub fn camera(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse
     }
 }
 
+/// Whether `name` could name a channel (a kind and a valid name, within
+/// the length any channel has): only those are asked of the cluster.
+fn plausible_channel(name: &str) -> bool {
+    let Some((kind, rest)) = name.split_once('/') else { return false };
+    let first = rest.split(['/', '@', '~']).next().unwrap_or("");
+    name.len() <= crate::push::remote::MAX_NAME
+        && matches!(kind, "badge" | "board" | "camera" | "online")
+        && crate::names::valid_name(first)
+}
+
 pub async fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
     let room = name.strip_prefix("online/").filter(|r| valid_room(r));
     let visible = may_see_channel(app, req, name);
     if !visible && room.is_none() {
         return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL);
     }
-    if visible {
-        // In a cluster: the cluster's count and figures, watched here or not.
-        app.registry.settle(&[name.to_string()]).await;
+    // In a cluster: the cluster's count and figures, watched here or not.
+    // A private room a caller may not see takes the same path (and time),
+    // so neither tells that it exists.
+    if room.is_some() || plausible_channel(name) {
+        let rooms: Vec<String> = room.map(str::to_string).into_iter().collect();
         if let Some(room) = room {
             app.online.stats.ask_history(room);
-            app.online.stats.settle(room, crate::push::registry::SETTLE_DEADLINE).await;
         }
+        app.online.settle_all(&[name.to_string()], &rooms).await;
     }
-    // A private room, to a caller who may not see it, reads as any room
-    // nobody has watched: a 404 would confirm that it exists.
-    let elsewhere = || {
+    let elsewhere = |hidden: bool| {
         let count = app.registry.count(name);
-        json!({ "name": name, "viewers": count.viewers, "local_viewers": 0, "exact": count.exact, "live": false })
+        let viewers = if hidden { 0 } else { count.viewers };
+        json!({ "name": name, "viewers": viewers, "local_viewers": 0, "exact": count.exact, "live": false })
     };
     let mut info = match (app.registry.get(name).filter(|_| visible), room) {
         (Some(channel), _) => serde_json::to_value(channel.info()).unwrap_or_default(),
         // A valid room nobody watches here is simply empty (or watched on
-        // other instances), not missing: dashboards polling it read 0.
-        (None, Some(room)) if !visible => {
-            json!({ "name": OnlineRooms::channel_name(room), "viewers": 0, "local_viewers": 0, "exact": true, "live": false })
-        }
-        (None, Some(_)) => elsewhere(),
+        // other instances), not missing: dashboards polling it read 0. A
+        // private room, to a caller who may not see it, reads as any room
+        // nobody has watched: a 404 would confirm that it exists.
+        (None, Some(_)) => elsewhere(!visible),
         // Any other channel live only on other instances of a cluster.
-        (None, None) if app.registry.count(name).viewers > 0 => elsewhere(),
+        (None, None) if plausible_channel(name) && app.registry.count(name).viewers > 0 => elsewhere(false),
         (None, None) => return response::json_error(StatusCode::NOT_FOUND, NO_SUCH_CHANNEL),
     };
     if let (Some(room), Some(map)) = (room, info.as_object_mut()) {

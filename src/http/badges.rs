@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::render::logo::{LogoFields, LogoImage, MAX_LOGO_WIDTH};
 use crate::sources::badges::{Badges, Look};
+use crate::sources::online::OnlineRooms;
 
 /// `name` or `name@2x` → (name, scale snapped to the allowed set).
 pub fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
@@ -102,8 +103,9 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
     let head = req.method() == Method::HEAD;
     let once = format == Format::Svg || matches!(wanted(&app.config, req, &app.config.client_limits), Ok(Wanted::Once));
     if once {
-        // In a cluster: the counts it shows as the cluster has them.
-        app.registry.settle(&app.badges.channels_shown(name, &look)).await;
+        // In a cluster: the counts and figures it shows as the cluster has them.
+        let channels = app.badges.channels_shown(name, &look);
+        app.online.settle_all(&channels, &OnlineRooms::rooms_in(&channels)).await;
     }
     if format == Format::Svg {
         // One SVG whether or not `?once` is given: browsers do not paint

@@ -85,7 +85,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
 async fn sparkline(app: &App, room: &str, head: bool) -> HttpResponse {
     // In a cluster: the cluster's minutes.
     app.online.stats.ask_history(room);
-    app.online.stats.settle(room, crate::push::registry::SETTLE_DEADLINE).await;
+    app.online.settle_all(&[], &[room.to_string()]).await;
     let minutes = app.online.stats.history(room);
     let history = minutes.chunks(SPARKLINE_BUCKET).map(|c| c.iter().copied().max().unwrap_or(0) as f64).collect();
     let mut values = MapValues { history, ..MapValues::default() };

@@ -36,18 +36,35 @@ struct Entry {
     read: Instant,
 }
 
+/// The parts of cluster mode that talk to Redis on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Leases and this instance's counts.
+    Presence = 0,
+    /// Totals of channels live elsewhere (this map's fetches).
+    Totals = 1,
+    /// Room figures.
+    Figures = 2,
+}
+
+/// Longer names are not kept or fetched (no channel name is this long).
+pub const MAX_NAME: usize = 512;
+
 /// A channel's count as the cluster has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteCount {
     pub total: u64,
-    /// Fetched within a heartbeat and not failed since.
+    /// Redis answered the last time it was asked (the total is at most a
+    /// heartbeat older than the last read that asked for it).
     pub exact: bool,
 }
 
 pub struct RemoteTotals {
     enabled: AtomicBool,
-    /// Redis did not answer the last call (cleared by the next that does).
-    unreachable: AtomicBool,
+    /// Per part of the cluster's work: Redis did not answer its last call
+    /// (cleared by its next that does). Each part speaks for itself, so one
+    /// part's success cannot hide another's failure.
+    unreachable: [AtomicBool; 3],
     ttl_ms: AtomicU64,
     entries: Mutex<HashMap<String, Entry>>,
     /// Woken when a read found a name missing or stale (the cluster fetches).
@@ -60,7 +77,7 @@ impl Default for RemoteTotals {
     fn default() -> Self {
         RemoteTotals {
             enabled: AtomicBool::new(false),
-            unreachable: AtomicBool::new(false),
+            unreachable: Default::default(),
             ttl_ms: AtomicU64::new(1000),
             entries: Mutex::default(),
             wanted: Notify::new(),
@@ -84,13 +101,13 @@ impl RemoteTotals {
     /// Whether counts from here may be guesses now: cluster mode, and
     /// Redis out of reach. Every answer then says so.
     pub fn degraded(&self) -> bool {
-        self.enabled() && self.unreachable.load(Relaxed)
+        self.enabled() && self.unreachable.iter().any(|u| u.load(Relaxed))
     }
 
-    /// Redis answered (`true`) or could not be reached (`false`).
-    pub fn set_reachable(&self, reachable: bool) {
-        self.unreachable.store(!reachable, Relaxed);
-        if !reachable {
+    /// Redis answered `part`'s last call (`true`) or did not (`false`).
+    pub fn set_reachable(&self, part: Part, reachable: bool) {
+        self.unreachable[part as usize].store(!reachable, Relaxed);
+        if !reachable && part == Part::Totals {
             self.all_failed();
         }
     }
@@ -110,6 +127,9 @@ impl RemoteTotals {
     /// The cluster's count of `name` as known now (`None`: never fetched).
     /// A missing or stale entry asks the cluster for it.
     pub fn read(&self, name: &str) -> Option<RemoteCount> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
         let now = Instant::now();
         let mut entries = self.lock();
         if !entries.contains_key(name) {
@@ -120,7 +140,7 @@ impl RemoteTotals {
         let entry = entries.get_mut(name).expect("inserted above");
         entry.read = now;
         let fresh = self.fresh(entry, now);
-        let known = entry.fetched.map(|_| RemoteCount { total: entry.total, exact: fresh });
+        let known = entry.fetched.map(|_| RemoteCount { total: entry.total, exact: entry.failed.is_none() });
         drop(entries);
         if !fresh {
             self.wanted.notify_one();
@@ -147,10 +167,14 @@ impl RemoteTotals {
         let now = Instant::now();
         let mut entries = self.lock();
         for (name, version, total) in answers {
-            // A direct read wins over pub/sub (after a Redis restart its
-            // versions start again from 1).
+            // A newer total heard by pub/sub meanwhile stays, unless what
+            // is kept is stale (after a Redis restart versions start again
+            // from 1, and a direct read is then the truth).
             if let Some(e) = entries.get_mut(&name) {
-                (e.total, e.version, e.fetched, e.failed) = (total, version, Some(now), None);
+                if version >= e.version || !self.fresh(e, now) {
+                    (e.total, e.version) = (total, version);
+                }
+                (e.fetched, e.failed) = (Some(now), None);
             }
         }
         drop(entries);
@@ -266,6 +290,7 @@ mod tests {
         assert_eq!(remote.read("online/a").unwrap().total, 8);
         remote.failed(&["online/a".to_string()]);
         assert_eq!(remote.read("online/a"), Some(RemoteCount { total: 8, exact: false }), "a guess, marked");
+        assert_eq!(remote.read(&"x".repeat(MAX_NAME + 1)), None, "no name that long is kept");
     }
 
     #[test]

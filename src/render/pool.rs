@@ -29,14 +29,16 @@ pub struct RenderPool {
     shared: Mutex<HashMap<String, Arc<OnceCell<SharedOut>>>>,
 }
 
-type SharedOut = Arc<dyn Any + Send + Sync>;
+/// A shared render's outcome: every caller waiting gets the same, a
+/// refusal too (so a crowd waits one queue wait, not one each in turn).
+type SharedOut = Result<Arc<dyn Any + Send + Sync>, Busy>;
 
 /// Keys in flight at most before idle ones are dropped (a key whose every
 /// caller left before its render began).
 const MAX_SHARED: usize = 1024;
 
 /// Every slot stayed taken for the whole queue wait.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("too many images being drawn; try again in a second")]
 pub struct Busy;
 
@@ -61,9 +63,9 @@ impl RenderPool {
             shared.entry(key.to_string()).or_default().clone()
         };
         let out = cell
-            .get_or_try_init(|| async { self.run(render).await.map(|out| Arc::new(out) as SharedOut) })
+            .get_or_init(|| async { self.run(render).await.map(|out| Arc::new(out) as Arc<dyn Any + Send + Sync>) })
             .await
-            .cloned();
+            .clone();
         {
             // Done (or refused): the next caller draws afresh.
             let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());

@@ -97,9 +97,23 @@ impl OnlineRooms {
     /// figures if the picture shows them, are the cluster's. Returns
     /// whether they are (`false`: Redis out of reach, answer marked).
     pub async fn settle(&self, room: &str) -> bool {
-        let counted = self.registry.settle(&[Self::channel_name(room)]).await;
-        let figured = !self.shows_figures || self.stats.settle(room, crate::push::registry::SETTLE_DEADLINE).await;
+        let figures = if self.shows_figures { vec![room.to_string()] } else { Vec::new() };
+        self.settle_all(&[Self::channel_name(room)], &figures).await
+    }
+
+    /// In a cluster, waits until the counts of `channels` and the figures
+    /// of `rooms` are the cluster's, both at once under one deadline
+    /// (`SETTLE_DEADLINE`). Returns whether they are.
+    pub async fn settle_all(&self, channels: &[String], rooms: &[String]) -> bool {
+        let deadline = crate::push::registry::SETTLE_DEADLINE;
+        let (counted, figured) = tokio::join!(self.registry.settle(channels), self.stats.settle(rooms, deadline));
         counted && figured
+    }
+
+    /// The rooms whose figures a picture showing `channels` may draw
+    /// (`{peak_today:ROOM}` names its room's channel too).
+    pub fn rooms_in(channels: &[String]) -> Vec<String> {
+        channels.iter().filter_map(|c| c.strip_prefix("online/")).map(str::to_string).collect()
     }
 
     /// The room's figures for the JSON API and `/metrics`.

@@ -67,8 +67,11 @@ struct Room {
     sessions: u64,
     ended: u64,
     session_ms: u64,
-    /// Open streams per address hash (for `count: "addresses"`).
-    live: HashMap<Hash, u32>,
+    /// Open streams per address (as `client_key` takes it), held in
+    /// memory only while a stream from it is open, as the connection itself
+    /// holds it: `count: "addresses"` counts them, and a new day's key
+    /// hashes them again so viewers still watching count once in the new day.
+    live: HashMap<IpAddr, u32>,
     /// `(minute, viewers)`: the last 24 h of non-zero samples.
     history: VecDeque<(i64, u64)>,
     unsaved_history: Vec<(i64, u64)>,
@@ -126,7 +129,7 @@ pub struct RoomStats {
 /// A viewer's session in a room; `RoomStats::left` ends it.
 pub struct Session {
     room: String,
-    hash: Hash,
+    addr: IpAddr,
     started: Instant,
 }
 
@@ -226,11 +229,11 @@ impl RoomStats {
             return;
         }
         state.day = today;
-        // In a cluster every instance hashes with the day's key from Redis.
+        // In a cluster every instance hashes with the day's key from Redis
+        // (until it arrives, addresses wait for it).
         state.raw_key = state.cluster.as_mut().and_then(|c| c.key_for(today)).unwrap_or_else(fresh_key);
         state.key = hmac::Key::new(hmac::HMAC_SHA256, &state.raw_key);
         for room in state.rooms.values_mut() {
-            let live = std::mem::take(&mut room.live);
             *room = Room {
                 peak_all: room.peak_all,
                 peak_all_at: room.peak_all_at,
@@ -239,15 +242,55 @@ impl RoomStats {
                 dirty: true,
                 last_seen: room.last_seen,
                 cluster: room.cluster.next_day(),
+                live: std::mem::take(&mut room.live),
                 ..Room::default()
             };
-            // Viewers still watching are today's too.
-            let hashes: Vec<Hash> = live.keys().copied().collect();
-            room.live = live;
-            room.visitors.extend(hashes.iter().copied());
-            room.unsaved_visitors = hashes;
         }
-        self.recount(state);
+        state.unconfigured_visitors = 0;
+        // Viewers still watching are today's too, hashed with today's key.
+        self.count_live_again(state);
+    }
+
+    /// Counts every address with a stream open as a visitor of its room
+    /// under the current key (a new day, or a new shared key).
+    fn count_live_again(&self, state: &mut State) {
+        let live: Vec<(String, IpAddr)> =
+            state.rooms.iter().flat_map(|(name, r)| r.live.keys().map(|a| (name.clone(), *a))).collect();
+        for (room, addr) in live {
+            self.count_visitor(state, &room, addr);
+        }
+    }
+
+    /// Counts `addr` as a distinct visitor of `room` today, unless it is
+    /// one already, the caps are reached, or (in a cluster) the day's
+    /// shared key is not here yet: then it waits for it.
+    fn count_visitor(&self, state: &mut State, room: &str, addr: IpAddr) {
+        let day = state.day;
+        if let Some(cluster) = state.cluster.as_mut()
+            && !cluster.keyed_or_wait(day, room, addr, self.max_unique)
+        {
+            return;
+        }
+        let hash = Self::hash(&state.key, room, addr);
+        let configured = self.configured(room);
+        // Unconfigured rooms share one budget of hashes.
+        let shared_left = configured || state.unconfigured_visitors < self.max_unique;
+        let max_unique = self.max_unique;
+        let Some(r) = state.rooms.get_mut(room) else { return };
+        if r.visitors.contains(&hash) {
+            return;
+        }
+        if r.visitors.len() < max_unique && shared_left {
+            r.visitors.insert(hash);
+            r.unsaved_visitors.push(hash);
+            r.cluster.changed();
+            r.dirty = true;
+            if !configured {
+                state.unconfigured_visitors += 1;
+            }
+        } else {
+            r.capped = true;
+        }
     }
 
     /// Sums the hashes the unconfigured rooms hold (after they changed
@@ -271,50 +314,30 @@ impl RoomStats {
     /// A stream from `addr` started in `room` (`observe` then takes the
     /// count the room shows).
     pub fn joined(&self, room: &str, addr: IpAddr) -> Session {
+        // The address as the connection caps count it (an IPv6 /64 is one).
+        let addr = client_key(addr);
         let mut state = self.state();
         self.roll_day(&mut state);
-        let hash = Self::hash(&state.key, room, addr);
-        let max_unique = self.max_unique;
-        let configured = self.configured(room);
-        // Unconfigured rooms share one budget of hashes.
-        let shared_left = configured || state.unconfigured_visitors < max_unique;
         let now = unix_now();
-        let mut added = false;
-        // In a cluster, before the day's shared key is known, the address
-        // waits (in memory) to be hashed with it; a local key's hash would
-        // count the same viewer twice across instances.
-        let day = state.day;
-        let keyed = state.cluster.as_mut().is_none_or(|c| c.keyed_or_wait(day, room, addr, max_unique));
         if let Some(r) = self.room(&mut state, room) {
             r.last_seen = now;
             r.sessions += 1;
             r.cluster.changed();
-            *r.live.entry(hash).or_default() += 1;
-            if keyed && !r.visitors.contains(&hash) {
-                if r.visitors.len() < max_unique && shared_left {
-                    r.visitors.insert(hash);
-                    r.unsaved_visitors.push(hash);
-                    added = true;
-                } else {
-                    r.capped = true;
-                }
-            }
+            *r.live.entry(addr).or_default() += 1;
             r.dirty = true;
+            self.count_visitor(&mut state, room, addr);
         }
-        if added && !configured {
-            state.unconfigured_visitors += 1;
-        }
-        Session { room: room.to_string(), hash, started: Instant::now() }
+        Session { room: room.to_string(), addr, started: Instant::now() }
     }
 
     /// The session ended (the stream closed, however).
     pub fn left(&self, session: &Session) {
         let mut state = self.state();
         let Some(r) = state.rooms.get_mut(&session.room) else { return };
-        if let Some(n) = r.live.get_mut(&session.hash) {
+        if let Some(n) = r.live.get_mut(&session.addr) {
             *n -= 1;
             if *n == 0 {
-                r.live.remove(&session.hash);
+                r.live.remove(&session.addr);
             }
         }
         r.ended += 1;
@@ -434,7 +457,10 @@ impl RoomStats {
     pub fn history(&self, room: &str) -> Vec<u64> {
         let now = unix_now() as i64 / 60;
         let mut out = vec![0; MINUTES_KEPT as usize];
-        if let Some(r) = self.state().rooms.get(room) {
+        let state = self.state();
+        // A room without figures here may still be read from the cluster.
+        let peeked = state.cluster.as_ref().and_then(|c| c.peeked(room));
+        if let Some(r) = state.rooms.get(room).or(peeked) {
             // In a cluster: the cluster's minutes, and this instance's not
             // sent yet; the higher where both have one.
             for &(minute, viewers) in r.history.iter().chain(r.cluster.history()) {

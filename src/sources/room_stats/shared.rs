@@ -11,11 +11,13 @@
 //! once.
 //!
 //! Every instance hashes addresses with the same key for the day, which
-//! lives in Redis only (and in the instances' memory). Until this instance
-//! has it, a new viewer's address waits in memory (at most
-//! `max_unique_per_room` of them) and is hashed when the key arrives.
+//! lives in Redis only (and in the instances' memory) and expires with the
+//! day. Until this instance has it, a new viewer's address waits in memory
+//! (at most `max_unique_per_room` of them) and is hashed when the key
+//! arrives. Rooms asked about that have no figures slot here are only read
+//! (at most `MAX_PEEKED`), so asking takes no slot and writes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -64,6 +66,11 @@ pub struct SyncRoom {
     pub history: Vec<(i64, u64)>,
     /// Whether to read the cluster's history back too.
     pub want_history: bool,
+    /// Store this instance's part (`false`: a room without a figures slot
+    /// here, only read).
+    pub write: bool,
+    /// Listed under `rooms` (its all-time peak is kept; others' expire).
+    pub configured: bool,
     /// The oldest minute the history keeps.
     pub oldest_minute: i64,
 }
@@ -81,6 +88,8 @@ pub(super) struct RoomShare {
     /// Changed here since the last exchange.
     pending: bool,
     asked: Option<Instant>,
+    /// Someone waits for a fresh read (`settle`): exchange next time.
+    forced: bool,
     /// The cluster's per-minute history (read only when asked for: it is
     /// up to 1,440 values), as last read.
     history: Vec<(i64, u64)>,
@@ -106,24 +115,42 @@ impl RoomShare {
     pub(super) fn history(&self) -> &[(i64, u64)] {
         &self.history
     }
+
+    fn read_within(&self, today: i64, fresh: Duration, now: Instant) -> bool {
+        self.read.is_some_and(|(d, _, at)| d == today && now.duration_since(at) <= fresh)
+    }
 }
 
-/// The cluster's side of the day: its keys, and addresses waiting for one.
+/// The cluster's side of the day: its key, addresses waiting for it, and
+/// rooms asked about that this instance keeps no figures for.
 #[derive(Default)]
 pub(super) struct ClusterDay {
-    keys: BTreeMap<i64, [u8; 32]>,
+    /// The day's shared key, as Redis gave it, and its day.
+    key: Option<(i64, [u8; 32])>,
     /// `State::key` is the shared key of `State::day`.
     keyed: bool,
     waiting: Vec<(i64, String, IpAddr)>,
+    /// Rooms asked about (the JSON API, one-off pictures) that have no
+    /// figures slot here: read from Redis, never written, bounded.
+    peeked: HashMap<String, Room>,
+    /// How long figures read from Redis count as fresh (a heartbeat).
+    fresh: Duration,
 }
+
+/// Rooms asked about without a figures slot, kept at most.
+const MAX_PEEKED: usize = 1024;
 
 impl ClusterDay {
     /// The shared key of `day`, if Redis gave it (else a local key is
     /// used, and addresses wait).
     pub(super) fn key_for(&mut self, day: i64) -> Option<[u8; 32]> {
-        let key = self.keys.get(&day).copied();
+        let key = self.key.filter(|(d, _)| *d == day).map(|(_, k)| k);
         self.keyed = key.is_some();
         key
+    }
+
+    pub(super) fn peeked(&self, room: &str) -> Option<&Room> {
+        self.peeked.get(room)
     }
 
     /// Whether the viewer can be hashed now; if not, the address waits
@@ -137,18 +164,29 @@ impl ClusterDay {
 }
 
 impl RoomStats {
-    /// Cluster mode: figures come from Redis (see the module's comment).
-    pub fn enable_cluster(&self) {
-        self.state().cluster = Some(ClusterDay::default());
+    /// Cluster mode: figures come from Redis (see the module's comment);
+    /// what was read within `fresh` (a heartbeat) is not read again.
+    pub fn enable_cluster(&self, fresh: Duration) {
+        self.state().cluster = Some(ClusterDay { fresh, ..ClusterDay::default() });
     }
 
-    /// Today's day number (for the day's key).
-    pub fn today_number(&self) -> i64 {
-        self.today()
+    /// Today's day number and when it ends (unix seconds, this instance's
+    /// clock), for the day's key and what expires with the day.
+    pub fn today_and_end(&self) -> (i64, u64) {
+        let day = self.today();
+        (day, ((day + 1) * 86_400 + self.day_offset_s).max(0) as u64)
     }
 
     pub fn max_unique(&self) -> usize {
         self.max_unique
+    }
+
+    /// The key this instance hashes today's addresses with, if it is the
+    /// shared one: offered to a Redis that lost its own, so the day keeps
+    /// one key.
+    pub fn shared_key(&self) -> Option<[u8; 32]> {
+        let state = self.state();
+        state.cluster.as_ref().and_then(|c| c.key.filter(|(d, _)| *d == state.day && c.keyed).map(|(_, k)| k))
     }
 
     /// Woken when figures are asked for or change here.
@@ -156,52 +194,75 @@ impl RoomStats {
         self.sync.wanted.notified().await;
     }
 
-    /// Takes the days' shared keys from Redis; the first for today hashes
-    /// every address that waited for it.
-    pub fn set_day_keys(&self, keys: Vec<(i64, [u8; 32])>) {
+    /// Takes today's shared key from Redis. A key new to this instance
+    /// (the first, or another after Redis lost its data) hashes again every
+    /// address that waited for it and every one still watching; hashes made
+    /// under another key are dropped, so nobody counts twice.
+    pub fn set_day_key(&self, day: i64, key: [u8; 32]) {
         let mut state = self.state();
         self.roll_day(&mut state);
-        let today = state.day;
+        if state.day != day {
+            return;
+        }
         let current = state.raw_key;
         let Some(cluster) = state.cluster.as_mut() else { return };
-        cluster.keys.retain(|day, _| *day >= today);
-        cluster.keys.extend(keys);
-        let Some(key) = cluster.key_for(today) else { return };
-        // Already hashing with it (a Redis that lost its data gives a new one).
-        if key == current {
+        cluster.key = Some((day, key));
+        let was_keyed = cluster.keyed;
+        cluster.key_for(day);
+        if was_keyed && key == current {
             return;
         }
         let waiting = std::mem::take(&mut cluster.waiting);
         state.raw_key = key;
         state.key = hmac::Key::new(hmac::HMAC_SHA256, &key);
-        for (_, room, addr) in waiting.into_iter().filter(|(day, ..)| *day == today) {
-            let hash = Self::hash(&state.key, &room, addr);
-            let max_unique = self.max_unique;
-            if let Some(r) = state.rooms.get_mut(&room)
-                && !r.visitors.contains(&hash)
-            {
-                if r.visitors.len() < max_unique {
-                    r.visitors.insert(hash);
-                    r.unsaved_visitors.push(hash);
-                    r.cluster.changed();
-                } else {
-                    r.capped = true;
-                }
+        for r in state.rooms.values_mut() {
+            r.visitors.clear();
+            r.unsaved_visitors.clear();
+        }
+        state.unconfigured_visitors = 0;
+        for (_, room, addr) in waiting.into_iter().filter(|(d, ..)| *d == day) {
+            self.count_visitor(&mut state, &room, addr);
+        }
+        self.count_live_again(&mut state);
+    }
+
+    /// Redis was out of reach or lost its data: every room sends all it
+    /// has again (its visitor hashes too), so the cluster's figures come
+    /// back from the instances that have them.
+    pub fn send_all_again(&self) {
+        let mut state = self.state();
+        for r in state.rooms.values_mut() {
+            r.unsaved_visitors = r.visitors.iter().copied().collect();
+            r.unsaved_history = r.history.iter().copied().collect();
+            r.cluster.pending = true;
+        }
+    }
+
+    /// The room's figures entry: its slot if it has one, else (cluster
+    /// mode) a read-only entry that takes no slot.
+    fn share_of<'a>(state: &'a mut State, room: &str) -> Option<&'a mut Room> {
+        if state.rooms.contains_key(room) {
+            return state.rooms.get_mut(room);
+        }
+        let cluster = state.cluster.as_mut()?;
+        if !cluster.peeked.contains_key(room) && cluster.peeked.len() >= MAX_PEEKED {
+            let oldest = cluster.peeked.iter().min_by_key(|(_, r)| r.cluster.asked).map(|(n, _)| n.clone());
+            if let Some(oldest) = oldest {
+                cluster.peeked.remove(&oldest);
             }
         }
-        self.recount(&mut state);
+        Some(cluster.peeked.entry(room.to_string()).or_default())
     }
 
     /// The cluster's figures of `room` shown here (and the room asked
-    /// for, so the exchange keeps them fresh; it gets figures if a slot is
-    /// free, as a viewer's join would).
+    /// for, so the exchange keeps them fresh).
     pub(super) fn cluster_figures(&self, state: &mut State, room: &str, day: String) -> RoomFigures {
         let today = state.day;
-        let Some(r) = self.room(state, room) else { return RoomFigures { day, ..RoomFigures::default() } };
+        let fresh = state.cluster.as_ref().map_or(Duration::ZERO, |c| c.fresh);
+        let Some(r) = Self::share_of(state, room) else { return RoomFigures { day, ..RoomFigures::default() } };
         let now = Instant::now();
         r.cluster.asked = Some(now);
-        let stale = r.cluster.read.is_none_or(|(d, _, at)| d != today || now.duration_since(at) > ASKED_WINDOW / 10);
-        if stale {
+        if !r.cluster.read_within(today, fresh, now) {
             self.sync.wanted.notify_one();
         }
         Self::shown_figures(r, today, day)
@@ -234,28 +295,36 @@ impl RoomStats {
         }
     }
 
-    /// Rooms to exchange now: changed here, or asked for and not read
-    /// within `fresh`. Their unsent hashes and samples are taken.
-    pub fn take_sync(&self, fresh: Duration) -> Vec<SyncRoom> {
+    /// Rooms to exchange now: changed here, asked for and not read within
+    /// a heartbeat, or waited for. Their unsent hashes and samples are taken.
+    pub fn take_sync(&self) -> Vec<SyncRoom> {
         let mut state = self.state();
         self.roll_day(&mut state);
         let (day, date) = (state.day, date(state.day));
+        let Some(fresh) = state.cluster.as_ref().map(|c| c.fresh) else { return Vec::new() };
         let now = Instant::now();
+        let oldest_minute = unix_now() as i64 / 60 - MINUTES_KEPT + 1;
+        let State { rooms, cluster, .. } = &mut *state;
+        let peeked = cluster.as_mut().map(|c| c.peeked.iter_mut()).into_iter().flatten();
+        let held = rooms.iter_mut().map(|(n, r)| (n, r, true));
         let mut out = Vec::new();
-        for (name, r) in state.rooms.iter_mut() {
+        for (name, r, write) in held.chain(peeked.map(|(n, r)| (n, r, false))) {
             let share = &mut r.cluster;
             let asked = share.asked.is_some_and(|t| now.duration_since(t) < ASKED_WINDOW);
-            let stale = share.read.is_none_or(|(d, _, at)| d != day || now.duration_since(at) > fresh);
+            let stale = !share.read_within(day, fresh, now);
             let history_asked = share.history_asked.is_some_and(|t| now.duration_since(t) < ASKED_WINDOW);
             let want_history = history_asked && share.history_read.is_none_or(|t| now.duration_since(t) > fresh);
-            if !(share.pending || want_history || asked && stale) {
+            let pending = write && share.pending;
+            if !(pending || share.forced || want_history || asked && stale) {
                 continue;
             }
-            share.pending = false;
+            (share.pending, share.forced) = (false, false);
             out.push(SyncRoom {
                 room: name.clone(),
                 day,
                 date: date.clone(),
+                write,
+                configured: self.configured(name),
                 own: SharedFigures {
                     unique: 0,
                     capped: r.capped,
@@ -267,10 +336,10 @@ impl RoomStats {
                     peak_all: r.peak_all,
                     peak_all_at: r.peak_all_at,
                 },
-                hashes: std::mem::take(&mut r.unsaved_visitors),
-                history: std::mem::take(&mut r.unsaved_history),
+                hashes: if write { std::mem::take(&mut r.unsaved_visitors) } else { Vec::new() },
+                history: if write { std::mem::take(&mut r.unsaved_history) } else { Vec::new() },
                 want_history,
-                oldest_minute: unix_now() as i64 / 60 - MINUTES_KEPT + 1,
+                oldest_minute,
             });
         }
         out
@@ -302,13 +371,20 @@ impl RoomStats {
         let today = state.day;
         let day = date(today);
         for (sent, figures, history) in answers {
-            let Some(r) = state.rooms.get_mut(&sent.room) else { continue };
             if sent.day != today {
                 continue;
             }
+            let r = if sent.write {
+                state.rooms.get_mut(&sent.room)
+            } else {
+                state.cluster.as_mut().and_then(|c| c.peeked.get_mut(&sent.room))
+            };
+            let Some(r) = r else { continue };
             let before = Self::shown_figures(r, today, day.clone());
             r.cluster.read = Some((today, figures, now));
-            r.cluster.sent = sent.own;
+            if sent.write {
+                r.cluster.sent = sent.own;
+            }
             if let Some(history) = history {
                 r.cluster.history = history;
                 r.cluster.history_read = Some(now);
@@ -329,31 +405,37 @@ impl RoomStats {
         if state.cluster.is_none() {
             return;
         }
-        if let Some(r) = self.room(&mut state, room) {
+        if let Some(r) = Self::share_of(&mut state, room) {
             r.cluster.history_asked = Some(Instant::now());
         }
     }
 
-    /// Waits (at most `deadline`) until `room`'s figures were read from
-    /// the cluster since this call. Without a cluster it returns at once.
-    /// Returns whether they were.
-    pub async fn settle(&self, room: &str, deadline: Duration) -> bool {
-        let asked = Instant::now();
+    /// Waits (at most `deadline`) until each of `rooms` has figures read
+    /// from the cluster within a heartbeat (and its history, if asked).
+    /// Without a cluster it returns at once. Returns whether all have.
+    pub async fn settle(&self, rooms: &[String], deadline: Duration) -> bool {
         let mut synced = self.sync.synced.subscribe();
         let give_up = tokio::time::Instant::now() + deadline;
         loop {
+            let mut waiting = false;
             {
                 let mut state = self.state();
-                if state.cluster.is_none() {
-                    return true;
-                }
+                let Some(fresh) = state.cluster.as_ref().map(|c| c.fresh) else { return true };
                 self.roll_day(&mut state);
-                let today = state.day;
-                let Some(r) = self.room(&mut state, room) else { return true };
-                if r.cluster.read.is_some_and(|(d, _, at)| d == today && at >= asked) {
-                    return true;
+                let (today, now) = (state.day, Instant::now());
+                for room in rooms {
+                    let Some(r) = Self::share_of(&mut state, room) else { continue };
+                    let share = &mut r.cluster;
+                    let history_due = share.history_asked.is_some_and(|t| now.duration_since(t) < ASKED_WINDOW)
+                        && share.history_read.is_none_or(|t| now.duration_since(t) > fresh);
+                    if !share.read_within(today, fresh, now) || history_due {
+                        (share.asked, share.forced) = (Some(now), true);
+                        waiting = true;
+                    }
                 }
-                r.cluster.asked = Some(Instant::now());
+            }
+            if !waiting {
+                return true;
             }
             synced.borrow_and_update();
             self.sync.wanted.notify_one();
