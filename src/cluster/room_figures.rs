@@ -52,7 +52,9 @@ if ARGV[2] == '1' then
   if tonumber(ARGV[8]) > tonumber(redis.call('HGET', KEYS[3], 'peak') or '0') then
     redis.call('HSET', KEYS[3], 'peak', ARGV[8], 'at', ARGV[9])
   end
-  if tonumber(ARGV[12]) > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  if tonumber(ARGV[12]) == 0 then
+    redis.call('PERSIST', KEYS[3])
+  elseif redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('EXPIRE', KEYS[3], ARGV[12])
   end
   local cap = tonumber(ARGV[10])
@@ -110,10 +112,10 @@ return out
 
 /// The day's key: `offered` unless Redis has one already (`SET NX`), kept
 /// until an hour after the day ends. KEYS: the day's key; ARGV: offered
-/// (hex), EXAT. Returns the key Redis holds.
+/// (hex), EXAT. Returns {the key Redis holds, 1 if it was set now}.
 const DAY_KEY: &str = r"
-redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2])
-return redis.call('GET', KEYS[1])
+local set = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2])
+return {redis.call('GET', KEYS[1]), set and 1 or 0}
 ";
 
 pub(super) struct RoomSync {
@@ -136,25 +138,34 @@ impl RoomSync {
             }
             if conn.is_none() {
                 match super::connect(&self.client).await {
-                    Ok(c) => {
-                        conn = Some(c);
-                        // Redis may have lost everything while out of
-                        // reach: send it all again.
-                        self.stats.send_all_again();
-                    }
+                    Ok(c) => conn = Some(c),
                     Err(_) => {
                         self.registry.remote.set_reachable(Part::Figures, false);
+                        // Anyone waiting for figures learns it now.
+                        self.stats.sync_failed(Vec::new());
                         continue;
                     }
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            let rooms = self.stats.take_sync();
+            // Every pass, first: a Redis that lost the key gets ours back
+            // (and then everything else we hold), and hashes are taken only
+            // once they are made with the key Redis holds.
+            let (today, end) = self.stats.today_and_end();
+            let had_key = self.stats.shared_key().is_some();
+            let key = match self.day_key(c, &day_key, today, end).await {
+                Ok((key, set_now)) => {
+                    self.stats.set_day_key(today, key);
+                    if set_now && had_key {
+                        self.stats.send_all_again();
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            let rooms = if key.is_ok() { self.stats.take_sync() } else { Vec::new() };
             let done = async {
-                // Every pass: a Redis that lost the key gets ours back.
-                let (today, end) = self.stats.today_and_end();
-                let key = self.day_key(c, &day_key, today, end).await?;
-                self.stats.set_day_key(today, key);
+                key?;
                 let mut answers = Vec::with_capacity(rooms.len());
                 for room in &rooms {
                     let (figures, history) = self.exchange(c, &exchange, room, end).await?;
@@ -188,7 +199,7 @@ impl RoomSync {
         script: &Script,
         today: i64,
         day_end: u64,
-    ) -> redis::RedisResult<[u8; 32]> {
+    ) -> redis::RedisResult<([u8; 32], bool)> {
         let offered = match self.stats.shared_key() {
             Some(key) => key,
             None => {
@@ -200,10 +211,12 @@ impl RoomSync {
         };
         let mut call = script.key(format!("fc:daykey:{}", crate::sources::room_stats::date(today)));
         call.arg(hex(&offered)).arg(day_end + 3600);
-        let held: String =
+        let (held, set_now): (String, u8) =
             tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(conn)).await.map_err(|_| timed_out())??;
-        unhex(&held)
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Parse, "a day key of other than 64 hex digits")))
+        let key = unhex(&held).ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Parse, "a day key of other than 64 hex digits"))
+        })?;
+        Ok((key, set_now == 1))
     }
 
     async fn exchange(

@@ -17,6 +17,10 @@ use crate::push::remote::Part;
 /// Reads asked for this close together are fetched together.
 const COALESCE: Duration = Duration::from_millis(2);
 
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
+}
+
 #[derive(Clone)]
 pub(super) struct Fetcher {
     pub client: Client,
@@ -26,11 +30,32 @@ pub(super) struct Fetcher {
 impl Fetcher {
     pub async fn run(self) {
         let mut conn: Option<ConnectionManager> = None;
+        let remote = &self.registry.remote;
         loop {
-            self.registry.remote.wanted.notified().await;
-            tokio::time::sleep(COALESCE).await;
-            let names = self.registry.remote.stale();
+            // After a failure, look again each heartbeat even if nobody
+            // asks, so the degraded mark goes when Redis is back.
+            tokio::select! {
+                _ = remote.wanted.notified() => tokio::time::sleep(COALESCE).await,
+                _ = tokio::time::sleep(remote.heartbeat()), if remote.unreachable(Part::Totals) => {}
+            }
+            let names = remote.stale();
             if names.is_empty() {
+                if remote.unreachable(Part::Totals) {
+                    let ping = async {
+                        if conn.is_none() {
+                            conn = Some(super::connect(&self.client).await?);
+                        }
+                        let c = conn.as_mut().expect("connected above");
+                        let ping = redis::cmd("PING");
+                        let pong = ping.query_async::<String>(c);
+                        tokio::time::timeout(super::CALL_TIMEOUT, pong).await.map_err(|_| timed_out())?
+                    };
+                    let answered = ping.await.is_ok();
+                    if !answered {
+                        conn = None;
+                    }
+                    remote.set_reachable(Part::Totals, answered);
+                }
                 continue;
             }
             match self.fetch(&mut conn, &names).await {
@@ -52,7 +77,6 @@ impl Fetcher {
         conn: &mut Option<ConnectionManager>,
         names: &[String],
     ) -> redis::RedisResult<Vec<(String, u64, u64)>> {
-        let timed_out = || redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"));
         if conn.is_none() {
             *conn = Some(super::connect(&self.client).await?);
         }

@@ -78,6 +78,11 @@ pub async fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRespo
             app.online.stats.ask_history(room);
         }
         app.online.settle_all(&[name.to_string()], &rooms).await;
+        if !visible && app.registry.remote.enabled() {
+            // Live here or not, a hidden room waits for Redis like any
+            // room nobody watches here, so the time tells nothing.
+            app.registry.remote.settle(&[name.to_string()], crate::push::registry::SETTLE_DEADLINE).await;
+        }
     }
     let elsewhere = |hidden: bool| {
         let count = app.registry.count(name);

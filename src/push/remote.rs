@@ -112,6 +112,16 @@ impl RemoteTotals {
         }
     }
 
+    /// Whether `part`'s last call to Redis failed.
+    pub fn unreachable(&self, part: Part) -> bool {
+        self.unreachable[part as usize].load(Relaxed)
+    }
+
+    /// How long a fetched total is kept (a heartbeat).
+    pub fn heartbeat(&self) -> Duration {
+        self.ttl()
+    }
+
     fn ttl(&self) -> Duration {
         Duration::from_millis(self.ttl_ms.load(Relaxed))
     }
@@ -140,7 +150,10 @@ impl RemoteTotals {
         let entry = entries.get_mut(name).expect("inserted above");
         entry.read = now;
         let fresh = self.fresh(entry, now);
-        let known = entry.fetched.map(|_| RemoteCount { total: entry.total, exact: entry.failed.is_none() });
+        // Exact: Redis answered the last fetch, and not long ago (a name
+        // nobody read for a while is a guess until fetched again).
+        let recent = entry.fetched.is_some_and(|t| now.duration_since(t) <= 3 * self.ttl());
+        let known = entry.fetched.map(|_| RemoteCount { total: entry.total, exact: entry.failed.is_none() && recent });
         drop(entries);
         if !fresh {
             self.wanted.notify_one();

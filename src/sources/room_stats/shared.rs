@@ -33,6 +33,8 @@ const ASKED_WINDOW: Duration = Duration::from_secs(10);
 pub(super) struct SyncSignals {
     /// Figures were asked for, or changed here: exchange soon.
     wanted: Notify,
+    /// The last pass could not reach Redis (`settle` then gives up).
+    failed: std::sync::atomic::AtomicBool,
     /// Bumped after each exchange with Redis, answered or not.
     synced: watch::Sender<u64>,
 }
@@ -138,7 +140,13 @@ pub(super) struct ClusterDay {
 }
 
 /// Rooms asked about without a figures slot, kept at most.
-const MAX_PEEKED: usize = 1024;
+const MAX_PEEKED: usize = 256;
+/// A room without a figures slot is read again on its own at most this
+/// many heartbeats apart (sooner when an answer waits for it).
+const PEEK_EVERY: u32 = 5;
+/// Visitor hashes sent in one call at most: a call stays short (Redis
+/// runs it alone), the rest goes in the next passes.
+const HASHES_PER_CALL: usize = 2_000;
 
 impl ClusterDay {
     /// The shared key of `day`, if Redis gave it (else a local key is
@@ -218,6 +226,7 @@ impl RoomStats {
         for r in state.rooms.values_mut() {
             r.visitors.clear();
             r.unsaved_visitors.clear();
+            r.capped = false;
         }
         state.unconfigured_visitors = 0;
         for (_, room, addr) in waiting.into_iter().filter(|(d, ..)| *d == day) {
@@ -226,9 +235,10 @@ impl RoomStats {
         self.count_live_again(&mut state);
     }
 
-    /// Redis was out of reach or lost its data: every room sends all it
-    /// has again (its visitor hashes too), so the cluster's figures come
-    /// back from the instances that have them.
+    /// Redis lost its data (the day's key was gone while this instance
+    /// held it): every room sends all it has again (its visitor hashes
+    /// too, a part at a time), so the cluster's figures come back from the
+    /// instances that have them.
     pub fn send_all_again(&self) {
         let mut state = self.state();
         for r in state.rooms.values_mut() {
@@ -311,14 +321,26 @@ impl RoomStats {
         for (name, r, write) in held.chain(peeked.map(|(n, r)| (n, r, false))) {
             let share = &mut r.cluster;
             let asked = share.asked.is_some_and(|t| now.duration_since(t) < ASKED_WINDOW);
-            let stale = !share.read_within(day, fresh, now);
+            // A room only read here is read again on its own less often.
+            let every = if write { fresh } else { fresh * PEEK_EVERY };
+            let stale = !share.read_within(day, every, now);
             let history_asked = share.history_asked.is_some_and(|t| now.duration_since(t) < ASKED_WINDOW);
-            let want_history = history_asked && share.history_read.is_none_or(|t| now.duration_since(t) > fresh);
+            let history_stale = share.history_read.is_none_or(|t| now.duration_since(t) > fresh);
+            let want_history = history_asked && history_stale && (write || share.forced);
             let pending = write && share.pending;
             if !(pending || share.forced || want_history || asked && stale) {
                 continue;
             }
             (share.pending, share.forced) = (false, false);
+            // Long lists go a part at a time; the rest stays for the next pass.
+            let hashes = if write {
+                let rest = r.unsaved_visitors.split_off(r.unsaved_visitors.len().min(HASHES_PER_CALL));
+                let now_sent = std::mem::replace(&mut r.unsaved_visitors, rest);
+                share.pending |= !r.unsaved_visitors.is_empty();
+                now_sent
+            } else {
+                Vec::new()
+            };
             out.push(SyncRoom {
                 room: name.clone(),
                 day,
@@ -336,7 +358,7 @@ impl RoomStats {
                     peak_all: r.peak_all,
                     peak_all_at: r.peak_all_at,
                 },
-                hashes: if write { std::mem::take(&mut r.unsaved_visitors) } else { Vec::new() },
+                hashes,
                 history: if write { std::mem::take(&mut r.unsaved_history) } else { Vec::new() },
                 want_history,
                 oldest_minute,
@@ -359,6 +381,7 @@ impl RoomStats {
             }
         }
         drop(state);
+        self.sync.failed.store(true, std::sync::atomic::Ordering::Relaxed);
         self.sync.synced.send_modify(|n| *n += 1);
     }
 
@@ -394,6 +417,7 @@ impl RoomStats {
             }
         }
         drop(state);
+        self.sync.failed.store(false, std::sync::atomic::Ordering::Relaxed);
         self.sync.synced.send_modify(|n| *n += 1);
         changed
     }
@@ -416,6 +440,7 @@ impl RoomStats {
     pub async fn settle(&self, rooms: &[String], deadline: Duration) -> bool {
         let mut synced = self.sync.synced.subscribe();
         let give_up = tokio::time::Instant::now() + deadline;
+        let mut asked_once = false;
         loop {
             let mut waiting = false;
             {
@@ -437,11 +462,16 @@ impl RoomStats {
             if !waiting {
                 return true;
             }
+            if asked_once && self.sync.failed.load(std::sync::atomic::Ordering::Relaxed) {
+                // A pass since we asked could not reach Redis.
+                return false;
+            }
             synced.borrow_and_update();
             self.sync.wanted.notify_one();
             if tokio::time::timeout_at(give_up, synced.changed()).await.is_err() {
                 return false;
             }
+            asked_once = true;
         }
     }
 }

@@ -127,3 +127,28 @@ fn unconfigured_rooms_share_one_budget_of_visitor_hashes() {
     let _e = stats.joined("desk", ip("127.0.0.3"));
     assert_eq!(stats.figures("desk").unique_today, 2, "a configured room has its own");
 }
+
+#[test]
+fn in_a_cluster_hashes_wait_for_the_days_key_and_go_a_part_at_a_time() {
+    let stats = RoomStats::open(None, 0, 10_000, slots(&[("lobby", true)], 10)).unwrap();
+    stats.enable_cluster(std::time::Duration::from_secs(1));
+    let addr = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+    for i in 0..3 {
+        stats.joined("lobby", addr(i));
+    }
+    assert_eq!(stats.figures("lobby").unique_today, 0, "no key yet: the addresses wait");
+    let (today, _) = stats.today_and_end();
+    stats.set_day_key(today, [7; 32]);
+    assert_eq!(stats.figures("lobby").unique_today, 3, "hashed once the key arrived");
+    for i in 3..2_500 {
+        stats.joined("lobby", addr(i));
+    }
+    let sent = stats.take_sync();
+    assert_eq!(sent[0].hashes.len(), 2_000, "one call carries at most 2,000 hashes");
+    let rest = stats.take_sync();
+    assert_eq!(rest[0].hashes.len(), 500, "the rest goes in the next pass");
+    // A new key (Redis lost its data): old hashes go, the 2,500 streams
+    // still open (none left) count again under it.
+    stats.set_day_key(today, [8; 32]);
+    assert_eq!(stats.figures("lobby").unique_today, 2_500, "every address still watching, once");
+}
