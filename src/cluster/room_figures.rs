@@ -13,6 +13,8 @@
 //!   (sessions, ended sessions, their milliseconds), `peak`, `peak_at`,
 //!   `capped`; `fc:uq:{room}:D` (set): the day's visitor hashes, at most
 //!   `max_unique_per_room`; both expire with the day's key;
+//! - `fc:mark:{instance}:D`: set by each instance every pass; gone after it
+//!   was set means Redis lost its data, and the instance sends all again;
 //! - `fc:peak:{room}` (hash): the all-time `peak`, `at` (kept for rooms
 //!   under `rooms`, two days past the last write for others);
 //! - `fc:hist:{room}` (hash): minute → viewers, the last 24 h.
@@ -111,11 +113,15 @@ return out
 ";
 
 /// The day's key: `offered` unless Redis has one already (`SET NX`), kept
-/// until an hour after the day ends. KEYS: the day's key; ARGV: offered
-/// (hex), EXAT. Returns {the key Redis holds, 1 if it was set now}.
+/// until an hour after the day ends; and this instance's mark for the day,
+/// whose absence after it was set tells that Redis lost its data. KEYS:
+/// the day's key, this instance's mark; ARGV: offered (hex), EXAT.
+/// Returns {the key Redis holds, 1 if the mark was there}.
 const DAY_KEY: &str = r"
-local set = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2])
-return {redis.call('GET', KEYS[1]), set and 1 or 0}
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2])
+local marked = redis.call('EXISTS', KEYS[2])
+redis.call('SET', KEYS[2], 1, 'EXAT', ARGV[2])
+return {redis.call('GET', KEYS[1]), marked}
 ";
 
 pub(super) struct RoomSync {
@@ -131,6 +137,8 @@ impl RoomSync {
         let (exchange, day_key) = (Script::new(EXCHANGE), Script::new(DAY_KEY));
         let mut conn: Option<ConnectionManager> = None;
         let mut tick = tokio::time::interval(self.heartbeat);
+        // The day this instance's mark was set in Redis.
+        let mut marked_day: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -152,13 +160,15 @@ impl RoomSync {
             // (and then everything else we hold), and hashes are taken only
             // once they are made with the key Redis holds.
             let (today, end) = self.stats.today_and_end();
-            let had_key = self.stats.shared_key().is_some();
             let key = match self.day_key(c, &day_key, today, end).await {
-                Ok((key, set_now)) => {
+                Ok((key, marked)) => {
                     self.stats.set_day_key(today, key);
-                    if set_now && had_key {
+                    // Our mark for today was set and is gone: Redis lost
+                    // its data. Every instance that notices sends all again.
+                    if marked_day == Some(today) && !marked {
                         self.stats.send_all_again();
                     }
+                    marked_day = Some(today);
                     Ok(())
                 }
                 Err(e) => Err(e),
@@ -209,14 +219,15 @@ impl RoomSync {
                 fresh
             }
         };
-        let mut call = script.key(format!("fc:daykey:{}", crate::sources::room_stats::date(today)));
-        call.arg(hex(&offered)).arg(day_end + 3600);
-        let (held, set_now): (String, u8) =
+        let date = crate::sources::room_stats::date(today);
+        let mut call = script.key(format!("fc:daykey:{date}"));
+        call.key(format!("fc:mark:{}:{date}", self.instance)).arg(hex(&offered)).arg(day_end + 3600);
+        let (held, marked): (String, u8) =
             tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(conn)).await.map_err(|_| timed_out())??;
         let key = unhex(&held).ok_or_else(|| {
             redis::RedisError::from((redis::ErrorKind::Parse, "a day key of other than 64 hex digits"))
         })?;
-        Ok((key, set_now == 1))
+        Ok((key, marked == 1))
     }
 
     async fn exchange(
