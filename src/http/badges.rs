@@ -15,7 +15,6 @@ use crate::app::App;
 use crate::names::{invalid_name, valid_name};
 use crate::render::logo::{LogoFields, LogoImage, MAX_LOGO_WIDTH};
 use crate::sources::badges::{Badges, Look};
-use crate::sources::online::OnlineRooms;
 
 /// `name` or `name@2x` → (name, scale snapped to the allowed set).
 pub fn split_scale(stem: &str) -> (&str, Result<f32, String>) {
@@ -105,7 +104,7 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
     if once {
         // In a cluster: the counts and figures it shows as the cluster has them.
         let channels = app.badges.channels_shown(name, &look);
-        app.online.settle_all(&channels, &OnlineRooms::rooms_in(&channels)).await;
+        app.online.settle_shown(&channels).await;
     }
     if format == Format::Svg {
         // One SVG whether or not `?once` is given: browsers do not paint

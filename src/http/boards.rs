@@ -42,7 +42,7 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
         Ok(Wanted::Once) => {
             // In a cluster: the rooms' counts and figures as the cluster has them.
             let channels = app.boards.channels_shown(name);
-            app.online.settle_all(&channels, &crate::sources::online::OnlineRooms::rooms_in(&channels)).await;
+            app.online.settle_shown(&channels).await;
             let (boards, name) = (app.boards.clone(), name.to_string());
             return match app.renders.run(move || boards.render(&name, scale)).await {
                 Ok(Ok(png)) => response::single_image(png, "image/png", head),

@@ -102,8 +102,7 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
             // cluster's count whether or not they are watched here.
             let rooms: Vec<String> =
                 app.config.rooms.keys().map(|r| format!("online/{r}")).filter(|c| shown(c)).collect();
-            let figures = crate::sources::online::OnlineRooms::rooms_in(&rooms);
-            app.online.settle_all(&rooms, &figures).await;
+            app.online.settle_shown(&rooms).await;
             let viewers = Box::new(ViewerGauges { registry: app.registry.clone(), shown, always: rooms });
             let rooms = Box::new(RoomGauges(app.online.stats.clone()));
             response::prometheus(metrics().encode(vec![viewers, rooms]))

@@ -110,10 +110,13 @@ impl OnlineRooms {
         counted && figured
     }
 
-    /// The rooms whose figures a picture showing `channels` may draw
-    /// (`{peak_today:ROOM}` names its room's channel too).
-    pub fn rooms_in(channels: &[String]) -> Vec<String> {
-        channels.iter().filter_map(|c| c.strip_prefix("online/")).map(str::to_string).collect()
+    /// `settle_all` for a picture showing `channels`: their counts, and the
+    /// figures of the rooms among them (`{peak_today:ROOM}` names its
+    /// room's channel too).
+    pub async fn settle_shown(&self, channels: &[String]) -> bool {
+        let rooms: Vec<String> =
+            channels.iter().filter_map(|c| c.strip_prefix("online/")).map(str::to_string).collect();
+        self.settle_all(channels, &rooms).await
     }
 
     /// The room's figures for the JSON API and `/metrics`.
