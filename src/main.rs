@@ -82,6 +82,9 @@ struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:8080 (overrides the config).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Write the process id here once serving (removed at exit).
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -194,33 +197,7 @@ fn sign(path: &str, ttl: u64, format: Option<&str>, config: Option<&std::path::P
 }
 
 fn check_config(file: &std::path::Path) -> Result<String, String> {
-    let config = Config::load(file)?;
-    let templates = Templates::load(config.template_dir.as_deref())?;
-    templates.show_nothing_private(&config).map_err(|e| format!("{}: {e}", file.display()))?;
-    framecast::sources::camera::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
-    framecast::sources::polled::poller::check(&config).map_err(|e| format!("{}: {e}", file.display()))?;
-    // In a cluster badge values and room figures live in Redis.
-    // (The URL is not printed: it may hold a password.)
-    let stored = match &config.cluster {
-        Some(_) => {
-            "cluster mode: badge values and room figures in Redis (cluster.redis_url); database and state_file are not used"
-                .to_string()
-        }
-        None => framecast::store::inspect(config.database.as_deref(), config.state_file.as_deref())?,
-    };
-    for (name, badge) in &config.badges {
-        let template = badge.template.as_deref().unwrap_or("flat");
-        if templates.get(template).is_none() {
-            return Err(format!("{}: badges.{name}.template: no template named {template:?}", file.display()));
-        }
-    }
-    let cameras: Vec<String> = config.cameras.iter().map(|(name, c)| format!("{name} ({})", c.source.kind())).collect();
-    Ok(format!(
-        "listen {}, {} templates, {stored}, cameras: {}",
-        config.listen,
-        templates.names().count(),
-        if cameras.is_empty() { "none".to_string() } else { cameras.join(", ") }
-    ))
+    framecast::app::check::check_file(file).map(|checked| checked.summary)
 }
 
 fn render(args: RenderArgs) -> Result<(), String> {
@@ -271,6 +248,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().init(),
     }
+    let source = framecast::app::ConfigSource { path: args.config.clone(), listen: args.listen };
     let mut config = match args.config {
         Some(path) => match Config::load(&path) {
             Ok(config) => config,
@@ -290,7 +268,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let exit = runtime.block_on(async move {
-        let app = match App::new(config) {
+        let app = match App::serving(config, source) {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("framecast: {e}");
@@ -318,6 +296,18 @@ fn serve(args: ServeArgs) -> ExitCode {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         }
+        if let Some(file) = &args.pid_file
+            && let Err(e) = std::fs::write(file, format!("{}\n", std::process::id()))
+        {
+            eprintln!("framecast: --pid-file {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+        // Under systemd (Type=notify): serving now, and this is the main process.
+        let _ = sd_notify::notify(
+            false,
+            &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::MainPid(std::process::id())],
+        );
+        reload_on_hangup(&app);
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());
         let signalled_at = signalled.clone();
@@ -334,7 +324,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         listeners.serve(app.clone()).await;
         // Then producers, the badge writer's queue and blocking renders,
         // within what is left of `shutdown_timeout_ms`.
-        let limit = Duration::from_millis(app.config.shutdown_timeout_ms);
+        let limit = Duration::from_millis(app.config().shutdown_timeout_ms);
         let spent = signalled.get().map_or(Duration::ZERO, Instant::elapsed);
         app.tracker.close();
         if tokio::time::timeout(limit.saturating_sub(spent), app.tracker.wait()).await.is_err() {
@@ -345,11 +335,35 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || stats.flush()).await {
             tracing::warn!("saving room statistics at shutdown failed: {e}");
         }
+        if let Some(file) = &args.pid_file {
+            let _ = std::fs::remove_file(file);
+        }
         ExitCode::SUCCESS
     });
     // Blocking work still running past the timeout is not waited for.
     runtime.shutdown_timeout(Duration::from_millis(100));
     exit
+}
+
+/// SIGHUP re-reads the config file (`docs/operations.md`). A refused file
+/// changes nothing; the log says why.
+fn reload_on_hangup(app: &Arc<App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: reload with POST /api/v1/admin/reload");
+            return;
+        }
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+            let _ = app.reload(framecast::http::private::still_allowed).await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        }
+    });
 }
 
 /// SIGTERM and SIGINT, caught from the moment they are installed.

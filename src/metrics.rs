@@ -18,6 +18,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// `result="ok"` or `"refused"`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
     pub reason: &'static str,
@@ -48,6 +54,8 @@ pub struct Metrics {
     pub tls_handshake_failures: Family<Reason, Counter>,
     /// Certificate reloads from files, by result (`ok`, `refused`).
     pub tls_reloads: Family<Reason, Counter>,
+    /// Config reloads (SIGHUP, the admin API), by result (`ok`, `refused`).
+    pub config_reloads: Family<Outcome, Counter>,
     pub viewer_joins: Counter,
     pub viewer_leaves: Counter,
     pub frames_rendered: Counter,
@@ -88,6 +96,7 @@ impl Metrics {
             streams_stalled: Counter::default(),
             tls_handshake_failures: Family::default(),
             tls_reloads: Family::default(),
+            config_reloads: Family::default(),
             viewer_joins: Counter::default(),
             viewer_leaves: Counter::default(),
             frames_rendered: Counter::default(),
@@ -117,6 +126,11 @@ impl Metrics {
             m.tls_handshake_failures.clone(),
         );
         registry.register("tls_reloads", "Certificate reloads from files, by result", m.tls_reloads.clone());
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP, POST /api/v1/admin/reload), by result",
+            m.config_reloads.clone(),
+        );
         registry.register("viewer_joins", "Live-image streams started", m.viewer_joins.clone());
         registry.register("viewer_leaves", "Live-image streams ended", m.viewer_leaves.clone());
         registry.register("frames_rendered", "Frames rendered and published", m.frames_rendered.clone());

@@ -30,3 +30,54 @@ fn the_service_unit_verifies_without_warnings() {
     let out = Command::new(env!("CARGO_BIN_EXE_framecast")).arg("check-config").arg(&config).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The unit is `Type=notify`: framecast speaks systemd's notify protocol
+/// on `$NOTIFY_SOCKET` (a Unix datagram socket, as systemd gives it):
+/// `READY=1` with `MAINPID=` once it serves, `RELOADING=1` then `READY=1`
+/// around each reload (`ExecReload` sends SIGHUP). The listening end here
+/// is the test, in systemd's place.
+#[test]
+fn it_tells_the_manager_when_it_serves_and_reloads() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixDatagram;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify");
+    let manager = UnixDatagram::bind(&socket_path).unwrap();
+    manager.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"database": null, "state_file": null}"#).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed however the test ends.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _child = Kill(child);
+    assert!(line.starts_with("framecast listening on http://"), "{line}");
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = manager.recv(&mut buf).expect("a notification within 20 s");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    let ready = next();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    assert!(ready.lines().any(|l| l == format!("MAINPID={pid}")), "{ready:?}");
+    Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+    assert_eq!(next().trim(), "RELOADING=1");
+    assert_eq!(next().trim(), "READY=1");
+}

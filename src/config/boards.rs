@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::bounds;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardConfig {
     /// Tiles per row.
@@ -32,7 +32,7 @@ fn default_gap() -> u32 {
 
 /// One tile: a badge (with its own look, or `template`), a room's viewer
 /// count, or a line of text.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TileConfig {
     #[serde(default)]

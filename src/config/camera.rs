@@ -9,7 +9,7 @@ use super::bounds::{FPS, IMAGE_SIDE, SOURCE_FPS, within, zero_or_within};
 use super::limits::LimitsConfig;
 use super::url::HttpUrl;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     pub source: SourceConfig,
@@ -50,7 +50,7 @@ fn default_quality() -> u8 {
 }
 
 /// Where frames come from; `kind` names the variant.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SourceConfig {
     Pattern(PatternConfig),
@@ -60,7 +60,7 @@ pub enum SourceConfig {
     Ffmpeg(FfmpegConfig),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatternConfig {
     #[serde(default = "default_width")]
@@ -71,7 +71,7 @@ pub struct PatternConfig {
     pub fps: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// A JPEG or PNG file; pushed whenever it is replaced or rewritten.
@@ -81,7 +81,7 @@ pub struct FileConfig {
     pub poll_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MjpegConfig {
     /// `http://host[:port]/path` of an MJPEG stream (an IP camera, another framecast).
@@ -99,7 +99,7 @@ pub struct MjpegConfig {
 }
 
 /// Anything ffmpeg reads: RTSP/H.264 cameras, files, test sources.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FfmpegConfig {
     /// ffmpeg's input arguments, e.g. `["-rtsp_transport", "tcp", "-i",
@@ -120,7 +120,7 @@ fn default_ffmpeg() -> String {
     "ffmpeg".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
     /// V4L2 index (`/dev/videoN`).
@@ -163,7 +163,7 @@ pub enum Position {
     BottomRight,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverlayConfig {
     /// Placeholders: `{viewers}` (of this stream), `{time}` (UTC), `{fps}`,
@@ -187,7 +187,7 @@ pub struct OverlayConfig {
 }
 
 /// One picture overlay: exactly one of `png`, `badge` or `mask`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverlayItemConfig {
     /// A PNG (a logo, a watermark; alpha is kept), read once at startup.

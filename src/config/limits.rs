@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::bounds::{BYTES, DURATION_S, FPS, Fps, zero_or_within};
 
 /// Per-client limits as configured; 0 means none.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// A stream ends after this many seconds.

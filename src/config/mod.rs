@@ -198,7 +198,7 @@ pub struct Config {
     pub room_sample_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// `redis://host:port[/db]` of the Redis that holds the shared counts.
@@ -219,7 +219,7 @@ fn default_heartbeat_ms() -> u64 {
     1000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BadgeConfig {
     /// Template name; default `flat`.

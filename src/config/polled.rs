@@ -34,7 +34,7 @@ pub enum NumberStyle {
     Compact,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
     pub kind: PollKind,
@@ -149,7 +149,7 @@ pub fn host_allowed(allowed: &[String], url: &FetchUrl) -> bool {
 }
 
 /// A header value that is never printed.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
@@ -161,7 +161,7 @@ impl fmt::Debug for Secret {
 
 /// One colour rule: a comparison with a number, or `else`. Its colour is
 /// checked where renderers are built (`sources::poller`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "Vec<serde_json::Value>")]
 pub struct ColorRule {
     op: Op,
@@ -169,7 +169,7 @@ pub struct ColorRule {
     pub color: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
     Ge,
     Gt,

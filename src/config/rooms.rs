@@ -19,7 +19,7 @@ pub enum CountMode {
     Addresses,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoomConfig {
     #[serde(default)]

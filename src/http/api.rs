@@ -40,6 +40,7 @@ pub fn cameras(app: &App, req: &Request<RequestBody>) -> HttpResponse {
     let cameras: Vec<_> = app
         .cameras
         .list()
+        .into_iter()
         .filter(|c| may_see(app, req, &format!("camera/{}", c.name())))
         .map(|c| camera_info(app, req, c.info()))
         .collect();

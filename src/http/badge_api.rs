@@ -56,7 +56,7 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
             None => not_found(name),
         };
     }
-    if let Err(denied) = authorize_write(&app.config, req.headers()) {
+    if let Err(denied) = authorize_write(&app.config(), req.headers()) {
         return errors::json(&denied);
     }
     if method == Method::DELETE {
@@ -66,7 +66,7 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
             Err(e) => errors::json(&e),
         };
     }
-    let body = match read_limited(req, app.config.max_body_bytes).await {
+    let body = match read_limited(req, app.config().max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return errors::json(&e),
     };

@@ -51,7 +51,8 @@ fn look_from_query(badges: &Badges, query: Option<&str>, scale: f32) -> Result<L
         match &*key {
             "style" => {
                 if !badges.is_style(&value) {
-                    let known: Vec<&str> = badges.templates().names().collect();
+                    let templates = badges.templates();
+                    let known: Vec<&str> = templates.names().collect();
                     return Err(BadRequest(format!("style={value:?} is unknown; templates: {}", known.join(", "))));
                 }
                 look.template = Some(value.into_owned());
@@ -92,7 +93,7 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
             format!("no badge named {name:?}; set one with PUT /api/v1/badges/{name}"),
         );
     }
-    if let Err(reason) = referer::check(&app.config, req.headers()) {
+    if let Err(reason) = referer::check(&app.config(), req.headers()) {
         return errors::text(&reason);
     }
     let look = match look(app, req.uri().query(), scale).await {
@@ -100,7 +101,8 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
         Err(response) => return response,
     };
     let head = req.method() == Method::HEAD;
-    let once = format == Format::Svg || matches!(wanted(&app.config, req, &app.config.client_limits), Ok(Wanted::Once));
+    let once =
+        format == Format::Svg || matches!(wanted(&app.config(), req, &app.config().client_limits), Ok(Wanted::Once));
     if once {
         // In a cluster: the counts and figures it shows as the cluster has them.
         let channels = app.badges.channels_shown(name, &look);
@@ -116,7 +118,7 @@ pub async fn serve(app: &App, stem: &str, format: Format, req: &Request<RequestB
             Err(busy) => errors::text(&busy),
         };
     }
-    let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
+    let (framing, limits) = match wanted(&app.config(), req, &app.config().client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => {
             let (badges, name, look) = (app.badges.clone(), name.to_string(), look.clone());

@@ -20,12 +20,13 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
     };
     if !app.boards.exists(name) {
         // Private boards are not named to anyone who asks for a wrong one.
-        let known: Vec<&str> =
-            app.boards.names().filter(|n| !app.config.requires_signature(&format!("board/{n}"))).collect();
+        let config = app.config();
+        let known: Vec<String> =
+            app.boards.names().into_iter().filter(|n| !config.requires_signature(&format!("board/{n}"))).collect();
         let known = if known.is_empty() { "none are configured".to_string() } else { known.join(", ") };
         return response::text(StatusCode::NOT_FOUND, format!("no board named {name:?}; boards: {known}"));
     }
-    if let Err(reason) = referer::check(&app.config, req.headers()) {
+    if let Err(reason) = referer::check(&app.config(), req.headers()) {
         return errors::text(&reason);
     }
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
@@ -37,7 +38,7 @@ pub async fn serve(app: &App, stem: &str, req: &Request<RequestBody>) -> HttpRes
         }
     }
     let head = req.method() == Method::HEAD;
-    let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
+    let (framing, limits) = match wanted(&app.config(), req, &app.config().client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => {
             // In a cluster: the rooms' counts and figures as the cluster has them.

@@ -24,21 +24,19 @@ use crate::sources::camera::{Camera, JPEG};
 static PULL_PAGE: &str = include_str!("../../templates/pull.html");
 
 /// The camera named in the URL, or the error response.
-fn find<'a>(app: &'a App, name: &str, req: &Request<RequestBody>) -> Result<&'a Arc<Camera>, Box<HttpResponse>> {
+fn find(app: &App, name: &str, req: &Request<RequestBody>) -> Result<Arc<Camera>, Box<HttpResponse>> {
     if !valid_name(name) {
         return Err(Box::new(errors::text(&BadRequest(invalid_name("camera")))));
     }
-    if let Err(reason) = referer::check(&app.config, req.headers()) {
+    if let Err(reason) = referer::check(&app.config(), req.headers()) {
         return Err(Box::new(errors::text(&reason)));
     }
     app.cameras.get(name).ok_or_else(|| {
         // Private cameras are not named to anyone who asks for a wrong one.
-        let known: Vec<&str> = app
-            .cameras
-            .list()
-            .map(|c| c.name())
-            .filter(|n| !app.config.requires_signature(&format!("camera/{n}")))
-            .collect();
+        let config = app.config();
+        let cameras = app.cameras.list();
+        let known: Vec<&str> =
+            cameras.iter().map(|c| c.name()).filter(|n| !config.requires_signature(&format!("camera/{n}"))).collect();
         Box::new(response::text(
             StatusCode::NOT_FOUND,
             format!("no camera named {name:?}; cameras: {}", known.join(", ")),
@@ -52,16 +50,17 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
         Err(response) => return *response,
     };
     // A camera's own limits replace the server-wide ones.
-    let base = camera.config().limits.as_ref().unwrap_or(&app.config.client_limits);
-    let (framing, limits) = match wanted(&app.config, req, base) {
+    let config = app.config();
+    let base = camera.config().limits.as_ref().unwrap_or(&config.client_limits);
+    let (framing, limits) = match wanted(&config, req, base) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
-        Ok(Wanted::Once) => return snapshot_of(app, camera, None, req).await,
+        Ok(Wanted::Once) => return snapshot_of(app, &camera, None, req).await,
         Err(bad) => return errors::text(&bad),
     };
     if req.method() == Method::HEAD {
         return response::stream(None);
     }
-    let width = match asked_width(camera, req) {
+    let width = match asked_width(&camera, req) {
         Ok(width) => width,
         Err(bad) => return errors::text(&bad),
     };
@@ -74,7 +73,7 @@ pub async fn stream(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRe
     };
     // A starting source gets a moment to produce a real first frame, so the
     // viewer's first picture is live rather than "connecting".
-    camera.wait_started(app.config.camera_start_wait()).await;
+    camera.wait_started(app.config().camera_start_wait()).await;
     response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits)))
 }
 
@@ -86,13 +85,13 @@ pub async fn snapshot(app: &App, name: &str, req: &Request<RequestBody>) -> Http
     let mut max_delay = None;
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         if key == "max_delay" {
-            match query::whole(&key, &value, (0, app.config.snapshot_max_delay_ms)) {
+            match query::whole(&key, &value, (0, app.config().snapshot_max_delay_ms)) {
                 Ok(ms) => max_delay = Some(Duration::from_millis(ms)),
                 Err(bad) => return errors::text(&bad),
             }
         }
     }
-    snapshot_of(app, camera, max_delay, req).await
+    snapshot_of(app, &camera, max_delay, req).await
 }
 
 /// `?width=N` snapped to the camera's `sizes`; `None` without it. The last
@@ -126,7 +125,7 @@ async fn snapshot_of(
     };
     let current = camera.channel().latest().seq;
     camera.demand();
-    let live = camera.wait_started(app.config.camera_start_wait()).await;
+    let live = camera.wait_started(app.config().camera_start_wait()).await;
     let frame = match max_delay {
         Some(limit) if live => camera.frame_after(current, limit).await,
         _ => camera.channel().latest(),
@@ -153,7 +152,7 @@ async fn snapshot_of(
 /// The camera the drop-in URLs serve: `default_camera`, else the first
 /// (the route table's rule, which signatures follow too).
 pub fn default_name(app: &App) -> Option<String> {
-    super::route_table::default_camera(&app.config).map(str::to_string)
+    super::route_table::default_camera(&app.config()).map(str::to_string)
 }
 
 /// `/stream`, `/?action=stream`: the default camera's stream.
@@ -180,6 +179,6 @@ pub fn pull_page(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRespo
     // Names are validated to [A-Za-z0-9_-], so they are safe in HTML and URLs.
     let page = PULL_PAGE
         .replace("{{name}}", camera.name())
-        .replace("{{interval_ms}}", &app.config.pull_interval_ms.to_string());
+        .replace("{{interval_ms}}", &app.config().pull_interval_ms.to_string());
     response::html(page)
 }

@@ -27,7 +27,8 @@ pub fn index(app: &App, req: &Request<RequestBody>) -> HttpResponse {
 fn cameras(app: &App) -> String {
     let mut html = String::new();
     // A private camera's name is not shown to the anonymous page either.
-    let public = app.cameras.list().filter(|c| !app.config.requires_signature(&format!("camera/{}", c.name())));
+    let public =
+        app.cameras.list().into_iter().filter(|c| !app.config().requires_signature(&format!("camera/{}", c.name())));
     for camera in public {
         let name = camera.name();
         html.push_str(&format!(

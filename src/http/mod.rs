@@ -4,6 +4,7 @@
 //!
 //! May import: app, config, metrics, names, panics, push, render, sources, store.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod badge_api;

@@ -25,7 +25,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
     if !valid_room(room) {
         return errors::text(&BadRequest(crate::names::invalid_name("room")));
     }
-    if let Err(reason) = referer::check(&app.config, req.headers()) {
+    if let Err(reason) = referer::check(&app.config(), req.headers()) {
         return errors::text(&reason);
     }
     let head = req.method() == Method::HEAD;
@@ -53,7 +53,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
             Err(busy) => errors::text(&busy),
         };
     }
-    let (framing, limits) = match wanted(&app.config, req, &app.config.client_limits) {
+    let (framing, limits) = match wanted(&app.config(), req, &app.config().client_limits) {
         Ok(Wanted::Stream(framing, limits)) => (framing, limits),
         Ok(Wanted::Once) => {
             return match app.online.snapshot(room, &app.renders).await {
@@ -67,7 +67,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
         return response::stream(None);
     }
     let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
-    let client = client_ip(peer, req.headers(), &app.config.trusted_proxies, app.config.client_address_header);
+    let client = client_ip(peer, req.headers(), &app.config().trusted_proxies, app.config().client_address_header);
     // Drawn in the render pool, and refused before drawing past the cap.
     let first = match app.online.first_frame(room, &app.renders).await {
         Ok(first) => first,

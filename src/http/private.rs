@@ -11,14 +11,16 @@ use hyper::Request;
 
 use super::RequestBody;
 use super::auth::authorize_write;
-use super::route_table::Resource;
+use super::route_table::{self, Resource, Route};
 use super::signed;
 use crate::app::App;
+use crate::config::Config;
 use crate::push::gauges::Shown;
+use crate::push::record::ViewerRecord;
 
 /// Whether the request carries a valid API token.
 pub fn has_token(app: &App, req: &Request<RequestBody>) -> bool {
-    authorize_write(&app.config, req.headers()).is_ok()
+    authorize_write(&app.config(), req.headers()).is_ok()
 }
 
 /// Whether `req` may see `resource`: always if the resource is public;
@@ -26,12 +28,12 @@ pub fn has_token(app: &App, req: &Request<RequestBody>) -> bool {
 /// A signature for any form of the resource (its stream, its snapshot, its
 /// SVG) opens its data: whoever may see the picture may read its figures.
 pub fn may_see(app: &App, req: &Request<RequestBody>, resource: &str) -> bool {
-    !app.config.requires_signature(resource) || has_token(app, req) || signed_for(app, req, resource)
+    !app.config().requires_signature(resource) || has_token(app, req) || signed_for(app, req, resource)
 }
 
 fn signed_for(app: &App, req: &Request<RequestBody>, resource: &str) -> bool {
     let Some(resource) = Resource::parse(resource) else { return false };
-    let keys = &app.config.url_signing_keys;
+    let keys = &app.config().url_signing_keys;
     resource.kind.forms().iter().any(|form| signed::verify(keys, &resource, *form, req.uri().query()).is_ok())
 }
 
@@ -50,6 +52,23 @@ pub fn may_see_channel(app: &App, req: &Request<RequestBody>, channel: &str) -> 
     may_see(app, req, channel_resource(channel))
 }
 
+/// Whether a stream already running on `channel` may go on under
+/// `config` (after a reload): its resource is public, or the signature
+/// that let it in still verifies with the keys there are now. A stream
+/// let in only by a removed key, or on a resource that became private,
+/// ends; one that did not need what changed runs on.
+pub fn still_allowed(config: &Config, channel: &str, record: &ViewerRecord) -> bool {
+    let resource = channel_resource(channel);
+    if !config.requires_signature(resource) {
+        return true;
+    }
+    let Some(signed) = record.signed.as_deref() else { return false };
+    let (path, query) = signed.split_once('?').map_or((signed, None), |(p, q)| (p, Some(q)));
+    let Some(route) = Route::parse(path, query) else { return false };
+    let Some((resource, form)) = route.serves(route_table::default_camera(config)) else { return false };
+    signed::verify(&config.url_signing_keys, &resource, form, query).is_ok()
+}
+
 /// For `/metrics`: which channels' series a scrape lists. With a token,
 /// all; without, only public ones (a scrape carries no resource to sign).
 pub fn metrics_channels(app: &App, req: &Request<RequestBody>) -> Shown {
@@ -58,7 +77,7 @@ pub fn metrics_channels(app: &App, req: &Request<RequestBody>) -> Shown {
     }
     // Only configured resources can require a signature: the same rule as
     // `may_see`, applied to each of them once per scrape.
-    let c = &app.config;
+    let c = &app.config();
     let configured = (c.cameras.keys().map(|n| format!("camera/{n}")))
         .chain(c.badges.keys().map(|n| format!("badge/{n}")))
         .chain(c.boards.keys().map(|n| format!("board/{n}")))

@@ -34,6 +34,8 @@ pub enum Route {
     CameraPull(String),
     Cameras,
     CameraApi(String),
+    /// `POST /api/v1/admin/reload` (API token): re-reads the config file.
+    AdminReload,
     /// The default camera at µStreamer's `/stream` and `/snapshot` and
     /// mjpg-streamer's `/?action=stream|snapshot` (`/index.html` too).
     DefaultStream,
@@ -150,6 +152,7 @@ impl From<Format> for Form {
 
 pub const READ: &[Method] = &[Method::GET, Method::HEAD];
 pub const DELETE_ONLY: &[Method] = &[Method::DELETE];
+pub const POST_ONLY: &[Method] = &[Method::POST];
 pub const READ_WRITE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE];
 
 /// The camera the drop-in URLs serve: `default_camera`, else the first
@@ -189,6 +192,7 @@ impl Route {
             "/api/v1/channels" => Route::Channels,
             "/api/v1/badges" => Route::BadgeList,
             "/api/v1/cameras" => Route::Cameras,
+            "/api/v1/admin/reload" => Route::AdminReload,
             "/stream" => Route::DefaultStream,
             "/snapshot" => Route::DefaultSnapshot,
             "/debug/panic" => Route::DebugPanic,
@@ -233,6 +237,7 @@ impl Route {
         match self {
             Route::BadgeApi(_) => READ_WRITE,
             Route::Viewer(_) => DELETE_ONLY,
+            Route::AdminReload => POST_ONLY,
             _ => READ,
         }
     }
@@ -269,7 +274,8 @@ impl Route {
             | Route::BadgeList
             | Route::BadgeApi(_)
             | Route::Cameras
-            | Route::CameraApi(_) => None,
+            | Route::CameraApi(_)
+            | Route::AdminReload => None,
         }
     }
 }
@@ -311,6 +317,7 @@ mod tests {
         ("/api/v1/badges/build", None),
         ("/api/v1/cameras", None),
         ("/api/v1/cameras/door", None),
+        ("/api/v1/admin/reload", None),
         ("/debug/panic", None),
         ("/debug/panic/camera/door", None),
         ("/debug/clock", None),
@@ -339,6 +346,7 @@ mod tests {
             Route::CameraPull(_) => "CameraPull",
             Route::Cameras => "Cameras",
             Route::CameraApi(_) => "CameraApi",
+            Route::AdminReload => "AdminReload",
             Route::DefaultStream => "DefaultStream",
             Route::DefaultSnapshot => "DefaultSnapshot",
             Route::DebugPanic => "DebugPanic",
@@ -346,7 +354,7 @@ mod tests {
             Route::DebugClock => "DebugClock",
         }
     }
-    const VARIANTS: usize = 23;
+    const VARIANTS: usize = 24;
 
     #[test]
     fn every_route_states_what_it_serves() {

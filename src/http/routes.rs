@@ -11,8 +11,10 @@ use hyper::{Request, StatusCode};
 
 use super::RequestBody;
 use super::response::{self, HttpResponse};
-use super::route_table::{self, DELETE_ONLY, READ_WRITE, Route};
-use super::{api, badge_api, badges, boards, camera, cors, demo, online, private, signed, static_badge, viewers};
+use super::route_table::{self, DELETE_ONLY, POST_ONLY, READ_WRITE, Route};
+use super::{
+    admin, api, badge_api, badges, boards, camera, cors, demo, online, private, signed, static_badge, viewers,
+};
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
@@ -26,11 +28,11 @@ pub use super::route_table::Format;
 /// resource and form the route serves; the time it has left goes with the
 /// request (a stream ends then).
 fn check_signature(app: &App, route: &Route, req: &mut Request<RequestBody>) -> Result<(), signed::Refused> {
-    let Some((resource, form)) = route.serves(route_table::default_camera(&app.config)) else { return Ok(()) };
-    if !app.config.requires_signature(&resource.to_string()) {
+    let Some((resource, form)) = route.serves(route_table::default_camera(&app.config())) else { return Ok(()) };
+    if !app.config().requires_signature(&resource.to_string()) {
         return Ok(());
     }
-    let left = signed::verify(&app.config.url_signing_keys, &resource, form, req.uri().query())?;
+    let left = signed::verify(&app.config().url_signing_keys, &resource, form, req.uri().query())?;
     req.extensions_mut().insert(signed::ValidFor(left));
     Ok(())
 }
@@ -52,7 +54,7 @@ pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse 
     // The JSON API's CORS headers depend on the request's `Origin`.
     let api = cors::is_api(req.uri().path());
     let origin = api.then(|| req.headers().get(ORIGIN).cloned()).flatten();
-    let preflight = api.then(|| cors::preflight(&app.config, req.method(), req.headers())).flatten();
+    let preflight = api.then(|| cors::preflight(&app.config(), req.method(), req.headers())).flatten();
     let mut response = match preflight {
         Some(preflight) => preflight,
         None => match panics::catch("handler", request_line, route(app, req)).await {
@@ -61,7 +63,7 @@ pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse 
         },
     };
     if api {
-        cors::apply(&app.config, origin.as_ref(), &mut response);
+        cors::apply(&app.config(), origin.as_ref(), &mut response);
     }
     // A cluster instance that cannot reach Redis says so on every answer:
     // the counts in it are this instance's estimate, not the cluster's.
@@ -74,7 +76,8 @@ pub async fn respond(app: &Arc<App>, req: Request<RequestBody>) -> HttpResponse 
 
 async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
     let route = Route::parse(req.uri().path(), req.uri().query()).filter(|r| {
-        app.config.debug_endpoints || !matches!(r, Route::DebugPanic | Route::DebugPanicProducer(_) | Route::DebugClock)
+        app.config().debug_endpoints
+            || !matches!(r, Route::DebugPanic | Route::DebugPanicProducer(_) | Route::DebugClock)
     });
     let Some(route) = route else {
         return response::text(StatusCode::NOT_FOUND, "not found");
@@ -83,10 +86,12 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         let allow = match route.methods() {
             m if m == READ_WRITE => "GET, HEAD, PUT, POST, DELETE",
             m if m == DELETE_ONLY => "DELETE",
+            m if m == POST_ONLY => "POST",
             _ => "GET, HEAD",
         };
         return response::method_not_allowed(allow);
     }
+    let shared = app.clone();
     let app = &**app;
     if let Err(refused) = check_signature(app, &route, &mut req) {
         return response::text(StatusCode::FORBIDDEN, refused.to_string());
@@ -101,7 +106,7 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
             // Configured rooms are listed on every instance, with the
             // cluster's count whether or not they are watched here.
             let rooms: Vec<String> =
-                app.config.rooms.keys().map(|r| format!("online/{r}")).filter(|c| shown(c)).collect();
+                app.config().rooms.keys().map(|r| format!("online/{r}")).filter(|c| shown(c)).collect();
             app.online.settle_shown(&rooms).await;
             let viewers = Box::new(ViewerGauges { registry: app.registry.clone(), shown, always: rooms });
             let rooms = Box::new(RoomGauges(app.online.stats.clone()));
@@ -122,6 +127,7 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         Route::CameraPull(name) => camera::pull_page(app, &name, &req),
         Route::Cameras => api::cameras(app, &req),
         Route::CameraApi(name) => api::camera(app, &name, &req),
+        Route::AdminReload => admin::reload(&shared, &req).await,
         Route::DebugPanic => panic!("forced by /debug/panic"),
         Route::DebugClock => {
             let query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes());

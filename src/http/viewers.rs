@@ -31,13 +31,21 @@ pub fn listed(
 ) -> PushBody {
     let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let peer = req.extensions().get::<PeerAddr>().map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0);
-    let addr = client_ip(peer, req.headers(), &app.config.trusted_proxies, app.config.client_address_header);
+    let addr = client_ip(peer, req.headers(), &app.config().trusted_proxies, app.config().client_address_header);
     let name = match framing {
         Framing::Browser => "browser",
         Framing::Reader => "reader",
     };
     let http2 = req.version() == hyper::Version::HTTP_2;
-    let record = ViewerRecord::new(name, http2, agent, addr, &app.shutdown);
+    // A signed URL (checked or, on a public resource, not needed yet) is
+    // kept, so a reload that makes the resource private or drops a key can
+    // ask again. Bounded by the request head's size, and only when signed.
+    let signed_query = req.uri().query().is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sig=")));
+    let signed = (req.extensions().get::<super::signed::ValidFor>().is_some() || signed_query).then(|| {
+        let uri = req.uri();
+        uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()).into()
+    });
+    let record = ViewerRecord::new(name, http2, agent, addr, &app.shutdown, signed);
     PushBody::new(viewer.with_record(record), framing, &app.shutdown).with_limits(limits)
 }
 
@@ -48,7 +56,7 @@ pub fn list(app: &App, channel: &str, req: &Request<RequestBody>) -> HttpRespons
     let Some(channel) = found else {
         return response::json_error(StatusCode::NOT_FOUND, "no such live channel");
     };
-    let with_address = authorize_write(&app.config, req.headers()).is_ok();
+    let with_address = authorize_write(&app.config(), req.headers()).is_ok();
     let viewers: Vec<_> = channel.records.list().iter().map(|r| r.info(with_address)).collect();
     response::json(StatusCode::OK, &json!({ "channel": channel.name(), "viewers": viewers }))
 }
@@ -59,7 +67,7 @@ pub fn kick(app: &App, id: &str, req: &Request<RequestBody>) -> HttpResponse {
     if req.method() != Method::DELETE {
         return response::method_not_allowed("DELETE");
     }
-    if let Err(denied) = authorize_write(&app.config, req.headers()) {
+    if let Err(denied) = authorize_write(&app.config(), req.headers()) {
         return errors::text(&denied);
     }
     let Ok(id) = id.parse::<u64>() else {

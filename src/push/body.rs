@@ -95,6 +95,10 @@ impl Body for PushBody {
         if this.ended.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
+        // A closed channel's last frame has gone out: the stream ends.
+        if this.viewer.channel().final_seq().is_some_and(|last| this.last_seq >= last) {
+            return Poll::Ready(None);
+        }
         if let Some(limits) = &mut this.limits {
             if limits.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
                 return limit_reached("max_duration");

@@ -28,6 +28,9 @@ pub struct Channel {
     pub(crate) stats: ChannelStats,
     /// The viewers listed by the viewers API.
     pub records: super::record::Records,
+    /// The seq of the last frame, once the channel is closed (0: open):
+    /// each stream ends after sending it, and nothing is published after.
+    final_seq: AtomicU64,
 }
 
 #[derive(Default)]
@@ -83,6 +86,7 @@ impl Channel {
             presence_changed: Notify::new(),
             stats: ChannelStats::default(),
             records: Default::default(),
+            final_seq: AtomicU64::new(0),
         };
         channel.stats.frames_rendered.store(1, Relaxed);
         metrics().frames_rendered.inc();
@@ -131,12 +135,45 @@ impl Channel {
         self.latest.subscribe()
     }
 
-    /// Makes `image` the latest frame, serialized once for all viewers.
+    /// Makes `image` the latest frame, serialized once for all viewers
+    /// (outside the slot's lock; only its number is set inside). A closed
+    /// channel publishes nothing more.
     pub fn publish(&self, image: &[u8], content_type: &'static str) {
-        let seq = self.latest.borrow().seq + 1;
-        self.latest.send_replace(Arc::new(Frame::new(seq, content_type, image)));
-        self.stats.frames_rendered.fetch_add(1, Relaxed);
-        metrics().frames_rendered.inc();
+        let mut frame = Some(Frame::new(0, content_type, image));
+        let published = self.latest.send_if_modified(|latest| {
+            if self.final_seq.load(Relaxed) != 0 {
+                return false;
+            }
+            let mut frame = frame.take().expect("called once");
+            frame.seq = latest.seq + 1;
+            *latest = Arc::new(frame);
+            true
+        });
+        if published {
+            self.stats.frames_rendered.fetch_add(1, Relaxed);
+            metrics().frames_rendered.inc();
+        }
+    }
+
+    /// Publishes `image` as the channel's last frame: every stream sends it,
+    /// then ends cleanly (a reload removed what the channel showed).
+    pub fn close_with(&self, image: &[u8], content_type: &'static str) {
+        let mut frame = Some(Frame::new(0, content_type, image));
+        self.latest.send_if_modified(|latest| {
+            if self.final_seq.load(Relaxed) != 0 {
+                return false;
+            }
+            let mut frame = frame.take().expect("called once");
+            frame.seq = latest.seq + 1;
+            self.final_seq.store(frame.seq, Relaxed);
+            *latest = Arc::new(frame);
+            true
+        });
+    }
+
+    /// The seq of the last frame of a closed channel.
+    pub fn final_seq(&self) -> Option<u64> {
+        Some(self.final_seq.load(Relaxed)).filter(|&seq| seq != 0)
     }
 
     /// Publishes `image` unless it is byte for byte the latest frame's

@@ -32,6 +32,9 @@ pub struct ViewerRecord {
     pub(super) fps: AtomicU64,
     /// Cancelled to end this stream (or by shutdown, its parent).
     pub kick: CancellationToken,
+    /// The path and query of a stream a signature let in: a reload checks
+    /// it again against the new keys (`None`: a public stream).
+    pub signed: Option<Box<str>>,
 }
 
 /// What the viewers API shows of one viewer.
@@ -58,6 +61,7 @@ impl ViewerRecord {
         agent: &str,
         addr: IpAddr,
         shutdown: &CancellationToken,
+        signed: Option<Box<str>>,
     ) -> Arc<ViewerRecord> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(ViewerRecord {
@@ -72,6 +76,7 @@ impl ViewerRecord {
             skipped: AtomicU64::new(0),
             fps: AtomicU64::new(0),
             kick: shutdown.child_token(),
+            signed,
         })
     }
 

@@ -36,7 +36,7 @@ pub enum Kind<'a> {
 }
 
 /// The caps, from the config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Caps {
     pub rooms: usize,
     pub badge_looks: usize,
@@ -71,6 +71,9 @@ struct Live {
     counts: HashMap<Counted, usize>,
     /// Live looks of all badges together.
     looks: usize,
+    /// Under the same lock as the counts they bound: a reload changes them
+    /// between two joins.
+    caps: Caps,
 }
 
 impl Live {
@@ -103,7 +106,6 @@ pub struct Registry {
     pub presence: Arc<PresenceLog>,
     /// With cluster mode: counts of channels live only elsewhere.
     pub remote: RemoteTotals,
-    caps: Caps,
 }
 
 /// What a channel's viewers are, wherever they watch.
@@ -134,7 +136,33 @@ pub enum JoinError {
 
 impl Registry {
     pub fn new(caps: Caps) -> Registry {
-        Registry { live: Mutex::default(), presence: Arc::default(), remote: RemoteTotals::default(), caps }
+        let live = Mutex::new(Live { caps, ..Live::default() });
+        Registry { live, presence: Arc::default(), remote: RemoteTotals::default() }
+    }
+
+    /// A reload's caps: channels already live stay (a lower cap refuses
+    /// only new ones until enough have ended).
+    pub fn set_caps(&self, caps: Caps) {
+        self.lock().caps = caps;
+    }
+
+    /// Wakes every live channel's producer, as a viewer joining would: after
+    /// a reload each draws with the new definitions, and pushes a frame only
+    /// if its picture changed.
+    pub fn nudge_all(&self) {
+        for (channel, _) in self.lock().channels.values() {
+            channel.presence_changed.notify_one();
+        }
+    }
+
+    /// Forgets `channel` (a reload removed what it shows): new viewers of
+    /// its name get a new channel, if the name still means anything. Its
+    /// own viewers stay until the caller closes it.
+    pub fn remove(&self, channel: &Arc<Channel>) {
+        let mut live = self.lock();
+        if live.channels.get(channel.name()).is_some_and(|(c, _)| Arc::ptr_eq(c, channel)) {
+            live.remove(channel.name());
+        }
     }
 
     /// `name`'s viewers: a live channel's count, else (cluster mode) the
@@ -221,7 +249,7 @@ impl Registry {
     /// What a new channel of `kind` counts against, or the cap it would pass.
     fn room_for(&self, live: &Live, kind: Kind<'_>) -> Result<Counted, JoinError> {
         let full = |what, key, cap| Err(JoinError::Full { what, key, cap });
-        let caps = &self.caps;
+        let caps = &live.caps;
         let counted = match kind {
             Kind::Room => Counted::Room,
             Kind::Badge => return Ok(Counted::Badge),
@@ -262,17 +290,18 @@ impl Registry {
         ViewerGuard::join(channel.clone())
     }
 
-    /// Forgets `channel` if it is still the live one and nobody watches it.
-    /// Returns whether it was forgotten; its producer should then stop.
+    /// Forgets `channel` if nobody watches it. Returns whether it is
+    /// forgotten now (also when a reload removed it before): its producer
+    /// should then stop.
     pub fn forget_if_idle(&self, channel: &Arc<Channel>) -> bool {
         let mut live = self.lock();
-        let is_live = live.channels.get(channel.name()).is_some_and(|(c, _)| Arc::ptr_eq(c, channel));
-        if is_live && channel.viewers() == 0 {
-            live.remove(channel.name());
-            true
-        } else {
-            false
+        if channel.viewers() > 0 {
+            return false;
         }
+        if live.channels.get(channel.name()).is_some_and(|(c, _)| Arc::ptr_eq(c, channel)) {
+            live.remove(channel.name());
+        }
+        true
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Channel>> {
@@ -311,7 +340,7 @@ mod tests {
         assert_eq!(ch.viewers(), 0);
         assert!(r.forget_if_idle(&ch));
         assert!(r.get("online/a").is_none());
-        assert!(!r.forget_if_idle(&ch), "already forgotten");
+        assert!(r.forget_if_idle(&ch), "forgotten already: its producer stops too");
     }
 
     #[test]

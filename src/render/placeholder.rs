@@ -10,6 +10,8 @@ use super::text::{FontName, TextStyle, font};
 pub enum Placeholder {
     Connecting,
     Offline,
+    /// A reload removed the camera: the stream's last frame.
+    Removed,
 }
 
 impl Placeholder {
@@ -17,6 +19,7 @@ impl Placeholder {
         match self {
             Placeholder::Connecting => "connecting…",
             Placeholder::Offline => "camera offline",
+            Placeholder::Removed => "camera removed",
         }
     }
 }
@@ -32,7 +35,7 @@ pub fn placeholder_jpeg(kind: Placeholder, name: &str, detail: &str, width: u32,
     let stripe = (h / 24.0).max(2.0);
     paint.set_color(match kind {
         Placeholder::Connecting => Color::from_rgba8(70, 130, 200, 255),
-        Placeholder::Offline => Color::from_rgba8(200, 60, 50, 255),
+        Placeholder::Offline | Placeholder::Removed => Color::from_rgba8(200, 60, 50, 255),
     });
     if let Some(r) = Rect::from_xywh(0.0, h - stripe, w, stripe) {
         pixmap.fill_rect(r, &paint, Transform::identity(), None);

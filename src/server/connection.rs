@@ -88,7 +88,7 @@ where
         // The common case (every plain viewer) through hyper's own HTTP/1.1
         // connection: the task then holds no HTTP/2 state (capacity bench).
         Protocol::Http1 => {
-            let conn = http1_builder(&app.config).serve_connection(TokioIo::new(io), service(peer, app, gate));
+            let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service(peer, app, gate));
             tokio::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => result.map_err(Into::into),
@@ -119,7 +119,7 @@ async fn serve_auto<IO>(io: IO, protocol: Protocol, peer: IpAddr, app: Arc<App>,
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let config = &app.config;
+    let config = &app.config();
     let mut builder = auto::Builder::new(StreamExecutor { stall_timeout: config.write_stall_timeout() });
     // The same HTTP/1.1 settings as `http1_builder` (auto has its own type).
     builder

@@ -70,7 +70,7 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind:
                 continue;
             }
         };
-        if let Err(error) = socket::configure(&stream, &app.config) {
+        if let Err(error) = socket::configure(&stream, &app.config()) {
             // Serve anyway: dead-peer detection degrades, the viewer still counts.
             tracing::warn!(%error, "could not set socket options");
         }
@@ -91,8 +91,8 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind:
         // Moved into the task: a panic drops them all the same.
         let held = (OpenGauge::open(), place);
         tokio::spawn(async move {
-            let header_timeout = Duration::from_millis(app.config.header_read_timeout_ms);
-            let io = StallGuard::new(stream, app.config.write_stall_timeout());
+            let header_timeout = Duration::from_millis(app.config().header_read_timeout_ms);
+            let io = StallGuard::new(stream, app.config().write_stall_timeout());
             let served = async move {
                 match kind {
                     Kind::Plain => {
@@ -113,7 +113,7 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind:
                                     None => Protocol::Detect,
                                 };
                                 // The header timeout also covers silence after the handshake.
-                                let io = StallGuard::new(tls_stream, app.config.write_stall_timeout())
+                                let io = StallGuard::new(tls_stream, app.config().write_stall_timeout())
                                     .first_byte_within(header_timeout);
                                 connection::serve(io, protocol, peer.ip(), app, gate).await
                             }

@@ -39,7 +39,7 @@ impl Listeners {
     /// up TLS, so errors surface before anything is served and callers can
     /// report the real addresses.
     pub async fn bind(app: &Arc<App>) -> Result<Listeners, String> {
-        let config = &app.config;
+        let config = &app.config();
         let plain = bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let (mut https, mut redirect) = (None, None);
         if let Some(tls_config) = &config.tls {
@@ -69,7 +69,7 @@ impl Listeners {
     /// Serves until shutdown, then waits (up to `shutdown_timeout_ms`) for
     /// open connections to finish.
     pub async fn serve(self, app: Arc<App>) {
-        let gate = Gate::new(app.config.max_connections, app.config.max_connections_per_ip);
+        let gate = Gate::new(app.config().max_connections, app.config().max_connections_per_ip);
         let mut loops = tokio::task::JoinSet::new();
         if let Some((listener, tls)) = self.https {
             let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
@@ -80,7 +80,7 @@ impl Listeners {
         }
         loops.spawn(listener::accept_loop(self.plain, app.clone(), gate.clone(), Kind::Plain));
         while loops.join_next().await.is_some() {}
-        let limit = Duration::from_millis(app.config.shutdown_timeout_ms);
+        let limit = Duration::from_millis(app.config().shutdown_timeout_ms);
         if tokio::time::timeout(limit, gate.drained()).await.is_err() {
             tracing::warn!(open = gate.held(), "shutdown timeout: closing anyway");
         }

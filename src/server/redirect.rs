@@ -35,7 +35,7 @@ where
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(app.config.header_read_timeout_ms))
+        .header_read_timeout(Duration::from_millis(app.config().header_read_timeout_ms))
         .serve_connection(TokioIo::new(io), service);
     let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
 }

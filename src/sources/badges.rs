@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -18,7 +19,7 @@ use super::badge_state::{BadgeState, BadgeView};
 use super::badge_writer::WriterQueue;
 use super::polled::interest::Interest;
 use super::tasks::Tasks;
-use super::timing::Timing;
+use super::timing::Timings;
 use crate::config::BadgeConfig;
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
@@ -39,11 +40,9 @@ type Slot = watch::Sender<Option<Arc<BadgeState>>>;
 
 pub struct Badges {
     registry: Arc<Registry>,
-    templates: Templates,
-    declared: BTreeMap<String, BadgeConfig>,
-    max_badges: usize,
-    history_len: usize,
-    timing: Timing,
+    /// What the config defines, swapped whole by a reload.
+    defs: ArcSwap<Defs>,
+    timing: Timings,
     slots: Mutex<HashMap<String, Slot>>,
     /// Changes go through one task, so the store and the slots change in
     /// the same order and no client can cancel one half-way.
@@ -87,13 +86,37 @@ impl Default for Look {
     }
 }
 
-pub struct BadgeSettings {
-    /// Room figures, for `{peak_today:ROOM}` and the like.
-    pub rooms: Arc<super::room_stats::RoomStats>,
+/// What the config says of badges: a reload replaces it whole, and live
+/// producers draw with the new one at their next frame.
+pub struct Defs {
+    pub templates: Templates,
     pub declared: BTreeMap<String, BadgeConfig>,
     pub max_badges: usize,
     pub history_len: usize,
-    pub timing: Timing,
+}
+
+impl Defs {
+    /// Checks that every declared badge's template exists.
+    pub fn new(
+        templates: Templates,
+        declared: BTreeMap<String, BadgeConfig>,
+        max_badges: usize,
+        history_len: usize,
+    ) -> Result<Defs, String> {
+        for (name, config) in &declared {
+            let template = config.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+            if templates.get(template).is_none() {
+                return Err(format!("badges.{name}.template: no template named {template:?}"));
+            }
+        }
+        Ok(Defs { templates, declared, max_badges, history_len })
+    }
+}
+
+pub struct BadgeSettings {
+    /// Room figures, for `{peak_today:ROOM}` and the like.
+    pub rooms: Arc<super::room_stats::RoomStats>,
+    pub timing: Timings,
     /// Where live badges are drawn.
     pub renders: Arc<RenderPool>,
 }
@@ -101,26 +124,17 @@ pub struct BadgeSettings {
 impl Badges {
     pub fn new(
         registry: Arc<Registry>,
-        templates: Templates,
+        defs: Defs,
         mut store: Box<dyn Store>,
         settings: BadgeSettings,
         tasks: Tasks,
     ) -> Result<Badges, String> {
         let saved = store.load().map_err(|e| format!("database: {e}"))?;
-        for (name, config) in &settings.declared {
-            let template = config.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
-            if templates.get(template).is_none() {
-                return Err(format!("badges.{name}.template: no template named {template:?}"));
-            }
-        }
         let slots = saved.into_iter().map(|(name, state)| (name, watch::channel(Some(Arc::new(state))).0)).collect();
         Ok(Badges {
             registry,
-            templates,
+            defs: ArcSwap::from_pointee(defs),
             rooms: settings.rooms,
-            declared: settings.declared,
-            max_badges: settings.max_badges,
-            history_len: settings.history_len,
             timing: settings.timing,
             slots: Mutex::new(slots),
             writer: WriterQueue::new(store),
@@ -134,13 +148,25 @@ impl Badges {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn templates(&self) -> &Templates {
-        &self.templates
+    /// The templates as the config says now.
+    pub fn templates(&self) -> Templates {
+        self.defs.load().templates.clone()
+    }
+
+    /// What the config says now.
+    pub fn defs(&self) -> Arc<Defs> {
+        self.defs.load_full()
+    }
+
+    /// A reload's new definitions: live producers draw with them at their
+    /// next frame (the reload wakes them).
+    pub fn apply(&self, defs: Defs) {
+        self.defs.store(Arc::new(defs));
     }
 
     /// Whether `name` is a template a badge can be drawn with.
     pub fn is_style(&self, name: &str) -> bool {
-        self.templates.get(name).is_some()
+        self.defs.load().templates.get(name).is_some()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<BadgeState>> {
@@ -149,7 +175,7 @@ impl Badges {
 
     /// Written, or declared in the config.
     pub fn exists(&self, name: &str) -> bool {
-        self.declared.contains_key(name) || self.get(name).is_some()
+        self.defs.load().declared.contains_key(name) || self.get(name).is_some()
     }
 
     pub fn list(&self) -> BTreeMap<String, Arc<BadgeState>> {
@@ -159,7 +185,8 @@ impl Badges {
     /// Whether a badge that does not exist yet may be created while
     /// `existing` exist: declared ones always may.
     pub(super) fn may_create(&self, name: &str, existing: usize) -> bool {
-        self.declared.contains_key(name) || existing < self.max_badges
+        let defs = self.defs.load();
+        defs.declared.contains_key(name) || existing < defs.max_badges
     }
 
     /// Badges that have a value.
@@ -168,7 +195,7 @@ impl Badges {
     }
 
     pub(super) fn history_len(&self) -> usize {
-        self.history_len
+        self.defs.load().history_len
     }
 
     /// Shows a value another instance stored (cluster mode).
@@ -201,11 +228,12 @@ impl Badges {
 
     /// The template for `look` given the badge's state.
     fn template_for(&self, name: &str, look: &Look, state: Option<&BadgeState>) -> Arc<Template> {
-        let declared = self.declared.get(name).and_then(|c| c.template.as_deref());
+        let defs = self.defs.load();
+        let declared = defs.declared.get(name).and_then(|c| c.template.as_deref());
         let chosen = look.template.as_deref().or(state.and_then(|s| s.style.as_deref())).or(declared);
         chosen
-            .and_then(|t| self.templates.get(t))
-            .unwrap_or_else(|| self.templates.get(DEFAULT_TEMPLATE).expect("flat is built in"))
+            .and_then(|t| defs.templates.get(t))
+            .unwrap_or_else(|| defs.templates.get(DEFAULT_TEMPLATE).expect("flat is built in"))
     }
 
     fn render(
@@ -228,7 +256,8 @@ impl Badges {
         own_viewers: u64,
         out: impl FnOnce(&Template, &dyn crate::render::format::Values) -> T,
     ) -> T {
-        let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
+        let label =
+            self.defs.load().declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| {
             if channel.is_empty() { own_viewers } else { registry.count(channel).viewers }
@@ -276,7 +305,8 @@ impl Badges {
     pub fn draw(&self, name: &str, template: Option<&str>, scale: f32) -> Result<tiny_skia::Pixmap, TooLarge> {
         let look = Look { template: template.map(str::to_string), scale, ..Look::default() };
         let state = self.get(name);
-        let label = self.declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
+        let label =
+            self.defs.load().declared.get(name).and_then(|c| c.label.clone()).unwrap_or_else(|| name.to_string());
         let registry = &self.registry;
         let viewers = |channel: &str| registry.count(channel).viewers;
         let others = |other: &str| self.get(other);
@@ -399,28 +429,28 @@ impl Producer {
     async fn run(mut self) {
         // A polled source polls while this channel runs.
         let _watching = self.badges.interest.watch(&self.name);
-        let timing = self.badges.timing;
-        let watches_others = {
-            let state = self.slot.borrow().clone();
-            let template = self.badges.template_for(&self.name, &self.look, state.as_deref());
-            !template.watched_channels().is_empty() || template.shows_other_badges()
-        };
         let mut poll = tokio::time::interval(WATCH_INTERVAL);
         let mut last_render = Instant::now();
         let mut last_send = last_render;
         let mut slot_open = true;
         loop {
+            // Asked each pass: a reload may give the badge another template.
+            let watches_others = {
+                let state = self.slot.borrow().clone();
+                let template = self.badges.template_for(&self.name, &self.look, state.as_deref());
+                !template.watched_channels().is_empty() || template.shows_other_badges()
+            };
             tokio::select! {
                 changed = self.slot.changed(), if slot_open => slot_open = changed.is_ok(),
                 _ = self.channel.presence_changed.notified() => {}
                 _ = poll.tick(), if watches_others => {}
-                _ = sleep_until(last_send + timing.resend_interval) => {
+                _ = sleep_until(last_send + self.badges.timing.get().resend_interval) => {
                     self.channel.resend();
                     last_send = Instant::now();
                     continue;
                 }
             }
-            sleep_until(last_render + timing.coalesce_interval(self.channel.viewers())).await;
+            sleep_until(last_render + self.badges.timing.get().coalesce_interval(self.channel.viewers())).await;
             if self.channel.viewers() == 0 && self.badges.registry.forget_if_idle(&self.channel) {
                 return;
             }

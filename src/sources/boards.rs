@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use tiny_skia::Pixmap;
@@ -16,7 +17,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::badges::Badges;
 use super::tasks::Tasks;
-use super::timing::Timing;
+use super::timing::{Timing, Timings};
 use crate::config::Config;
 use crate::config::boards::{BoardConfig, TileConfig};
 use crate::metrics::metrics;
@@ -40,48 +41,72 @@ const TEXT_COLOR: &str = "#24292f";
 pub struct Boards {
     registry: Arc<Registry>,
     badges: Arc<Badges>,
-    boards: BTreeMap<String, BoardConfig>,
-    timing: Timing,
+    /// Swapped whole by a reload; a live board redraws from the new one.
+    boards: ArcSwap<BTreeMap<String, Arc<BoardConfig>>>,
+    timing: Timings,
     tasks: Tasks,
+}
+
+/// Checks every board against the badges and templates it names (also for
+/// a reload, before anything is applied).
+pub fn check(config: &Config, badges: &crate::sources::badges::Defs) -> Result<(), String> {
+    for (name, board) in &config.boards {
+        if let Some(bg) = &board.background {
+            parse_color(bg).map_err(|e| format!("boards.{name}.background: {e}"))?;
+        }
+        for (i, tile) in board.tiles.iter().enumerate() {
+            if let Some(template) = &tile.template
+                && badges.templates.get(template).is_none()
+            {
+                return Err(format!("boards.{name}.tiles[{i}].template: no template named {template:?}"));
+            }
+            if let Some(badge) = &tile.badge
+                && !config.badges.contains_key(badge)
+            {
+                return Err(format!(
+                    "boards.{name}.tiles[{i}].badge: {badge:?} is not declared in badges (declare it, with or without a source)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn definitions(config: &Config) -> BTreeMap<String, Arc<BoardConfig>> {
+    config.boards.iter().map(|(name, board)| (name.clone(), Arc::new(board.clone()))).collect()
 }
 
 impl Boards {
     /// Checks every board against the badges and templates it names.
     pub fn new(config: &Config, registry: Arc<Registry>, badges: Arc<Badges>, tasks: Tasks) -> Result<Boards, String> {
-        for (name, board) in &config.boards {
-            if let Some(bg) = &board.background {
-                parse_color(bg).map_err(|e| format!("boards.{name}.background: {e}"))?;
-            }
-            for (i, tile) in board.tiles.iter().enumerate() {
-                if let Some(template) = &tile.template
-                    && !badges.is_style(template)
-                {
-                    return Err(format!("boards.{name}.tiles[{i}].template: no template named {template:?}"));
-                }
-                if let Some(badge) = &tile.badge
-                    && !config.badges.contains_key(badge)
-                {
-                    return Err(format!(
-                        "boards.{name}.tiles[{i}].badge: {badge:?} is not declared in badges (declare it, with or without a source)"
-                    ));
-                }
-            }
-        }
-        let timing = Timing {
-            min_frame_interval: config.min_frame_interval(),
-            resend_interval: config.resend_interval(),
-            fanout_parts_per_second: config.fanout_parts_per_second,
-            max_frame_interval: Duration::from_millis(config.max_frame_interval_ms),
-        };
-        Ok(Boards { registry, badges, boards: config.boards.clone(), timing, tasks })
+        check(config, &badges.defs())?;
+        let boards = ArcSwap::from_pointee(definitions(config));
+        Ok(Boards { registry, badges, boards, timing: Timings::new(Timing::from_config(config)), tasks })
+    }
+
+    /// A reload's boards (checked by `check`): live boards redraw from them
+    /// at their next frame; a removed board's channels are ended by the
+    /// reload. Returns the names whose definition changed or went.
+    pub fn apply(&self, config: &Config) -> Vec<String> {
+        let new = definitions(config);
+        let old = self.boards.load();
+        let changed = old.iter().filter(|(name, board)| new.get(*name).is_none_or(|b| b != *board));
+        let changed = changed.map(|(name, _)| name.clone()).collect();
+        self.timing.set(Timing::from_config(config));
+        self.boards.store(Arc::new(new));
+        changed
+    }
+
+    fn board(&self, name: &str) -> Option<Arc<BoardConfig>> {
+        self.boards.load().get(name).cloned()
     }
 
     pub fn exists(&self, name: &str) -> bool {
-        self.boards.contains_key(name)
+        self.boards.load().contains_key(name)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.boards.keys().map(String::as_str)
+    pub fn names(&self) -> Vec<String> {
+        self.boards.load().keys().cloned().collect()
     }
 
     fn draw_tile(&self, tile: &TileConfig, scale: f32) -> Result<Pixmap, TooLarge> {
@@ -144,7 +169,7 @@ impl Boards {
     /// The channels whose counts the board shows: its rooms and what its
     /// badges' templates name, for a one-off answer to wait for.
     pub fn channels_shown(&self, name: &str) -> Vec<String> {
-        let Some(board) = self.boards.get(name) else { return Vec::new() };
+        let Some(board) = self.board(name) else { return Vec::new() };
         let mut channels = Vec::new();
         for tile in &board.tiles {
             if let Some(room) = &tile.room {
@@ -160,17 +185,18 @@ impl Boards {
     }
 
     pub fn render(&self, name: &str, scale: f32) -> Result<Bytes, TooLarge> {
-        let board = self.boards.get(name).expect("callers check exists");
+        // Gone in a reload since the caller looked: an empty board.
+        let board = self.board(name).unwrap_or_default();
         for badge in board.tiles.iter().filter_map(|t| t.badge.as_deref()) {
             self.badges.interest.asked(badge);
         }
-        metrics().time_render(|| self.render_cached(board, scale, &mut Vec::new()))
+        metrics().time_render(|| self.render_cached(&board, scale, &mut Vec::new()))
     }
 
     /// A live frame; a board too large to draw says so instead.
     fn render_live(&self, name: &str, scale: f32, cache: &mut Vec<Option<(TileInput, Pixmap)>>) -> Bytes {
-        let board = self.boards.get(name).expect("callers check exists");
-        metrics().time_render(|| self.render_cached(board, scale, cache)).unwrap_or_else(|too_large| {
+        let board = self.board(name).unwrap_or_default();
+        metrics().time_render(|| self.render_cached(&board, scale, cache)).unwrap_or_else(|too_large| {
             let mut message = Pixmap::new(1, 1).expect("1x1");
             if let Ok(text) = text_tile(&format!("board too large: {too_large}"), tiny_skia::Color::BLACK, 1.0) {
                 message = text;
@@ -253,18 +279,32 @@ struct Producer {
 impl Producer {
     async fn run(self) {
         let boards = &self.boards;
-        let board = boards.boards.get(&self.name).expect("joined boards exist").clone();
+        // A reload that changes the board starts over with it, drawn at once.
+        let mut at_once = false;
+        while let Some(board) = boards.board(&self.name) {
+            if !self.follow(&board, at_once).await {
+                return;
+            }
+            at_once = true;
+        }
+    }
+
+    /// Draws `board` as its inputs change, until the channel is forgotten
+    /// (`false`) or a reload replaced the board's definition (`true`).
+    async fn follow(&self, board: &Arc<BoardConfig>, mut at_once: bool) -> bool {
+        let boards = &self.boards;
         let badge_names: Vec<String> = board.tiles.iter().filter_map(|t| t.badge.clone()).collect();
         // Its badges' sources poll while the board is watched.
         let _watching: Vec<_> = badge_names.iter().map(|b| boards.badges.interest.watch(b)).collect();
         let mut slots: Vec<_> = badge_names.iter().map(|b| boards.badges.subscribe(b)).collect();
         let has_rooms = board.tiles.iter().any(|t| t.room.is_some());
         let mut rooms = tokio::time::interval(ROOM_CHECK);
-        let timing = boards.timing;
         let mut last_render = Instant::now();
         let mut last_send = last_render;
-        let mut tiles = Vec::new();
+        let mut tiles: Vec<Option<(TileInput, Pixmap)>> = Vec::new();
+        let mut seen = boards.boards.load_full();
         loop {
+            let timing = boards.timing.get();
             let any_badge = async {
                 if slots.is_empty() {
                     return std::future::pending().await;
@@ -282,10 +322,22 @@ impl Producer {
                     last_send = Instant::now();
                     continue;
                 }
+                _ = std::future::ready(()), if std::mem::take(&mut at_once) => {}
+            }
+            let now = boards.boards.load_full();
+            if !Arc::ptr_eq(&now, &seen) {
+                // A reload: a changed (or removed) board starts over; an
+                // unchanged one redraws every tile (templates may differ)
+                // and pushes only if the picture changed.
+                if now.get(&self.name).is_none_or(|b| **b != **board) {
+                    return true;
+                }
+                tiles.clear();
+                seen = now;
             }
             sleep_until(last_render + timing.coalesce_interval(self.channel.viewers())).await;
             if self.channel.viewers() == 0 && boards.registry.forget_if_idle(&self.channel) {
-                return;
+                return false;
             }
             for slot in &mut slots {
                 slot.borrow_and_update();
@@ -295,7 +347,7 @@ impl Producer {
                 let png = drawing.render_live(&name, scale, &mut tiles);
                 (png, tiles)
             };
-            let Some((png, drawn)) = boards.badges.renders.run_waiting(draw).await else { return };
+            let Some((png, drawn)) = boards.badges.renders.run_waiting(draw).await else { return false };
             tiles = drawn;
             if self.channel.publish_if_changed(&png, PNG) {
                 last_render = Instant::now();

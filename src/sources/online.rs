@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
 use super::room_stats::{RoomFigures, RoomStats, SessionGuard};
 use super::tasks::Tasks;
-use super::timing::Timing;
+use super::timing::Timings;
 use crate::config::rooms::{CountMode, RoomConfig};
 use crate::metrics::metrics;
 use crate::push::channel::Channel;
@@ -47,12 +48,30 @@ pub enum FirstFrameError {
 pub struct OnlineRooms {
     registry: Arc<Registry>,
     tasks: Tasks,
-    template: Arc<Template>,
-    timing: Timing,
+    defs: Arc<ArcSwap<RoomDefs>>,
+    timing: Timings,
     pub stats: Arc<RoomStats>,
-    configs: Arc<BTreeMap<String, RoomConfig>>,
+}
+
+/// What the config says of rooms: their template and settings. A reload
+/// swaps it whole; producers draw with the new one at their next frame.
+pub struct RoomDefs {
+    template: Arc<Template>,
+    configs: BTreeMap<String, RoomConfig>,
     /// Whether the template shows room figures (then they redraw it too).
     shows_figures: bool,
+}
+
+impl RoomDefs {
+    pub fn new(template: Arc<Template>, configs: BTreeMap<String, RoomConfig>) -> RoomDefs {
+        let json = serde_json::to_string(&*template).unwrap_or_default();
+        let shows_figures = ROOM_KEYS.iter().any(|k| json.contains(&format!("{{{k}")));
+        RoomDefs { template, configs, shows_figures }
+    }
+
+    fn mode(&self, room: &str) -> CountMode {
+        self.configs.get(room).map(|c| c.count).unwrap_or_default()
+    }
 }
 
 /// A room's figures as template values.
@@ -70,26 +89,30 @@ pub fn figure_values(f: &RoomFigures) -> Vec<(&'static str, f64)> {
 impl OnlineRooms {
     pub fn new(
         registry: Arc<Registry>,
-        template: Arc<Template>,
-        timing: Timing,
+        defs: RoomDefs,
+        timing: Timings,
         tasks: Tasks,
         stats: Arc<RoomStats>,
-        configs: BTreeMap<String, RoomConfig>,
     ) -> OnlineRooms {
-        let json = serde_json::to_string(&*template).unwrap_or_default();
-        let shows_figures = ROOM_KEYS.iter().any(|k| json.contains(&format!("{{{k}")));
-        OnlineRooms { registry, tasks, template, timing, stats, configs: Arc::new(configs), shows_figures }
+        OnlineRooms { registry, tasks, defs: Arc::new(ArcSwap::from_pointee(defs)), timing, stats }
+    }
+
+    /// A reload's rooms: live rooms redraw with them at their next frame
+    /// (the reload wakes them; an unchanged picture pushes nothing).
+    pub fn apply(&self, defs: RoomDefs) {
+        self.defs.store(Arc::new(defs));
     }
 
     fn mode(&self, room: &str) -> CountMode {
-        self.configs.get(room).map(|c| c.count).unwrap_or_default()
+        self.defs.load().mode(room)
     }
 
     /// What the room's badge shows now: its count (streams, cluster-wide
     /// in cluster mode, or distinct addresses) and figures.
     fn values(&self, room: &str) -> RoomValues {
         let count = shown_count(&self.registry, &self.stats, self.mode(room), room);
-        let figures = if self.shows_figures { figure_values(&self.stats.figures(room)) } else { Vec::new() };
+        let figures =
+            if self.defs.load().shows_figures { figure_values(&self.stats.figures(room)) } else { Vec::new() };
         RoomValues { count, figures }
     }
 
@@ -97,7 +120,7 @@ impl OnlineRooms {
     /// figures if the picture shows them, are the cluster's. Returns
     /// whether they are (`false`: Redis out of reach, answer marked).
     pub async fn settle(&self, room: &str) -> bool {
-        let figures = if self.shows_figures { vec![room.to_string()] } else { Vec::new() };
+        let figures = if self.defs.load().shows_figures { vec![room.to_string()] } else { Vec::new() };
         self.settle_all(&[Self::channel_name(room)], &figures).await
     }
 
@@ -131,7 +154,7 @@ impl OnlineRooms {
 
     /// Which cap a new channel of `room` counts against.
     fn kind(&self, room: &str) -> Kind<'static> {
-        if self.configs.contains_key(room) { Kind::ConfiguredRoom } else { Kind::Room }
+        if self.defs.load().configs.contains_key(room) { Kind::ConfiguredRoom } else { Kind::Room }
     }
 
     /// What a new viewer of `room` is shown first when the room is not
@@ -149,7 +172,7 @@ impl OnlineRooms {
         self.settle(room).await;
         let values = self.values(room);
         let values = RoomValues { count: values.count + 1, ..values };
-        let (template, drawn) = (self.template.clone(), values.clone());
+        let (template, drawn) = (self.defs.load().template.clone(), values.clone());
         // Viewers arriving together share one drawing (and its values).
         let draw = move || (Bytes::from(metrics().time_render(|| render_room_png(&template, &drawn))), drawn);
         let (png, values) = renders.run_shared(&name, draw).await.map_err(FirstFrameError::Busy)?;
@@ -166,7 +189,7 @@ impl OnlineRooms {
         let first = first.unwrap_or_else(|| {
             let values = self.values(room);
             let values = RoomValues { count: values.count + 1, ..values };
-            let png = Bytes::from(metrics().time_render(|| render_room_png(&self.template, &values)));
+            let png = Bytes::from(metrics().time_render(|| render_room_png(&self.defs.load().template, &values)));
             FirstFrame { values, png }
         });
         let create = || Channel::new(name.clone(), &first.png, PNG);
@@ -188,12 +211,10 @@ impl OnlineRooms {
             let producer = Producer {
                 channel,
                 registry: self.registry.clone(),
-                template: self.template.clone(),
-                timing: self.timing,
+                defs: self.defs.clone(),
+                timing: self.timing.clone(),
                 stats: self.stats.clone(),
-                mode: self.mode(room),
                 room: room.to_string(),
-                shows_figures: self.shows_figures,
             };
             // After a panic the restarted producer draws the count afresh.
             let first_run = std::sync::atomic::AtomicBool::new(true);
@@ -216,31 +237,32 @@ impl OnlineRooms {
             return Ok(channel.latest().image());
         }
         self.settle(room).await;
-        let (template, values) = (self.template.clone(), self.values(room));
+        let (template, values) = (self.defs.load().template.clone(), self.values(room));
         renders.run(move || Bytes::from(render_room_png(&template, &values))).await
     }
 
     /// The room's badge now as SVG, drawn in the render pool.
     pub async fn snapshot_svg(&self, room: &str, renders: &RenderPool) -> Result<Result<String, TooLarge>, Busy> {
         self.settle(room).await;
-        let (template, values) = (self.template.clone(), self.values(room));
+        let (template, values) = (self.defs.load().template.clone(), self.values(room));
         renders.run(move || template.render_svg(&values, 1.0)).await
     }
 
     /// Samples every room's count into its history and saves the figures,
     /// every `every` (a minute by default), off the async threads.
     pub fn start_sampler(&self, every: std::time::Duration) {
-        let (registry, stats, configs) = (self.registry.clone(), self.stats.clone(), self.configs.clone());
+        let (registry, stats, defs) = (self.registry.clone(), self.stats.clone(), self.defs.clone());
         self.tasks.supervise("room-stats", "sampler".into(), move || {
-            let (registry, stats, configs) = (registry.clone(), stats.clone(), configs.clone());
+            let (registry, stats, defs) = (registry.clone(), stats.clone(), defs.clone());
             async move {
                 loop {
                     tokio::time::sleep(every).await;
+                    let defs = defs.load();
                     let counts: std::collections::HashMap<String, u64> = stats
                         .rooms()
                         .into_iter()
                         .map(|room| {
-                            let mode = configs.get(&room).map(|c| c.count).unwrap_or_default();
+                            let mode = defs.mode(&room);
                             let live = registry.get(&OnlineRooms::channel_name(&room)).is_some();
                             let count = if live { shown_count(&registry, &stats, mode, &room) } else { 0 };
                             (room, count)
@@ -277,12 +299,10 @@ fn shown_count(registry: &Registry, stats: &RoomStats, mode: CountMode, room: &s
 struct Producer {
     channel: Arc<Channel>,
     registry: Arc<Registry>,
-    template: Arc<Template>,
-    timing: Timing,
+    defs: Arc<ArcSwap<RoomDefs>>,
+    timing: Timings,
     stats: Arc<RoomStats>,
-    mode: CountMode,
     room: String,
-    shows_figures: bool,
 }
 
 impl Producer {
@@ -290,38 +310,47 @@ impl Producer {
     async fn run(self, mut shown: Option<RoomValues>) {
         let mut last_render = Instant::now();
         let mut last_send = last_render;
-        let mut backoff = self.timing.min_frame_interval;
+        let mut backoff = self.timing.get().min_frame_interval;
+        // The definitions the latest frame was drawn with: after a reload the
+        // room is drawn again, and pushed only if the picture changed.
+        let mut drawn_with = self.defs.load_full();
         loop {
+            let timing = self.timing.get();
             tokio::select! {
                 _ = self.channel.presence_changed.notified() => {}
-                _ = sleep_until(last_send + self.timing.resend_interval) => {
+                _ = sleep_until(last_send + timing.resend_interval) => {
                     self.channel.resend();
                     last_send = Instant::now();
                     continue;
                 }
             }
             // Coalesce: changes that arrive while we wait are drawn together.
-            let wait = backoff.max(self.timing.coalesce_interval(self.channel.viewers()));
+            let wait = backoff.max(timing.coalesce_interval(self.channel.viewers()));
             sleep_until(last_render + wait).await;
             if self.channel.viewers() == 0 && self.registry.forget_if_idle(&self.channel) {
                 return;
             }
-            let count = shown_count(&self.registry, &self.stats, self.mode, &self.room);
+            let defs = self.defs.load_full();
+            let count = shown_count(&self.registry, &self.stats, defs.mode(&self.room), &self.room);
             self.stats.observe(&self.room, count);
-            let figures = if self.shows_figures {
+            let figures = if defs.shows_figures {
                 super::online::figure_values(&self.stats.figures(&self.room))
             } else {
                 Vec::new()
             };
             let values = RoomValues { count, figures };
-            if shown.as_ref() != Some(&values) {
-                let png = metrics().time_render(|| render_room_png(&self.template, &values));
-                self.channel.publish(&png, PNG);
+            let reloaded = !Arc::ptr_eq(&defs, &drawn_with);
+            if shown.as_ref() != Some(&values) || reloaded {
+                let png = metrics().time_render(|| render_room_png(&defs.template, &values));
+                let pushed = self.channel.publish_if_changed(&png, PNG);
                 shown = Some(values);
-                let now = Instant::now();
-                backoff = self.timing.burst_backoff(wait, now - last_render);
-                last_render = now;
-                last_send = last_render;
+                drawn_with = defs;
+                if pushed {
+                    let now = Instant::now();
+                    backoff = timing.burst_backoff(wait, now - last_render);
+                    last_render = now;
+                    last_send = last_render;
+                }
             }
         }
     }

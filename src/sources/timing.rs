@@ -2,9 +2,14 @@
 //! live image shares (rooms, badges), so a burst of changes is drawn a
 //! handful of times and a quiet channel still shows a change at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Copy)]
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
 pub struct Timing {
     pub min_frame_interval: Duration,
     pub resend_interval: Duration,
@@ -13,7 +18,36 @@ pub struct Timing {
     pub max_frame_interval: Duration,
 }
 
+/// The pacing as the config says now, shared by every producer of a kind:
+/// they read it at each step, so a reload re-paces channels already live.
+#[derive(Clone)]
+pub struct Timings(Arc<ArcSwap<Timing>>);
+
+impl Timings {
+    pub fn new(timing: Timing) -> Timings {
+        Timings(Arc::new(ArcSwap::from_pointee(timing)))
+    }
+
+    pub fn get(&self) -> Timing {
+        **self.0.load()
+    }
+
+    pub fn set(&self, timing: Timing) {
+        self.0.store(Arc::new(timing));
+    }
+}
+
 impl Timing {
+    /// The config's pacing keys.
+    pub fn from_config(config: &Config) -> Timing {
+        Timing {
+            min_frame_interval: config.min_frame_interval(),
+            resend_interval: config.resend_interval(),
+            fanout_parts_per_second: config.fanout_parts_per_second,
+            max_frame_interval: Duration::from_millis(config.max_frame_interval_ms),
+        }
+    }
+
     /// The least time between two renders of a channel with `viewers`:
     /// `min_frame_interval`, stretched so one channel sends at most
     /// `fanout_parts_per_second` parts. A change after a quiet spell still

@@ -52,16 +52,7 @@ impl Server {
     fn start_listening(mut command: Command, listen: &str, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        // Unless the test names one, each server gets its own database in
-        // its own temp dir (never one in the checkout), and no state file.
-        let mut json: serde_json::Value = serde_json::from_str(config).expect("test config is JSON");
-        if let Some(map) = json.as_object_mut() {
-            map.entry("database").or_insert_with(|| dir.path().join("framecast.db").to_string_lossy().into());
-            // The default `state_file` is relative to the working directory
-            // (the checkout): a file left there must never leak into a test.
-            map.entry("state_file").or_insert(serde_json::Value::Null);
-        }
-        std::fs::write(&path, json.to_string()).unwrap();
+        let json = write_config(dir.path(), config);
         let mut child = command
             .args(["serve", "--listen", listen, "--config"])
             .arg(&path)
@@ -86,6 +77,17 @@ impl Server {
             https = Some(found.unwrap_or_else(|| panic!("unexpected second line {line:?}")).parse().unwrap());
         }
         Server { child, addr, https, _dir: dir, _stdout: stdout }
+    }
+
+    /// Replaces the server's config file (for a reload), with the same
+    /// database and state file defaults as at start.
+    pub fn rewrite_config(&self, config: &str) {
+        write_config(self._dir.path(), config);
+    }
+
+    /// Writes `text` as the config file as it is, valid or not.
+    pub fn write_raw_config(&self, text: &str) {
+        std::fs::write(self._dir.path().join("config.json"), text).unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -121,6 +123,21 @@ impl Server {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Writes `config.json` in `dir`. Unless the test names one, each server
+/// gets its own database in its own temp dir (never one in the checkout),
+/// and no state file.
+fn write_config(dir: &std::path::Path, config: &str) -> serde_json::Value {
+    let mut json: serde_json::Value = serde_json::from_str(config).expect("test config is JSON");
+    if let Some(map) = json.as_object_mut() {
+        map.entry("database").or_insert_with(|| dir.join("framecast.db").to_string_lossy().into());
+        // The default `state_file` is relative to the working directory
+        // (the checkout): a file left there must never leak into a test.
+        map.entry("state_file").or_insert(serde_json::Value::Null);
+    }
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    json
 }
 
 impl Drop for Server {
@@ -468,6 +485,25 @@ impl Viewer {
             }
         }
         true
+    }
+
+    /// One read of up to `limit`: `Some(true)` data came, `Some(false)`
+    /// the server closed the connection, `None` nothing came.
+    pub async fn read_some(&mut self, limit: Duration) -> Option<bool> {
+        let mut buf = vec![0u8; 64 * 1024];
+        match tokio::time::timeout(limit, self.stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                self.feed(&buf[..n]);
+                Some(true)
+            }
+            Ok(_) => Some(false),
+            Err(_) => None,
+        }
+    }
+
+    /// Whether the body ended with HTTP's last chunk (a clean end).
+    pub fn ended_cleanly(&self) -> bool {
+        self.chunks.ended
     }
 
     pub fn last(&self) -> Option<&Part> {

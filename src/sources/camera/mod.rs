@@ -21,9 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::camera::{CameraConfig, OverlayConfig};
@@ -99,14 +101,19 @@ pub struct Camera {
     /// Snapshots keep the source running until then.
     demand_until: Mutex<Option<Instant>>,
     /// Woken by snapshot demand (viewers wake it through the channel).
-    wake: Notify,
+    /// Shared with the camera that replaces this one in a reload, as is
+    /// `derived`: sizes live across it keep its source running.
+    wake: Arc<Notify>,
     /// Published frames per second, as f64 bits.
     fps: AtomicU64,
     idle_stop: Duration,
     /// Set by the `debug_endpoints` test hook: the producer panics once.
     panic_next: AtomicBool,
     /// Live derived channels (`sizes`): they keep the source running.
-    derived: std::sync::atomic::AtomicUsize,
+    derived: Arc<std::sync::atomic::AtomicUsize>,
+    /// Cancelled when a reload replaces or removes the camera: its
+    /// producer stops (closing its source).
+    stop: CancellationToken,
     /// Recent frames at other widths, each scaled once.
     scaled: scaled::ScaledFrames,
 }
@@ -125,7 +132,20 @@ pub struct CameraInfo {
 }
 
 pub struct Cameras {
-    cameras: BTreeMap<String, Arc<Camera>>,
+    /// Swapped whole by a reload.
+    cameras: ArcSwap<BTreeMap<String, Arc<Camera>>>,
+    registry: Arc<Registry>,
+    badges: Arc<Badges>,
+    tasks: Tasks,
+}
+
+/// What a reload did to the cameras.
+#[derive(Default)]
+pub struct CamerasApplied {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    /// Their channels: the reload ends their streams after a last frame.
+    pub removed: Vec<Arc<Channel>>,
 }
 
 impl Cameras {
@@ -137,42 +157,116 @@ impl Cameras {
         badges: &Arc<Badges>,
         tasks: &Tasks,
     ) -> Result<Cameras, String> {
-        let mut cameras = BTreeMap::new();
+        let cameras = Cameras {
+            cameras: ArcSwap::default(),
+            registry: registry.clone(),
+            badges: badges.clone(),
+            tasks: tasks.clone(),
+        };
+        let mut started = BTreeMap::new();
         for (name, camera_config) in &config.cameras {
-            let (width, height) = camera_config.source.size_hint();
-            let first = placeholder_jpeg(Placeholder::Connecting, name, "", width, height);
-            let channel = Channel::new(format!("camera/{name}"), &first, JPEG);
-            registry.insert_permanent(channel.clone());
-            let camera = Arc::new(Camera {
-                name: name.clone(),
-                config: camera_config.clone(),
-                channel,
-                state: watch::channel(CameraState::Idle).0,
-                demand_until: Mutex::new(None),
-                wake: Notify::new(),
-                fps: AtomicU64::new(0),
-                idle_stop: config.camera_idle_stop(),
-                panic_next: AtomicBool::new(false),
-                derived: Default::default(),
-                // The latest frame or two at each size.
-                scaled: scaled::ScaledFrames::new(2 * camera_config.sizes.len()),
-            });
-            let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
-            let items = build_items(name, camera_config)?;
-            let producer =
-                producer::Producer::new(camera.clone(), (overlay, items), registry.clone(), badges.clone(), config);
-            tasks.supervise("producer", format!("camera/{name}"), move || producer.clone().run());
-            cameras.insert(name.clone(), camera);
+            started.insert(name.clone(), cameras.start_one(config, name, camera_config, None)?);
         }
-        Ok(Cameras { cameras })
+        cameras.cameras.store(Arc::new(started));
+        Ok(cameras)
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<Camera>> {
-        self.cameras.get(name)
+    /// Starts camera `name`'s producer, on `replacing`'s channel (and its
+    /// demand) when a reload changes a camera, else on a new channel.
+    fn start_one(
+        &self,
+        config: &Config,
+        name: &str,
+        camera_config: &CameraConfig,
+        replacing: Option<&Camera>,
+    ) -> Result<Arc<Camera>, String> {
+        let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
+        let items = build_items(name, camera_config)?;
+        let channel = match replacing {
+            Some(old) => old.channel.clone(),
+            None => {
+                let (width, height) = camera_config.source.size_hint();
+                let first = placeholder_jpeg(Placeholder::Connecting, name, "", width, height);
+                let channel = Channel::new(format!("camera/{name}"), &first, JPEG);
+                self.registry.insert_permanent(channel.clone());
+                channel
+            }
+        };
+        let camera = Arc::new(Camera {
+            name: name.to_string(),
+            config: camera_config.clone(),
+            channel,
+            state: watch::channel(CameraState::Idle).0,
+            demand_until: Mutex::new(None),
+            wake: replacing.map_or_else(Default::default, |old| old.wake.clone()),
+            fps: AtomicU64::new(0),
+            idle_stop: config.camera_idle_stop(),
+            panic_next: AtomicBool::new(false),
+            derived: replacing.map_or_else(Default::default, |old| old.derived.clone()),
+            stop: self.tasks.shutdown.child_token(),
+            // The latest frame or two at each size.
+            scaled: scaled::ScaledFrames::new(2 * camera_config.sizes.len()),
+        });
+        let producer = producer::Producer::new(
+            camera.clone(),
+            (overlay, items),
+            self.registry.clone(),
+            self.badges.clone(),
+            config,
+        );
+        let stop = camera.stop.clone();
+        self.tasks.supervise("producer", format!("camera/{name}"), move || {
+            let (producer, stop) = (producer.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = producer.run() => {}
+                    () = stop.cancelled() => {}
+                }
+            }
+        });
+        Ok(camera)
     }
 
-    pub fn list(&self) -> impl Iterator<Item = &Arc<Camera>> {
-        self.cameras.values()
+    /// A reload's cameras (checked by `check`): new ones start, changed
+    /// ones restart their source with the new settings on the same channel
+    /// (their viewers stay), removed ones stop. Unchanged ones go on as
+    /// they are.
+    pub fn apply(&self, config: &Config) -> Result<CamerasApplied, String> {
+        let old = self.cameras.load_full();
+        let mut next = BTreeMap::new();
+        let mut applied = CamerasApplied::default();
+        for (name, camera_config) in &config.cameras {
+            match old.get(name) {
+                Some(camera) if camera.config == *camera_config && camera.idle_stop == config.camera_idle_stop() => {
+                    next.insert(name.clone(), camera.clone());
+                }
+                Some(camera) => {
+                    next.insert(name.clone(), self.start_one(config, name, camera_config, Some(camera))?);
+                    camera.stop.cancel();
+                    applied.changed.push(name.clone());
+                }
+                None => {
+                    next.insert(name.clone(), self.start_one(config, name, camera_config, None)?);
+                    applied.added.push(name.clone());
+                }
+            }
+        }
+        for (name, camera) in old.iter().filter(|(name, _)| !config.cameras.contains_key(*name)) {
+            camera.stop.cancel();
+            self.registry.remove(&camera.channel);
+            applied.removed.push(camera.channel.clone());
+            tracing::info!(camera = %name, "camera removed by the reload");
+        }
+        self.cameras.store(Arc::new(next));
+        Ok(applied)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Camera>> {
+        self.cameras.load().get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<Camera>> {
+        self.cameras.load().values().cloned().collect()
     }
 }
 

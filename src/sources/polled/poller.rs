@@ -44,7 +44,18 @@ pub struct SourceStatus {
 }
 
 pub struct Pollers {
-    statuses: HashMap<String, Arc<Mutex<SourceStatus>>>,
+    /// Per badge: what it polls, how it is going, and the token that
+    /// stops it. Swapped whole by a reload.
+    running: Mutex<HashMap<String, Running>>,
+    badges: Arc<Badges>,
+    tasks: Tasks,
+}
+
+struct Running {
+    source: PollConfig,
+    allowed: Vec<String>,
+    status: Arc<Mutex<SourceStatus>>,
+    stop: tokio_util::sync::CancellationToken,
 }
 
 /// Checks what the config alone cannot: colours and queries.
@@ -66,17 +77,37 @@ fn check_one(name: &str, source: &PollConfig) -> Result<Query, String> {
 
 impl Pollers {
     pub fn start(config: &Config, badges: &Arc<Badges>, tasks: &Tasks) -> Result<Pollers, String> {
+        let pollers = Pollers { running: Mutex::default(), badges: badges.clone(), tasks: tasks.clone() };
+        pollers.apply(config)?;
+        Ok(pollers)
+    }
+
+    /// Starts a poller for each badge with a `source` (checked by `check`),
+    /// keeps those whose source and allowed hosts did not change, and stops
+    /// the others. Returns how many started or stopped.
+    pub fn apply(&self, config: &Config) -> Result<usize, String> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let fetcher = Fetcher::new(config.allowed_fetch_hosts.clone());
-        let mut statuses = HashMap::new();
+        let mut next = HashMap::new();
+        let mut touched = 0;
         for (name, badge) in &config.badges {
             let Some(source) = &badge.source else { continue };
+            match running.remove(name) {
+                Some(old) if old.source == *source && old.allowed == config.allowed_fetch_hosts => {
+                    next.insert(name.clone(), old);
+                    continue;
+                }
+                // Changed: the new poller takes over.
+                Some(old) => old.stop.cancel(),
+                None => {}
+            }
+            touched += 1;
             let query = Arc::new(check_one(name, source)?);
             let status = Arc::new(Mutex::new(SourceStatus {
                 kind: format!("{:?}", source.kind).to_lowercase(),
                 url: source.url.to_string(),
                 ..SourceStatus::default()
             }));
-            statuses.insert(name.clone(), status.clone());
             let url = fetch_url(source)?;
             let poller = Poller {
                 url,
@@ -84,19 +115,38 @@ impl Pollers {
                 source: Arc::new(source.clone()),
                 query,
                 fetcher: fetcher.clone(),
-                badges: badges.clone(),
-                status,
+                badges: self.badges.clone(),
+                status: status.clone(),
             };
             // Registered now, so snapshots and viewers before the first
             // poll already wake it.
-            badges.interest.waker(name);
-            tasks.supervise("poller", format!("badge/{name}"), move || poller.clone().run());
+            self.badges.interest.waker(name);
+            let stop = self.tasks.shutdown.child_token();
+            let stopped = stop.clone();
+            self.tasks.supervise("poller", format!("badge/{name}"), move || {
+                let (poller, stopped) = (poller.clone(), stopped.clone());
+                async move {
+                    tokio::select! {
+                        () = poller.run() => {}
+                        () = stopped.cancelled() => {}
+                    }
+                }
+            });
+            let allowed = config.allowed_fetch_hosts.clone();
+            next.insert(name.clone(), Running { source: source.clone(), allowed, status, stop });
         }
-        Ok(Pollers { statuses })
+        // Changed (replaced above) or no longer polled: stop.
+        for (_, old) in running.drain() {
+            old.stop.cancel();
+            touched += 1;
+        }
+        *running = next;
+        Ok(touched)
     }
 
     pub fn status(&self, name: &str) -> Option<SourceStatus> {
-        self.statuses.get(name).map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.get(name).map(|r| r.status.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 

@@ -2,10 +2,17 @@
 //! channels, templates, room and badge producers, cameras, the render pool
 //! and the task tracker shutdown waits on.
 //!
-//! May import: cluster, config, push, render, sources, store.
+//! May import: cluster, config, metrics, push, render, sources, store.
 
+pub mod check;
+pub mod reload;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,18 +21,25 @@ use crate::config::Config;
 use crate::push::registry::{Caps, Registry};
 use crate::render::pool::RenderPool;
 use crate::render::template::Templates;
-use crate::sources::badges::{BadgeSettings, Badges};
+use crate::sources::badges::{BadgeSettings, Badges, Defs};
 use crate::sources::boards::Boards;
 use crate::sources::camera::Cameras;
-use crate::sources::online::OnlineRooms;
+use crate::sources::online::{OnlineRooms, RoomDefs};
 use crate::sources::polled::Pollers;
 use crate::sources::room_stats::{RoomSlots, RoomStats};
 use crate::sources::tasks::Tasks;
-use crate::sources::timing::Timing;
+use crate::sources::timing::{Timing, Timings};
 use crate::store;
 
 pub struct App {
-    pub config: Config,
+    /// The config as it is now: a reload swaps it whole (`config()`).
+    config: ArcSwap<Config>,
+    /// Where a reload reads the config again.
+    pub source: ConfigSource,
+    /// One reload at a time (SIGHUP and the admin API may race).
+    reloading: tokio::sync::Mutex<()>,
+    /// Room and badge pacing, re-read by their producers.
+    timings: Timings,
     /// Cancelled on SIGTERM/SIGINT: streams end, connections close.
     pub shutdown: CancellationToken,
     pub registry: Arc<Registry>,
@@ -44,26 +58,47 @@ pub struct App {
     pub tasks: Tasks,
 }
 
+/// Where the running config came from: the file a reload reads again, and
+/// the `--listen` that overrides it.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub path: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+fn caps(config: &Config) -> Caps {
+    Caps {
+        rooms: config.max_rooms,
+        badge_looks: config.max_badge_looks,
+        looks_per_badge: config.max_looks_per_badge,
+        boards: config.max_board_channels,
+        camera_sizes: config.max_camera_size_channels,
+    }
+}
+
 impl App {
+    /// The config as it is now. Read it once per request: a reload may
+    /// swap it between two reads.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// `new` for a server that can reload: `source` says where from.
+    pub fn serving(config: Config, source: ConfigSource) -> Result<Arc<App>, String> {
+        let app = App::new(config)?;
+        let mut app = Arc::into_inner(app).expect("not shared yet");
+        app.source = source;
+        Ok(Arc::new(app))
+    }
+
     /// Fails with a message naming the file, field and reason when a
     /// template or the state file is bad. Needs a tokio runtime (camera
     /// producers start here).
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let templates = Templates::load(config.template_dir.as_deref())?;
         templates.show_nothing_private(&config)?;
-        let registry = Arc::new(Registry::new(Caps {
-            rooms: config.max_rooms,
-            badge_looks: config.max_badge_looks,
-            looks_per_badge: config.max_looks_per_badge,
-            boards: config.max_board_channels,
-            camera_sizes: config.max_camera_size_channels,
-        }));
-        let timing = Timing {
-            min_frame_interval: config.min_frame_interval(),
-            resend_interval: config.resend_interval(),
-            fanout_parts_per_second: config.fanout_parts_per_second,
-            max_frame_interval: Duration::from_millis(config.max_frame_interval_ms),
-        };
+        let registry = Arc::new(Registry::new(caps(&config)));
+        let timings = Timings::new(Timing::from_config(&config));
         let online_template = templates.get("online").expect("the online template is built in");
         let shutdown = CancellationToken::new();
         let tasks = Tasks::new(shutdown.clone());
@@ -86,18 +121,12 @@ impl App {
         let configured = config.rooms.keys().map(|r| (r.clone(), !config.requires_signature(&format!("online/{r}"))));
         let slots = RoomSlots { configured: configured.collect(), max_unconfigured: config.max_unconfigured_rooms };
         let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, slots)?);
-        let online =
-            OnlineRooms::new(registry.clone(), online_template, timing, tasks.clone(), stats, config.rooms.clone());
+        let rooms = RoomDefs::new(online_template, config.rooms.clone());
+        let online = OnlineRooms::new(registry.clone(), rooms, timings.clone(), tasks.clone(), stats);
         online.start_sampler(Duration::from_millis(config.room_sample_ms));
-        let settings = BadgeSettings {
-            rooms: online.stats.clone(),
-            declared: config.badges.clone(),
-            max_badges: config.max_badges,
-            history_len: config.history_len,
-            timing,
-            renders: renders.clone(),
-        };
-        let badges = Arc::new(Badges::new(registry.clone(), templates, store, settings, tasks.clone())?);
+        let settings = BadgeSettings { rooms: online.stats.clone(), timing: timings.clone(), renders: renders.clone() };
+        let defs = Defs::new(templates, config.badges.clone(), config.max_badges, config.history_len)?;
+        let badges = Arc::new(Badges::new(registry.clone(), defs, store, settings, tasks.clone())?);
         badges.start_writer(&tasks);
         let cameras = Cameras::start(&config, &registry, &badges, &tasks)?;
         let pollers = Pollers::start(&config, &badges, &tasks)?;
@@ -107,7 +136,10 @@ impl App {
         }
         let tracker = tasks.tracker.clone();
         Ok(Arc::new(App {
-            config,
+            config: ArcSwap::from_pointee(config),
+            source: ConfigSource::default(),
+            reloading: tokio::sync::Mutex::new(()),
+            timings,
             shutdown,
             registry,
             online,
