@@ -4,7 +4,8 @@
 //! renderer `framecast render online` uses. Closing the page leaves the count.
 //! The demo camera plays live, and so does the image-pull page. Over
 //! HTTP/2 (HTTPS) one page shows 12 distinct live images; over HTTP/1.1
-//! only 6 ever load (Chromium's connections per host).
+//! only 6 ever load (Chromium's connections per host). A config reload
+//! leaves the page live.
 
 mod common;
 
@@ -221,6 +222,42 @@ async fn chromium_shows_the_demo_camera_live_and_the_pull_page_updates() {
         0,
         "snapshots are not viewers"
     );
+    client.close().await.unwrap();
+}
+
+/// A config reload (SIGHUP) leaves the page live: the badge's stream and
+/// the camera's go on, and a count that changes after the reload is
+/// displayed on the same stream (the page's own viewer still counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_stays_live_through_a_reload() {
+    let _serial = common::serial();
+    let server = Server::start(r#"{"badges": {"build": {"label": "build"}}}"#);
+    let (_driver, client) = start_chromium().await;
+    client.goto(&server.url("/")).await.unwrap();
+    for n in [1, 2] {
+        prepare_expected(&client, n).await;
+    }
+    let shown = wait_until_shows(&client, 1, 10_000).await;
+    assert_eq!(shown["ok"], json!(true), "the page never showed 1 viewer: {shown}");
+    wait_for_viewers(server.addr, "default", 1, Duration::from_secs(5)).await;
+    let shown = client.execute_async(CAMERA_CHANGES, vec![json!("/camera/demo.mjpg"), json!(15_000)]).await.unwrap();
+    assert_eq!(shown["changed"], json!(true), "the camera never played: {shown}");
+
+    server.rewrite_config(r#"{"badges": {"build": {"label": "deploy"}, "more": {}}}"#);
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::metric(server.addr, "framecast_config_reloads_total{result=\"ok\"}").await != Some(1.0) {
+        assert!(Instant::now() < deadline, "the reload was not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let _second = Viewer::connect(server.addr, "/online.png", "framecast-test").await;
+    let shown = wait_until_shows(&client, 2, 5_000).await;
+    assert_eq!(shown["ok"], json!(true), "after the reload the page never displayed 2: {shown}");
+    let shown = client.execute_async(CAMERA_CHANGES, vec![json!("/camera/demo.mjpg"), json!(15_000)]).await.unwrap();
+    assert_eq!(shown["changed"], json!(true), "the camera stopped playing after the reload: {shown}");
+    let room = common::api(server.addr, "/api/v1/channels/online/default").await;
+    assert_eq!(room["viewers"], json!(2), "the page's own stream is still counted: {room}");
     client.close().await.unwrap();
 }
 

@@ -31,7 +31,8 @@ pub fn may_see(app: &App, req: &Request<RequestBody>, resource: &str) -> bool {
     !app.config().requires_signature(resource) || has_token(app, req) || signed_for(app, req, resource)
 }
 
-fn signed_for(app: &App, req: &Request<RequestBody>, resource: &str) -> bool {
+/// Whether `req` carries a valid signature for `resource` (any form).
+pub fn signed_for(app: &App, req: &Request<RequestBody>, resource: &str) -> bool {
     let Some(resource) = Resource::parse(resource) else { return false };
     let keys = &app.config().url_signing_keys;
     resource.kind.forms().iter().any(|form| signed::verify(keys, &resource, *form, req.uri().query()).is_ok())

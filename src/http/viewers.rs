@@ -37,11 +37,14 @@ pub fn listed(
         Framing::Reader => "reader",
     };
     let http2 = req.version() == hyper::Version::HTTP_2;
-    // A signed URL (checked or, on a public resource, not needed yet) is
-    // kept, so a reload that makes the resource private or drops a key can
-    // ask again. Bounded by the request head's size, and only when signed.
+    // A signed URL is kept, so a reload that makes the resource private or
+    // drops a key can ask again: one checked to let the stream in, or, on
+    // a public resource, one that verifies now (a made-up `sig` keeps
+    // nothing: an anonymous client cannot park its request head here).
+    let checked = req.extensions().get::<super::signed::ValidFor>().is_some();
     let signed_query = req.uri().query().is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sig=")));
-    let signed = (req.extensions().get::<super::signed::ValidFor>().is_some() || signed_query).then(|| {
+    let resource = super::private::channel_resource(viewer.channel().name());
+    let signed = (checked || signed_query && super::private::signed_for(app, req, resource)).then(|| {
         let uri = req.uri();
         uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()).into()
     });
