@@ -318,13 +318,15 @@ async fn an_invalid_file_changes_nothing_and_says_why() {
     // what waits for a restart.
     let mut good = config.clone();
     good["listen"] = "127.0.0.1:1".into();
-    good["rooms"]["lobby"]["count"] = "streams".into();
+    good["rooms"]["lobby"]["count"] = "addresses".into();
     good["max_connections"] = 77.into();
     server.rewrite_config(&good.to_string());
     let (status, _, body) = request(addr, &with_token).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(answer["changes"]["restart_needed"], serde_json::json!(["max_connections"]), "{answer}");
+    assert_eq!(answer["changes"]["rooms"]["changed"], serde_json::json!(["lobby"]), "{answer}");
+    assert_eq!(answer["changes"]["badges"]["changed"], serde_json::json!([]), "{answer}");
     // `--listen` given at start wins over the file, as at start.
     assert!(viewers.iter().all(|w| !w.closed()));
     tasks.abort_all();
@@ -344,6 +346,11 @@ async fn a_resource_made_private_ends_its_anonymous_streams_only() {
     let signed_in = watch(&mut tasks, addr, &signed(K1, "/online/staff.png"), 2).await;
     let lobby = watch(&mut tasks, addr, "/online/lobby.png", 2).await;
     common::wait_for_viewers(addr, "staff", 5, Duration::from_secs(20)).await;
+    let names_staff = |addr| async move {
+        let (_, _, body) = get(addr, "/metrics").await;
+        String::from_utf8_lossy(&body).lines().any(|l| !l.starts_with('#') && l.contains("\"staff\""))
+    };
+    assert!(names_staff(addr).await, "a public room's series are on /metrics");
     config["rooms"]["staff"]["require_signature"] = true.into();
     server.rewrite_config(&config.to_string());
     server.signal("HUP");
@@ -358,5 +365,6 @@ async fn a_resource_made_private_ends_its_anonymous_streams_only() {
     }
     assert!(signed_in.iter().chain(&lobby).all(|w| !w.closed()));
     assert_eq!(get(addr, "/online/staff.png?once").await.0, 403, "now private");
+    assert!(!names_staff(addr).await, "a room made private leaves /metrics at once, figures too");
     tasks.abort_all();
 }

@@ -38,6 +38,8 @@ pub struct App {
     pub source: ConfigSource,
     /// One reload at a time (SIGHUP and the admin API may race).
     reloading: tokio::sync::Mutex<()>,
+    /// Moves on with every applied reload (`epoch`).
+    reloads: std::sync::atomic::AtomicU64,
     /// Room and badge pacing, re-read by their producers.
     timings: Timings,
     /// Cancelled on SIGTERM/SIGINT: streams end, connections close.
@@ -66,6 +68,12 @@ pub struct ConfigSource {
     pub listen: Option<SocketAddr>,
 }
 
+/// Configured rooms keep figures always; `/metrics` names the public ones.
+fn configured_rooms(config: &Config) -> std::collections::BTreeMap<String, bool> {
+    let public = |room: &String| !config.requires_signature(&format!("online/{room}"));
+    config.rooms.keys().map(|room| (room.clone(), public(room))).collect()
+}
+
 fn caps(config: &Config) -> Caps {
     Caps {
         rooms: config.max_rooms,
@@ -81,6 +89,13 @@ impl App {
     /// swap it between two reads.
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
+    }
+
+    /// Which config a request was checked under: a stream whose request
+    /// began before a reload and joined after it asks again
+    /// (`http::viewers::listed`), since the reload's sweep may have missed it.
+    pub fn epoch(&self) -> u64 {
+        self.reloads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `new` for a server that can reload: `source` says where from.
@@ -117,9 +132,8 @@ impl App {
             Some(cluster) => crate::cluster::badge_store(cluster)?,
             None => store::open(config.database.as_deref(), config.state_file.as_deref(), config.history_len)?,
         };
-        // Configured rooms keep figures always; `/metrics` names the public ones.
-        let configured = config.rooms.keys().map(|r| (r.clone(), !config.requires_signature(&format!("online/{r}"))));
-        let slots = RoomSlots { configured: configured.collect(), max_unconfigured: config.max_unconfigured_rooms };
+        let slots =
+            RoomSlots { configured: configured_rooms(&config), max_unconfigured: config.max_unconfigured_rooms };
         let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, slots)?);
         let rooms = RoomDefs::new(online_template, config.rooms.clone());
         let online = OnlineRooms::new(registry.clone(), rooms, timings.clone(), tasks.clone(), stats);
@@ -139,6 +153,7 @@ impl App {
             config: ArcSwap::from_pointee(config),
             source: ConfigSource::default(),
             reloading: tokio::sync::Mutex::new(()),
+            reloads: std::sync::atomic::AtomicU64::new(0),
             timings,
             shutdown,
             registry,

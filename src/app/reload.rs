@@ -48,17 +48,46 @@ pub enum Refused {
 /// What a reload did.
 #[derive(Debug, Default, Serialize)]
 pub struct Reloaded {
-    pub cameras_added: Vec<String>,
-    pub cameras_changed: Vec<String>,
-    pub cameras_removed: Vec<String>,
-    pub boards_changed: Vec<String>,
+    /// Whether any template (`template_dir`) changed.
+    pub templates_changed: bool,
+    pub badges: Changes,
+    pub rooms: Changes,
+    pub boards: Changes,
+    pub cameras: Changes,
     pub pollers_restarted: usize,
     /// Channels ended after a last frame (what they showed is gone).
     pub channels_closed: Vec<String>,
-    /// Streams ended because the signature that let them in no longer does.
-    pub streams_ended: usize,
+    /// Streams ended because they may no longer watch: the signing key that
+    /// let them in is gone, or their resource became private.
+    pub streams_no_longer_allowed: usize,
     /// Keys that changed but apply only at a restart (or upgrade).
     pub restart_needed: Vec<&'static str>,
+}
+
+/// Names added, changed and removed, of one kind of definition.
+#[derive(Debug, Default, Serialize)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    fn between<V: PartialEq>(
+        old: &std::collections::BTreeMap<String, V>,
+        new: &std::collections::BTreeMap<String, V>,
+    ) -> Changes {
+        let mut changes = Changes::default();
+        for (name, value) in new {
+            match old.get(name) {
+                None => changes.added.push(name.clone()),
+                Some(was) if was != value => changes.changed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        changes.removed = old.keys().filter(|name| !new.contains_key(*name)).cloned().collect();
+        changes
+    }
 }
 
 /// Keys a running process cannot change: each is bound to a socket, a file
@@ -104,23 +133,41 @@ impl App {
     /// `framecast_config_reloads_total{result}` and logged either way.
     pub async fn reload(self: &Arc<Self>, still_allowed: StillAllowed) -> Result<Reloaded, Refused> {
         let app = self.clone();
+        // Counted and logged in the task too: a caller gone does not lose it.
         let task = tokio::spawn(async move {
             let _one = app.reloading.lock().await;
-            app.reload_now(still_allowed).await
-        });
-        let result = task.await.unwrap_or(Err(Refused::Failed));
-        let outcome = if result.is_ok() { "ok" } else { "refused" };
-        metrics().config_reloads.get_or_create(&Outcome { result: outcome }).inc();
-        match &result {
-            Ok(done) => {
-                tracing::info!(changes = %serde_json::to_string(done).unwrap_or_default(), "config reloaded");
-                for key in &done.restart_needed {
-                    tracing::warn!(key, "changed in the config file: applies at the next restart or upgrade");
+            let result = app.reload_now(still_allowed).await;
+            let outcome = if result.is_ok() { "ok" } else { "refused" };
+            metrics().config_reloads.get_or_create(&Outcome { result: outcome }).inc();
+            match &result {
+                Ok(done) => {
+                    tracing::info!(changes = %serde_json::to_string(done).unwrap_or_default(), "config reloaded");
+                    for key in &done.restart_needed {
+                        tracing::warn!(key, "changed in the config file: applies at the next restart");
+                    }
                 }
+                Err(refused) => tracing::error!(error = %refused, "config not reloaded: the running config stays"),
             }
-            Err(refused) => tracing::error!(error = %refused, "config not reloaded: the running config stays"),
+            result
+        });
+        task.await.unwrap_or(Err(Refused::Failed))
+    }
+
+    /// Whether what `channel` shows is still configured (or written): a
+    /// camera and its size, a board, a badge. Other channels always are.
+    pub fn still_shown(&self, channel: &str) -> bool {
+        match channel.split_once('/') {
+            Some(("board", rest)) => self.boards.exists(base_name(rest)),
+            Some(("badge", rest)) => self.badges.exists(base_name(rest)),
+            Some(("camera", rest)) => match self.cameras.get(base_name(rest)) {
+                None => false,
+                // A size the camera no longer offers goes too.
+                Some(camera) => rest
+                    .split_once("@w")
+                    .is_none_or(|(_, width)| width.parse().is_ok_and(|w: u32| camera.config().sizes.contains(&w))),
+            },
+            _ => true,
         }
-        result
     }
 
     async fn reload_now(&self, still_allowed: StillAllowed) -> Result<Reloaded, Refused> {
@@ -135,7 +182,15 @@ impl App {
         if let Some(listen) = self.source.listen {
             new.listen = listen;
         }
-        let mut done = Reloaded { restart_needed: keep_running_values(&old, &mut new), ..Reloaded::default() };
+        let mut done = Reloaded {
+            restart_needed: keep_running_values(&old, &mut new),
+            badges: Changes::between(&old.badges, &new.badges),
+            rooms: Changes::between(&old.rooms, &new.rooms),
+            boards: Changes::between(&old.boards, &new.boards),
+            cameras: Changes::between(&old.cameras, &new.cameras),
+            templates_changed: !self.badges.defs().templates.same_as(&checked.badges.templates),
+            ..Reloaded::default()
+        };
 
         // Everything below is checked already and cannot fail but for a
         // file changed in between (an overlay picture): then the cameras
@@ -145,27 +200,23 @@ impl App {
         self.timings.set(Timing::from_config(&new));
         let online = checked.badges.templates.get("online").expect("the online template is built in");
         self.online.apply(RoomDefs::new(online, new.rooms.clone()));
+        self.online.stats.set_configured(super::configured_rooms(&new));
         let templates = checked.badges.templates.clone();
         self.badges.apply(checked.badges);
-        done.boards_changed = self.boards.apply(&new);
+        self.boards.apply(&new);
         done.pollers_restarted = self.pollers.apply(&new).map_err(Refused::Invalid)?;
         let new = Arc::new(new);
         self.config.store(new.clone());
+        // After the swap, before the sweeps: a request that read the epoch
+        // before this is asked again when it joins (`epoch`).
+        self.reloads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 
         // What a removed camera, board or badge showed is gone: its
         // streams get a last frame saying so, then end. (A removed
         // camera's own channel left the registry in `apply`.)
-        done.cameras_added = cameras.added;
-        done.cameras_changed = cameras.changed;
         let mut closing: Vec<Arc<Channel>> = cameras.removed;
         for channel in self.registry.list() {
-            let gone = match channel.name().split_once('/') {
-                Some(("board", rest)) => !self.boards.exists(base_name(rest)),
-                Some(("badge", rest)) => !self.badges.exists(base_name(rest)),
-                Some(("camera", rest)) => self.cameras.get(base_name(rest)).is_none(),
-                _ => false,
-            };
-            if gone {
+            if !self.still_shown(channel.name()) {
                 self.registry.remove(&channel);
                 closing.push(channel);
             }
@@ -174,7 +225,6 @@ impl App {
             let (kind, rest) = channel.name().split_once('/').unwrap_or(("", channel.name()));
             let name = base_name(rest);
             if kind == "camera" {
-                done.cameras_removed.extend(Some(name.to_string()).filter(|n| !done.cameras_removed.contains(n)));
                 let (width, height) = old.cameras.get(name).map_or((640, 360), |c| c.source.size_hint());
                 channel.close_with(&placeholder_jpeg(Placeholder::Removed, name, "", width, height), "image/jpeg");
             } else {
@@ -192,7 +242,7 @@ impl App {
             for record in channel.records.list() {
                 if !still_allowed(&new, channel.name(), &record) {
                     record.kick.cancel();
-                    done.streams_ended += 1;
+                    done.streams_no_longer_allowed += 1;
                 }
             }
         }

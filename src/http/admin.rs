@@ -1,7 +1,7 @@
 //! `POST /api/v1/admin/reload` (API token): re-reads the config file, as
 //! SIGHUP does. 200 with what changed; 422 with `check-config`'s message
-//! when the file is refused (the running config stays); 409 when the
-//! server was started without `--config`.
+//! when the file is refused (the running config stays); 409 for a server
+//! started without `--config` (which has no tokens, so only in principle).
 
 use std::sync::Arc;
 

@@ -41,6 +41,10 @@ fn check_signature(app: &App, route: &Route, req: &mut Request<RequestBody>) -> 
 /// here: the client gets a 500, the log one line with the request line, and
 /// `framecast_panics_total{where="handler"}` counts it; the connection and
 /// the process serve on.
+/// Which reload a request was checked under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Epoch(pub u64);
+
 /// Set on every answer while a cluster instance cannot reach Redis.
 pub const DEGRADED: &str = "x-framecast-degraded";
 
@@ -93,6 +97,8 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
     }
     let shared = app.clone();
     let app = &**app;
+    // The config this request is checked under (see `App::epoch`).
+    req.extensions_mut().insert(Epoch(app.epoch()));
     if let Err(refused) = check_signature(app, &route, &mut req) {
         return response::text(StatusCode::FORBIDDEN, refused.to_string());
     }

@@ -49,6 +49,16 @@ pub fn listed(
         uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()).into()
     });
     let record = ViewerRecord::new(name, http2, agent, addr, &app.shutdown, signed);
+    let viewer = viewer.with_record(record.clone());
+    // Checked under a config a reload has replaced since: the reload's
+    // sweep may have run before this stream was listed, so ask again now.
+    let checked_under = req.extensions().get::<super::routes::Epoch>().copied();
+    if checked_under.is_some_and(|epoch| epoch.0 != app.epoch()) {
+        let channel = viewer.channel().name();
+        if !super::private::still_allowed(&app.config(), channel, &record) || !app.still_shown(channel) {
+            record.kick.cancel();
+        }
+    }
     PushBody::new(viewer.with_record(record), framing, &app.shutdown).with_limits(limits)
 }
 

@@ -120,6 +120,14 @@ pub struct Templates {
 }
 
 impl Templates {
+    /// Whether `other` holds the same templates, drawn the same (a reload's
+    /// summary; compared as their JSON).
+    pub fn same_as(&self, other: &Templates) -> bool {
+        let json = |t: &Template| serde_json::to_string(t).unwrap_or_default();
+        self.map.len() == other.map.len()
+            && self.map.iter().zip(&other.map).all(|((a, x), (b, y))| a == b && json(x) == json(y))
+    }
+
     pub fn builtin() -> Templates {
         let map = BUILTIN
             .iter()

@@ -86,15 +86,10 @@ impl Boards {
 
     /// A reload's boards (checked by `check`): live boards redraw from them
     /// at their next frame; a removed board's channels are ended by the
-    /// reload. Returns the names whose definition changed or went.
-    pub fn apply(&self, config: &Config) -> Vec<String> {
-        let new = definitions(config);
-        let old = self.boards.load();
-        let changed = old.iter().filter(|(name, board)| new.get(*name).is_none_or(|b| b != *board));
-        let changed = changed.map(|(name, _)| name.clone()).collect();
+    /// reload.
+    pub fn apply(&self, config: &Config) {
         self.timing.set(Timing::from_config(config));
-        self.boards.store(Arc::new(new));
-        changed
+        self.boards.store(Arc::new(definitions(config)));
     }
 
     fn board(&self, name: &str) -> Option<Arc<BoardConfig>> {

@@ -60,6 +60,16 @@ fn build_overlay(name: &str, config: &OverlayConfig) -> Result<Overlay, String> 
     Overlay::new(config).map_err(|e| format!("cameras.{name}.{e}"))
 }
 
+/// What a camera's producer draws over its frames: the text overlay and
+/// the picture items.
+type Drawn = (Option<Overlay>, Vec<ImageItem>);
+
+/// Builds camera `name`'s overlays (reading their pictures now).
+fn drawn_parts(name: &str, config: &CameraConfig) -> Result<Drawn, String> {
+    let overlay = config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
+    Ok((overlay, build_items(name, config)?))
+}
+
 /// The picture overlays of camera `name`, their PNGs read now.
 fn build_items(name: &str, config: &CameraConfig) -> Result<Vec<ImageItem>, String> {
     let items = config.overlays.iter().enumerate();
@@ -165,7 +175,8 @@ impl Cameras {
         };
         let mut started = BTreeMap::new();
         for (name, camera_config) in &config.cameras {
-            started.insert(name.clone(), cameras.start_one(config, name, camera_config, None)?);
+            let drawn = drawn_parts(name, camera_config)?;
+            started.insert(name.clone(), cameras.start_one(config, name, camera_config, drawn, None));
         }
         cameras.cameras.store(Arc::new(started));
         Ok(cameras)
@@ -178,10 +189,9 @@ impl Cameras {
         config: &Config,
         name: &str,
         camera_config: &CameraConfig,
+        (overlay, items): Drawn,
         replacing: Option<&Camera>,
-    ) -> Result<Arc<Camera>, String> {
-        let overlay = camera_config.overlay.as_ref().map(|o| build_overlay(name, o)).transpose()?;
-        let items = build_items(name, camera_config)?;
+    ) -> Arc<Camera> {
         let channel = match replacing {
             Some(old) => old.channel.clone(),
             None => {
@@ -224,31 +234,38 @@ impl Cameras {
                 }
             }
         });
-        Ok(camera)
+        camera
     }
 
-    /// A reload's cameras (checked by `check`): new ones start, changed
-    /// ones restart their source with the new settings on the same channel
-    /// (their viewers stay), removed ones stop. Unchanged ones go on as
-    /// they are.
+    /// A reload's cameras: new ones start, changed ones restart their
+    /// source with the new settings on the same channel (their viewers
+    /// stay), removed ones stop. Unchanged ones go on as they are. Every
+    /// overlay is built before anything starts or stops, so a picture file
+    /// gone since the check refuses the whole change, not half of it.
     pub fn apply(&self, config: &Config) -> Result<CamerasApplied, String> {
         let old = self.cameras.load_full();
+        let unchanged = |name: &str, c: &CameraConfig| {
+            old.get(name).is_some_and(|camera| camera.config == *c && camera.idle_stop == config.camera_idle_stop())
+        };
+        let mut drawn = BTreeMap::new();
+        for (name, camera_config) in config.cameras.iter().filter(|(name, c)| !unchanged(name, c)) {
+            drawn.insert(name.clone(), drawn_parts(name, camera_config)?);
+        }
         let mut next = BTreeMap::new();
         let mut applied = CamerasApplied::default();
         for (name, camera_config) in &config.cameras {
-            match old.get(name) {
-                Some(camera) if camera.config == *camera_config && camera.idle_stop == config.camera_idle_stop() => {
-                    next.insert(name.clone(), camera.clone());
-                }
+            let Some(parts) = drawn.remove(name) else {
+                next.insert(name.clone(), old.get(name).expect("unchanged cameras exist").clone());
+                continue;
+            };
+            let replacing = old.get(name);
+            next.insert(name.clone(), self.start_one(config, name, camera_config, parts, replacing.map(|c| &**c)));
+            match replacing {
                 Some(camera) => {
-                    next.insert(name.clone(), self.start_one(config, name, camera_config, Some(camera))?);
                     camera.stop.cancel();
                     applied.changed.push(name.clone());
                 }
-                None => {
-                    next.insert(name.clone(), self.start_one(config, name, camera_config, None)?);
-                    applied.added.push(name.clone());
-                }
+                None => applied.added.push(name.clone()),
             }
         }
         for (name, camera) in old.iter().filter(|(name, _)| !config.cameras.contains_key(*name)) {

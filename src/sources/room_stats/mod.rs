@@ -123,7 +123,10 @@ pub struct RoomStats {
     db: Option<Mutex<StatsDb>>,
     day_offset_s: i64,
     max_unique: usize,
-    slots: RoomSlots,
+    /// The configured rooms and whether `/metrics` may name each: a reload
+    /// swaps them (a room made private leaves the listed figures at once).
+    configured: arc_swap::ArcSwap<BTreeMap<String, bool>>,
+    max_unconfigured: usize,
 }
 
 /// A viewer's session in a room; `RoomStats::left` ends it.
@@ -188,14 +191,32 @@ impl RoomStats {
             State { day, key, raw_key, rooms, forgotten: BTreeSet::new(), unconfigured_visitors: 0, cluster: None };
         let db = database.map(StatsDb::open).transpose()?;
         let sync = shared::SyncSignals::default();
-        let stats =
-            RoomStats { state: Mutex::new(state), sync, db: db.map(Mutex::new), day_offset_s, max_unique, slots };
+        let stats = RoomStats {
+            state: Mutex::new(state),
+            sync,
+            db: db.map(Mutex::new),
+            day_offset_s,
+            max_unique,
+            configured: arc_swap::ArcSwap::from_pointee(slots.configured),
+            max_unconfigured: slots.max_unconfigured,
+        };
         stats.load()?;
         Ok(stats)
     }
 
+    /// A reload's rooms: newly configured ones keep figures from now on,
+    /// and whether `/metrics` may name each follows its `require_signature`.
+    pub fn set_configured(&self, configured: BTreeMap<String, bool>) {
+        let now = unix_now();
+        let mut state = self.state();
+        for name in configured.keys() {
+            state.rooms.entry(name.clone()).or_insert_with(|| Room { last_seen: now, ..Room::default() });
+        }
+        self.configured.store(std::sync::Arc::new(configured));
+    }
+
     fn configured(&self, room: &str) -> bool {
-        self.slots.configured.contains_key(room)
+        self.configured.load().contains_key(room)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -304,8 +325,8 @@ impl RoomStats {
     fn room<'a>(&self, state: &'a mut State, room: &str) -> Option<&'a mut Room> {
         // Configured rooms are all in `rooms` from the start: the rest is
         // the unconfigured ones.
-        let unconfigured = state.rooms.len().saturating_sub(self.slots.configured.len());
-        if !state.rooms.contains_key(room) && unconfigured >= self.slots.max_unconfigured {
+        let unconfigured = state.rooms.len().saturating_sub(self.configured.load().len());
+        if !state.rooms.contains_key(room) && unconfigured >= self.max_unconfigured {
             return None;
         }
         Some(state.rooms.entry(room.to_string()).or_default())
@@ -416,8 +437,9 @@ impl RoomStats {
         let (today, day) = (state.day, date(state.day));
         let mut listed = Vec::new();
         let mut rest = UnlistedTotals::default();
+        let configured = self.configured.load();
         for (name, r) in &state.rooms {
-            match self.slots.configured.get(name) {
+            match configured.get(name) {
                 Some(true) => listed.push((name.clone(), Self::shown_figures(r, today, day.clone()))),
                 Some(false) => {}
                 None => {

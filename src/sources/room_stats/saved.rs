@@ -59,7 +59,7 @@ impl RoomStats {
         // forgotten (rows deleted at the first flush).
         others.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
         for (i, (name, room)) in others.into_iter().enumerate() {
-            if i < self.slots.max_unconfigured {
+            if i < self.max_unconfigured {
                 state.rooms.insert(name, room);
             } else {
                 state.forgotten.insert(name);
