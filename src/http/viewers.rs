@@ -59,7 +59,7 @@ pub fn listed(
             record.kick.cancel();
         }
     }
-    PushBody::new(viewer.with_record(record), framing, &app.shutdown).with_limits(limits)
+    PushBody::new(viewer, framing, &app.shutdown).with_limits(limits)
 }
 
 /// `GET /api/v1/channels/{channel}/viewers`.
