@@ -59,7 +59,12 @@ pub fn listed(
             record.kick.cancel();
         }
     }
-    PushBody::new(viewer, framing, &app.shutdown).with_limits(limits)
+    let body = PushBody::new(viewer, framing, &app.shutdown).with_limits(limits);
+    // A plain HTTP/1.1 stream (chunked) can be handed to a new process.
+    match req.extensions().get::<std::sync::Arc<crate::push::handover::Handover>>() {
+        Some(handover) if req.version() == hyper::Version::HTTP_11 => body.with_handover(handover.clone()),
+        _ => body,
+    }
 }
 
 /// `GET /api/v1/channels/{channel}/viewers`.

@@ -17,6 +17,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::handover::{Handover, Paused};
 use super::limits::Limits;
 use super::part::{Frame, Framing};
 use super::viewer::ViewerGuard;
@@ -34,6 +35,11 @@ pub struct PushBody {
     limits: Option<Box<Enforced>>,
     /// When the previous part went out (for the viewer's fps).
     last_part: Option<Instant>,
+    /// A plain HTTP/1.1 stream an upgrade can take over (`None` otherwise).
+    handover: Option<Arc<Handover>>,
+    /// Adopted from another process mid-stream: its first part here is
+    /// not its first (the header went out with the previous one there).
+    continued: bool,
 }
 
 /// The running state of a stream's limits.
@@ -57,7 +63,47 @@ impl PushBody {
         let frames = WatchStream::new(viewer.channel().subscribe());
         let token = viewer.record().map_or_else(|| shutdown.clone(), |r| r.kick.clone());
         let ended = Box::pin(token.cancelled_owned());
-        PushBody { frames, ended, framing, last_seq: 0, viewer, limits: None, last_part: None }
+        PushBody {
+            frames,
+            ended,
+            framing,
+            last_seq: 0,
+            viewer,
+            limits: None,
+            last_part: None,
+            handover: None,
+            continued: false,
+        }
+    }
+
+    /// Lets an upgrade take this stream over at a part boundary.
+    pub fn with_handover(mut self, handover: Arc<Handover>) -> PushBody {
+        self.handover = Some(handover);
+        self
+    }
+
+    /// A stream adopted from another process that has sent parts already.
+    pub fn continued(mut self) -> PushBody {
+        self.continued = true;
+        self
+    }
+
+    /// What this stream is, for another process to go on writing it.
+    fn paused(&self) -> Paused {
+        let now = Instant::now();
+        let limits = self.limits.as_deref();
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let record = self.viewer.record().map(|r| r.state());
+        Paused {
+            channel: self.viewer.channel().name().to_string(),
+            reader: self.framing == Framing::Reader,
+            started: self.last_seq != 0 || self.continued,
+            max_duration_ms: limits.and_then(|l| l.deadline.as_ref()).map(|d| ms(d.deadline().saturating_duration_since(now))),
+            max_bytes: limits.and_then(|l| l.max_bytes.map(|max| max.saturating_sub(l.sent))),
+            min_interval_ms: limits.and_then(|l| l.min_interval).map(ms),
+            resend_every_ms: limits.and_then(|l| l.resend.as_ref()).map(|(every, _)| ms(*every)),
+            record,
+        }
     }
 
     /// Applies per-client limits from the moment the stream starts.
@@ -99,6 +145,14 @@ impl Body for PushBody {
         if this.viewer.channel().final_seq().is_some_and(|last| this.last_seq >= last) {
             return Poll::Ready(None);
         }
+        // An upgrade takes this stream over: nothing more from here. The
+        // connection hands the socket on once hyper has flushed.
+        if let Some(handover) = &this.handover
+            && handover.requested()
+        {
+            handover.pause(|| this.paused());
+            return Poll::Pending;
+        }
         if let Some(limits) = &mut this.limits {
             if limits.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
                 return limit_reached("max_duration");
@@ -131,7 +185,7 @@ impl Body for PushBody {
                 record.skipped.fetch_add(skipped, Relaxed);
             }
         }
-        let first = this.last_seq == 0;
+        let first = this.last_seq == 0 && !this.continued;
         let part = frame.part(this.framing, first);
         if let Some(limits) = &mut this.limits {
             // The first frame always goes out: a viewer sees a picture.

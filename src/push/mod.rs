@@ -7,6 +7,7 @@
 pub mod body;
 pub mod channel;
 pub mod gauges;
+pub mod handover;
 pub mod limits;
 pub mod part;
 pub mod presence;

@@ -14,6 +14,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+/// Viewer ids, unique in the process (and across an upgrade).
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
 /// Longest User-Agent kept (they come from anyone).
 const MAX_AGENT: usize = 200;
 
@@ -63,7 +66,6 @@ impl ViewerRecord {
         shutdown: &CancellationToken,
         signed: Option<Box<str>>,
     ) -> Arc<ViewerRecord> {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(ViewerRecord {
             id: NEXT.fetch_add(1, Relaxed),
             since: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
@@ -78,6 +80,52 @@ impl ViewerRecord {
             kick: shutdown.child_token(),
             signed,
         })
+    }
+
+    /// What another process needs to list this viewer as it was.
+    pub fn state(&self) -> super::handover::RecordState {
+        super::handover::RecordState {
+            id: self.id,
+            since: self.since,
+            agent: self.agent.clone(),
+            addr: self.addr,
+            parts: self.parts.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            signed: self.signed.as_deref().map(str::to_string),
+        }
+    }
+
+    /// A viewer adopted from another process, as it was listed there.
+    pub fn adopted(
+        state: &super::handover::RecordState,
+        framing: &'static str,
+        shutdown: &CancellationToken,
+    ) -> Arc<ViewerRecord> {
+        NEXT.fetch_max(state.id + 1, Relaxed);
+        Arc::new(ViewerRecord {
+            id: state.id,
+            since: state.since,
+            framing,
+            http2: false,
+            agent: state.agent.chars().take(MAX_AGENT).collect(),
+            addr: state.addr,
+            parts: AtomicU64::new(state.parts),
+            bytes: AtomicU64::new(state.bytes),
+            skipped: AtomicU64::new(0),
+            fps: AtomicU64::new(0),
+            kick: shutdown.child_token(),
+            signed: state.signed.as_deref().map(Into::into),
+        })
+    }
+
+    /// The next id this process gives (an upgrade's new process starts here).
+    pub fn next_id() -> u64 {
+        NEXT.load(Relaxed)
+    }
+
+    /// Continues numbering after the ids another process gave.
+    pub fn continue_ids_from(next: u64) {
+        NEXT.fetch_max(next, Relaxed);
     }
 
     /// `with_address`: only for callers holding an API token.

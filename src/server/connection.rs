@@ -12,6 +12,7 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use crate::app::App;
 use crate::http::client_addr::PeerAddr;
 use crate::http::{response, routes};
 use crate::metrics::{Reason, metrics};
+use crate::push::handover::Handover;
 
 /// Requests larger than this (line plus headers) get a 431.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -88,7 +90,7 @@ where
         // The common case (every plain viewer) through hyper's own HTTP/1.1
         // connection: the task then holds no HTTP/2 state (capacity bench).
         Protocol::Http1 => {
-            let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service(peer, app, gate));
+            let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service(peer, app, gate, None));
             tokio::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => result.map_err(Into::into),
@@ -107,6 +109,57 @@ where
         Err(error) => {
             tracing::debug!(%error, "connection ended");
             end_reason(error.as_ref())
+        }
+    };
+    metrics().closed.get_or_create(&Reason { reason }).inc();
+}
+
+/// A plain HTTP/1.1 connection (`fd` is its socket): as `serve`, and when
+/// a binary upgrade asks, its stream stops at a part boundary, hyper
+/// flushes, and the socket goes to the new process (`upgrade::hand_over`)
+/// with what the stream is. hyper's connection is then dropped without a
+/// byte more: the new process writes the next part.
+pub async fn serve_plain<IO>(io: IO, fd: RawFd, handover: Arc<Handover>, peer: IpAddr, app: Arc<App>, gate: Gate)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shutdown = app.shutdown.clone();
+    let service = service(peer, app.clone(), gate, Some(handover.clone()));
+    let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            _ = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                break conn.await;
+            }
+            () = handover.changed.notified() => {
+                let Some(state) = handover.ready() else { continue };
+                let channel = state.channel.clone();
+                match super::upgrade::hand_over(fd, state) {
+                    // Dropping the connection closes this process's
+                    // descriptor only: the new process holds its own.
+                    Ok(()) => {
+                        metrics().closed.get_or_create(&Reason { reason: "handed_over" }).inc();
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not hand a stream over: it stays here");
+                        handover.stay();
+                        if let Some(channel) = app.registry.get(&channel) {
+                            channel.resend();
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let reason = match &result {
+        Ok(()) => "closed",
+        Err(error) => {
+            tracing::debug!(%error, "connection ended");
+            end_reason(error)
         }
     };
     metrics().closed.get_or_create(&Reason { reason }).inc();
@@ -138,7 +191,7 @@ where
         .keep_alive_timeout(Duration::from_millis(config.http2_keepalive_timeout_ms));
     let builder = if protocol == Protocol::Http2 { builder.http2_only() } else { builder };
     let shutdown = app.shutdown.clone();
-    let conn = builder.serve_connection(TokioIo::new(io), service(peer, app, gate));
+    let conn = builder.serve_connection(TokioIo::new(io), service(peer, app, gate, None));
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => result,
@@ -166,6 +219,7 @@ fn service(
     peer: IpAddr,
     app: Arc<App>,
     gate: Gate,
+    handover: Option<Arc<Handover>>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Held<response::ResponseBody>>,
@@ -175,6 +229,9 @@ fn service(
     service_fn(move |mut req: Request<Incoming>| {
         let (app, gate) = (app.clone(), gate.clone());
         req.extensions_mut().insert(PeerAddr(peer));
+        if let Some(handover) = &handover {
+            req.extensions_mut().insert(handover.clone());
+        }
         async move {
             // An HTTP/2 stream is a viewer of its own: it takes a place.
             let place = match req.version() {

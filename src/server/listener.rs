@@ -13,6 +13,7 @@ use super::connection::Protocol;
 use super::gate::Gate;
 use super::stall::StallGuard;
 use super::tls::Tls;
+use crate::push::handover::Handover;
 use super::{connection, redirect, socket};
 use crate::app::App;
 use crate::metrics::{Reason, metrics};
@@ -98,7 +99,15 @@ pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind:
                     Kind::Plain => {
                         // The first-byte deadline: nothing within it, and the connection closes.
                         let Some(protocol) = connection::sniff(io.get_ref(), header_timeout).await else { return };
-                        connection::serve(io, protocol, peer.ip(), app, gate).await
+                        // A plain HTTP/1.1 stream can be handed to a new process.
+                        if protocol == Protocol::Http1 {
+                            let handover = Arc::new(Handover::default());
+                            let fd = std::os::fd::AsRawFd::as_raw_fd(io.get_ref());
+                            let io = io.with_handover(handover.clone());
+                            connection::serve_plain(io, fd, handover, peer.ip(), app, gate).await
+                        } else {
+                            connection::serve(io, protocol, peer.ip(), app, gate).await
+                        }
                     }
                     // Boxed: a task's future is as large as its largest branch,
                     // and moving it in touches every byte, so an inline TLS

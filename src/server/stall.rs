@@ -9,8 +9,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Sleep, sleep};
+
+use crate::push::handover::Handover;
 
 /// The error a stalled write ends with, told apart from the kernel's own
 /// timeouts when connections are counted by how they ended.
@@ -45,11 +49,20 @@ pub struct StallGuard<T> {
     blocked: Option<Pin<Box<Sleep>>>,
     /// Until the first byte arrives: the deadline for it.
     first_read: Option<Pin<Box<Sleep>>>,
+    /// Told of every completed flush: an upgrade hands the socket on after
+    /// one (plain HTTP/1.1 only).
+    handover: Option<Arc<Handover>>,
 }
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, timeout: Duration) -> StallGuard<T> {
-        StallGuard { inner, timeout, blocked: None, first_read: None }
+        StallGuard { inner, timeout, blocked: None, first_read: None, handover: None }
+    }
+
+    /// Reports completed flushes to `handover`.
+    pub fn with_handover(mut self, handover: Arc<Handover>) -> StallGuard<T> {
+        self.handover = Some(handover);
+        self
     }
 
     /// Also ends the connection if its first byte does not arrive within `limit`.
@@ -118,7 +131,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        // hyper flushes its socket only once its own buffer is empty.
+        if let (Poll::Ready(Ok(())), Some(handover)) = (&result, &self.handover) {
+            handover.flushed();
+        }
+        result
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,0 +1,133 @@
+//! Taking a live stream out of its HTTP/1.1 connection at a part boundary,
+//! so that another process can go on writing it on the same TCP connection
+//! (a binary upgrade, `server::upgrade`).
+//!
+//! A plain HTTP/1.1 connection carries one `Handover`. When the upgrade asks
+//! (`request`), the stream's body stops before its next part and records
+//! what the stream is (`Paused`): its channel, framing, what is left of its
+//! limits, and its viewer record. hyper then flushes what it holds; the
+//! connection's socket guard counts every completed flush (`flushed`). The
+//! first flush after the pause means every byte hyper had is on the socket,
+//! so the stream stands between two parts: its next bytes are a new chunk.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::limits::Limits;
+use super::part::Framing;
+
+/// Set while this process hands its streams over: every stream with a
+/// `Handover` stops before its next part (unless told to stay).
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks every plain HTTP/1.1 stream to stop before its next part (their
+/// channels must then be woken, so that each body sees it).
+pub fn request_all() {
+    REQUESTED.store(true, SeqCst);
+}
+
+/// One HTTP/1.1 connection's handover state.
+#[derive(Default)]
+pub struct Handover {
+    /// This stream stays here after all (the handover failed or timed out).
+    stays: AtomicBool,
+    paused: Mutex<Option<Box<Paused>>>,
+    /// Completed flushes of the connection's socket (counted by its guard).
+    flushes: AtomicU64,
+    /// `flushes` when the body paused; a later flush means it is all out.
+    flushes_at_pause: AtomicU64,
+    /// Woken when the body pauses and on every flush after, for the
+    /// connection's task.
+    pub changed: Notify,
+}
+
+/// What a stream is, to go on writing it elsewhere. Sent to the new
+/// process as JSON beside the socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Paused {
+    pub channel: String,
+    pub reader: bool,
+    /// Whether the stream has sent a part (its next part then goes out
+    /// without the header the previous one already carried).
+    pub started: bool,
+    pub max_duration_ms: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub min_interval_ms: Option<u64>,
+    pub resend_every_ms: Option<u64>,
+    pub record: Option<RecordState>,
+}
+
+/// A listed viewer's record, carried over so the viewers API and a reload's
+/// checks see the same viewer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordState {
+    pub id: u64,
+    pub since: u64,
+    pub agent: String,
+    pub addr: IpAddr,
+    pub parts: u64,
+    pub bytes: u64,
+    pub signed: Option<String>,
+}
+
+impl Paused {
+    pub fn framing(&self) -> Framing {
+        if self.reader { Framing::Reader } else { Framing::Browser }
+    }
+
+    /// The limits left to enforce.
+    pub fn limits(&self) -> Limits {
+        let ms = |v: Option<u64>| v.map(Duration::from_millis);
+        Limits {
+            max_duration: ms(self.max_duration_ms),
+            max_bytes: self.max_bytes,
+            min_interval: ms(self.min_interval_ms),
+            resend_every: ms(self.resend_every_ms),
+        }
+    }
+}
+
+impl Handover {
+    /// The stream goes on here after all (its channel must be woken for the
+    /// body to go on).
+    pub fn stay(&self) {
+        self.stays.store(true, SeqCst);
+        self.paused.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    pub fn requested(&self) -> bool {
+        REQUESTED.load(SeqCst) && !self.stays.load(SeqCst)
+    }
+
+    /// Called by the body: it sent nothing since its last part.
+    /// Called by the body: it sent nothing since its last part. Asked again
+    /// while it waits, it changes nothing.
+    pub(super) fn pause(&self, state: impl FnOnce() -> Paused) {
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none() {
+            self.flushes_at_pause.store(self.flushes.load(SeqCst), SeqCst);
+            *paused = Some(Box::new(state()));
+            self.changed.notify_one();
+        }
+    }
+
+    /// Called by the connection's socket guard after each completed flush.
+    pub fn flushed(&self) {
+        self.flushes.fetch_add(1, SeqCst);
+        if self.requested() {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The paused stream, once every byte before the pause is on the socket.
+    pub fn ready(&self) -> Option<Paused> {
+        let paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        let state = paused.as_ref()?;
+        (self.flushes.load(SeqCst) > self.flushes_at_pause.load(SeqCst)).then(|| (**state).clone())
+    }
+}
