@@ -266,6 +266,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "could not raise the open-file limit");
     }
+    // The binary at this path is the one an upgrade (SIGUSR2) starts: a
+    // package upgrade replaces the file, and the new file is what runs.
+    let exe = std::env::current_exe().ok().map(|p| {
+        let shown = p.to_string_lossy().into_owned();
+        PathBuf::from(shown.strip_suffix(" (deleted)").unwrap_or(&shown))
+    });
+    // Started by an upgrade: the old process's listeners and its streams.
+    let mut inherited = framecast::server::upgrade::inherited();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let exit = runtime.block_on(async move {
         let app = match App::serving(config, source) {
@@ -275,7 +283,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let listeners = match framecast::server::Listeners::bind(&app).await {
+        let listeners = match framecast::server::Listeners::bind(&app, inherited.as_mut()).await {
             Ok(listeners) => listeners,
             Err(e) => {
                 eprintln!("framecast: {e}");
@@ -308,6 +316,18 @@ fn serve(args: ServeArgs) -> ExitCode {
             &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::MainPid(std::process::id())],
         );
         reload_on_hangup(&app);
+        // Accepting stops at shutdown, or once an upgrade's new process serves.
+        let accepting = app.shutdown.child_token();
+        let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(exe) = exe {
+            upgrade_on_usr2(&app, exe, listeners.fds(), accepting.clone(), upgraded.clone());
+        }
+        if let Some(inherited) = inherited {
+            match inherited.take_over(app.clone()).await {
+                Ok(()) => tracing::info!("upgrade: serving in place of the old process, adopting its streams"),
+                Err(e) => tracing::warn!("upgrade: {e}"),
+            }
+        }
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());
         let signalled_at = signalled.clone();
@@ -320,8 +340,28 @@ fn serve(args: ServeArgs) -> ExitCode {
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         });
-        // Returns once shutdown has drained the connections (or timed out).
-        listeners.serve(app.clone()).await;
+        let gate = listeners.serve(app.clone(), accepting).await;
+        if upgraded.load(std::sync::atomic::Ordering::SeqCst) {
+            // Streams that could not move (TLS, HTTP/2) are served here
+            // until they end, or `upgrade_drain_max_ms`.
+            let limit = Duration::from_millis(app.config().upgrade_drain_max_ms);
+            let no_streams = async {
+                while app.registry.list().iter().any(|c| c.viewers() > 0) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::timeout(limit, no_streams) => {}
+                _ = app.shutdown.cancelled() => {}
+            }
+            tracing::info!(open = gate.held(), "upgrade: no stream left here; exiting");
+            app.shutdown.cancel();
+        }
+        // Once shutdown, connections get `shutdown_timeout_ms` to finish.
+        let limit = Duration::from_millis(app.config().shutdown_timeout_ms);
+        if tokio::time::timeout(limit, gate.drained()).await.is_err() {
+            tracing::warn!(open = gate.held(), "shutdown timeout: closing anyway");
+        }
         // Then producers, the badge writer's queue and blocking renders,
         // within what is left of `shutdown_timeout_ms`.
         let limit = Duration::from_millis(app.config().shutdown_timeout_ms);
@@ -335,7 +375,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || stats.flush()).await {
             tracing::warn!("saving room statistics at shutdown failed: {e}");
         }
-        if let Some(file) = &args.pid_file {
+        // After an upgrade the file names the new process: it stays.
+        if let Some(file) = args.pid_file.as_ref().filter(|_| !upgraded.load(std::sync::atomic::Ordering::SeqCst)) {
             let _ = std::fs::remove_file(file);
         }
         ExitCode::SUCCESS
@@ -362,6 +403,56 @@ fn reload_on_hangup(app: &Arc<App>) {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
             let _ = app.reload(framecast::http::private::still_allowed).await;
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        }
+    });
+}
+
+/// SIGUSR2 starts the binary at `exe` and hands it this process's
+/// listeners and plain streams (`docs/operations.md`). If it fails to
+/// start, nothing changes here and the log says why.
+fn upgrade_on_usr2(
+    app: &Arc<App>,
+    exe: PathBuf,
+    listeners: Vec<(&'static str, std::os::fd::RawFd)>,
+    accepting: tokio_util::sync::CancellationToken,
+    upgraded: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr2 = match signal(SignalKind::user_defined2()) {
+        Ok(usr2) => usr2,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGUSR2 handler: upgrades need a restart");
+            return;
+        }
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        while usr2.recv().await.is_some() {
+            if upgraded.load(SeqCst) {
+                tracing::warn!("an upgrade is done already: this process is on its way out");
+                continue;
+            }
+            tracing::info!(exe = %exe.display(), "upgrade: starting the new binary");
+            // Values and figures become the new process's: none are taken
+            // here from now on, and what is here is saved for it to load.
+            app.handing_over.store(true, SeqCst);
+            let stats = app.online.stats.clone();
+            let _ = tokio::task::spawn_blocking(move || stats.hand_off()).await;
+            match framecast::server::upgrade::start(&app, exe.clone(), listeners.clone()).await {
+                Ok(started) => {
+                    upgraded.store(true, SeqCst);
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::MainPid(started.pid)]);
+                    accepting.cancel();
+                    tracing::info!(pid = started.pid, "upgrade: the new process serves; streams move to it");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!("upgrade failed, this process serves on: {e}");
+                    app.online.stats.take_back();
+                    app.handing_over.store(false, SeqCst);
+                }
+            }
         }
     });
 }

@@ -40,6 +40,9 @@ pub struct App {
     reloading: tokio::sync::Mutex<()>,
     /// Moves on with every applied reload (`epoch`).
     reloads: std::sync::atomic::AtomicU64,
+    /// Set when an upgrade starts a new process: values and figures are
+    /// its from then on, so this process takes no more writes.
+    pub handing_over: std::sync::atomic::AtomicBool,
     /// Room and badge pacing, re-read by their producers.
     timings: Timings,
     /// Cancelled on SIGTERM/SIGINT: streams end, connections close.
@@ -154,6 +157,7 @@ impl App {
             source: ConfigSource::default(),
             reloading: tokio::sync::Mutex::new(()),
             reloads: std::sync::atomic::AtomicU64::new(0),
+            handing_over: std::sync::atomic::AtomicBool::new(false),
             timings,
             shutdown,
             registry,

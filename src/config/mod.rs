@@ -71,6 +71,9 @@ pub struct Config {
     /// On SIGTERM/SIGINT, streams end at once; connections get this long to
     /// finish before the process exits anyway.
     pub shutdown_timeout_ms: u64,
+    /// After a binary upgrade, the old process serves the streams it could
+    /// not hand over (TLS, HTTP/2) at most this long, then exits.
+    pub upgrade_drain_max_ms: u64,
     /// Open connections at most; beyond it new ones get a 503.
     pub max_connections: usize,
     /// Open connections from one address at most (0: no limit). Behind a
@@ -294,7 +297,7 @@ impl Config {
     /// range: checked at load so nothing downstream can overflow (`Instant +
     /// Duration` panics), and the one source `docs/limits.md` is checked
     /// against (`tests/docs.rs`).
-    pub fn ranges(&self) -> [(&'static str, u64, (u64, u64)); 35] {
+    pub fn ranges(&self) -> [(&'static str, u64, (u64, u64)); 36] {
         const MS_HOUR: u64 = 3_600_000;
         [
             ("resend_interval_ms", self.resend_interval_ms, (10, MS_HOUR)),
@@ -310,6 +313,7 @@ impl Config {
             ("tcp_user_timeout_ms", self.tcp_user_timeout_ms, (0, MS_HOUR)),
             ("header_read_timeout_ms", self.header_read_timeout_ms, (100, 600_000)),
             ("shutdown_timeout_ms", self.shutdown_timeout_ms, (0, 600_000)),
+            ("upgrade_drain_max_ms", self.upgrade_drain_max_ms, (0, 604_800_000)),
             ("max_connections", self.max_connections as u64, (1, 1_000_000)),
             ("max_connections_per_ip", self.max_connections_per_ip as u64, (0, 1_000_000)),
             ("max_rooms", self.max_rooms as u64, (1, 1_000_000)),

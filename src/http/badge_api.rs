@@ -59,6 +59,14 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
     if let Err(denied) = authorize_write(&app.config(), req.headers()) {
         return errors::json(&denied);
     }
+    // An upgrade's new process holds the values now: ask again there (the
+    // same address, a new connection, a moment later).
+    if app.handing_over.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut busy = response::json_error(StatusCode::SERVICE_UNAVAILABLE, "upgrading: send it again in a second");
+        busy.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        busy.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
+        return busy;
+    }
     if method == Method::DELETE {
         return match app.badges.delete(name).await {
             Ok(true) => response::json(StatusCode::OK, &json!({ "name": name, "deleted": true })),

@@ -5,6 +5,7 @@
 //! May import: app, config, metrics, names, panics, push, render, sources, store.
 
 pub mod admin;
+pub mod adopt;
 pub mod api;
 pub mod auth;
 pub mod badge_api;

@@ -98,7 +98,9 @@ impl PushBody {
             channel: self.viewer.channel().name().to_string(),
             reader: self.framing == Framing::Reader,
             started: self.last_seq != 0 || self.continued,
-            max_duration_ms: limits.and_then(|l| l.deadline.as_ref()).map(|d| ms(d.deadline().saturating_duration_since(now))),
+            max_duration_ms: limits
+                .and_then(|l| l.deadline.as_ref())
+                .map(|d| ms(d.deadline().saturating_duration_since(now))),
             max_bytes: limits.and_then(|l| l.max_bytes.map(|max| max.saturating_sub(l.sent))),
             min_interval_ms: limits.and_then(|l| l.min_interval).map(ms),
             resend_every_ms: limits.and_then(|l| l.resend.as_ref()).map(|(every, _)| ms(*every)),

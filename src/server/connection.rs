@@ -134,10 +134,13 @@ where
                 conn.as_mut().graceful_shutdown();
                 break conn.await;
             }
+            // An upgrade: an idle connection closes, a response under way
+            // finishes first (a stream's pause is the branch below).
+            () = super::upgrade::STARTED.notified() => conn.as_mut().graceful_shutdown(),
             () = handover.changed.notified() => {
                 let Some(state) = handover.ready() else { continue };
                 let channel = state.channel.clone();
-                match super::upgrade::hand_over(fd, state) {
+                match super::upgrade::hand_over(fd, state).await {
                     // Dropping the connection closes this process's
                     // descriptor only: the new process holds its own.
                     Ok(()) => {

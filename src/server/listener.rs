@@ -8,16 +8,17 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use super::connection::Protocol;
 use super::gate::Gate;
 use super::stall::StallGuard;
 use super::tls::Tls;
-use crate::push::handover::Handover;
 use super::{connection, redirect, socket};
 use crate::app::App;
 use crate::metrics::{Reason, metrics};
 use crate::panics;
+use crate::push::handover::Handover;
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nConnection: close\r\n\r\nserver full, try later\n";
 
@@ -54,13 +55,13 @@ pub enum Kind {
     Redirect { https_port: u16 },
 }
 
-/// Accepts until shutdown.
-pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind: Kind) {
+/// Accepts until `stop`.
+pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind: Kind, stop: CancellationToken) {
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = app.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,

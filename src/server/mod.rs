@@ -5,6 +5,7 @@
 //! May import: app, config, http, metrics, panics, push.
 
 pub mod acme;
+pub mod adopted;
 pub mod connection;
 pub mod gate;
 pub mod held;
@@ -15,13 +16,14 @@ pub mod socket;
 pub mod stall;
 pub mod streams;
 pub mod tls;
+pub mod upgrade;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use gate::Gate;
@@ -37,20 +39,37 @@ pub struct Listeners {
 impl Listeners {
     /// Binds every configured listener (port 0 picks a free port) and sets
     /// up TLS, so errors surface before anything is served and callers can
-    /// report the real addresses.
-    pub async fn bind(app: &Arc<App>) -> Result<Listeners, String> {
+    /// report the real addresses. An upgrade's new process takes the old
+    /// one's listeners instead (`inherited`), whatever the config says.
+    pub async fn bind(app: &Arc<App>, mut inherited: Option<&mut upgrade::Inherited>) -> Result<Listeners, String> {
         let config = &app.config();
-        let plain = bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let mut take = |scheme: &str, addr: SocketAddr| match inherited.as_mut().and_then(|i| i.take(scheme)) {
+            Some(listener) => TcpListener::from_std(listener).map_err(|e| format!("inherited {scheme} listener: {e}")),
+            None => bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}")),
+        };
+        let plain = take("http", config.listen)?;
         let (mut https, mut redirect) = (None, None);
         if let Some(tls_config) = &config.tls {
-            let listener =
-                bind(tls_config.listen).map_err(|e| format!("cannot listen on {}: {e}", tls_config.listen))?;
+            let listener = take("https", tls_config.listen)?;
             https = Some((listener, Arc::new(tls::Tls::start(app, tls_config)?)));
             if let Some(addr) = tls_config.http_redirect_listen {
-                redirect = Some(bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+                redirect = Some(take("http-redirect", addr)?);
             }
         }
         Ok(Listeners { plain, https, redirect })
+    }
+
+    /// `(scheme, descriptor)` of each listener, for an upgrade to pass on.
+    pub fn fds(&self) -> Vec<(&'static str, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        let mut all = vec![("http", self.plain.as_raw_fd())];
+        if let Some((listener, _)) = &self.https {
+            all.push(("https", listener.as_raw_fd()));
+        }
+        if let Some(listener) = &self.redirect {
+            all.push(("http-redirect", listener.as_raw_fd()));
+        }
+        all
     }
 
     /// `(scheme, address)` of each listener, plain first.
@@ -66,24 +85,23 @@ impl Listeners {
         all
     }
 
-    /// Serves until shutdown, then waits (up to `shutdown_timeout_ms`) for
-    /// open connections to finish.
-    pub async fn serve(self, app: Arc<App>) {
+    /// Accepts until `stop` (shutdown, or an upgrade's new process took
+    /// over), and returns the caps' gate: its places are the connections
+    /// still open, for the caller to wait on.
+    pub async fn serve(self, app: Arc<App>, stop: CancellationToken) -> Gate {
         let gate = Gate::new(app.config().max_connections, app.config().max_connections_per_ip);
         let mut loops = tokio::task::JoinSet::new();
         if let Some((listener, tls)) = self.https {
             let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
-            loops.spawn(listener::accept_loop(listener, app.clone(), gate.clone(), Kind::Tls(tls)));
+            loops.spawn(listener::accept_loop(listener, app.clone(), gate.clone(), Kind::Tls(tls), stop.clone()));
             if let Some(redirect) = self.redirect {
-                loops.spawn(listener::accept_loop(redirect, app.clone(), gate.clone(), Kind::Redirect { https_port }));
+                let kind = Kind::Redirect { https_port };
+                loops.spawn(listener::accept_loop(redirect, app.clone(), gate.clone(), kind, stop.clone()));
             }
         }
-        loops.spawn(listener::accept_loop(self.plain, app.clone(), gate.clone(), Kind::Plain));
+        loops.spawn(listener::accept_loop(self.plain, app.clone(), gate.clone(), Kind::Plain, stop));
         while loops.join_next().await.is_some() {}
-        let limit = Duration::from_millis(app.config().shutdown_timeout_ms);
-        if tokio::time::timeout(limit, gate.drained()).await.is_err() {
-            tracing::warn!(open = gate.held(), "shutdown timeout: closing anyway");
-        }
+        gate
     }
 }
 

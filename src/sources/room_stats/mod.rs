@@ -127,6 +127,9 @@ pub struct RoomStats {
     /// swaps them (a room made private leaves the listed figures at once).
     configured: arc_swap::ArcSwap<BTreeMap<String, bool>>,
     max_unconfigured: usize,
+    /// Set once an upgrade's new process owns the figures: this one saves
+    /// nothing more (its copy would overwrite the newer one).
+    handed_off: std::sync::atomic::AtomicBool,
 }
 
 /// A viewer's session in a room; `RoomStats::left` ends it.
@@ -199,6 +202,7 @@ impl RoomStats {
             max_unique,
             configured: arc_swap::ArcSwap::from_pointee(slots.configured),
             max_unconfigured: slots.max_unconfigured,
+            handed_off: std::sync::atomic::AtomicBool::new(false),
         };
         stats.load()?;
         Ok(stats)

@@ -69,8 +69,24 @@ impl RoomStats {
         Ok(())
     }
 
+    /// An upgrade that did not happen: this process saves again.
+    pub fn take_back(&self) {
+        self.handed_off.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Saves everything now and nothing after: an upgrade's new process
+    /// loads the figures and owns them from here (blocking).
+    pub fn hand_off(&self) -> Result<(), String> {
+        let saved = self.flush();
+        self.handed_off.store(true, std::sync::atomic::Ordering::SeqCst);
+        saved
+    }
+
     /// Saves every changed room (blocking: call off the async threads).
     pub fn flush(&self) -> Result<(), String> {
+        if self.handed_off.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         let Some(db) = &self.db else {
             // Nothing to save them to: drop what waits for saving, unless
             // a cluster sends it to Redis (`shared`).

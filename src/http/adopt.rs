@@ -1,0 +1,88 @@
+//! A stream handed over by an upgrade's old process, joined to its channel
+//! here by the channel's name (`online/ROOM`, `badge/NAME/TEMPLATE@2x~LOGO`,
+//! `board/NAME@2x`, `camera/NAME@wN`), as a request for it would have
+//! joined, and checked again under this process's config: a private
+//! resource needs the signature the stream came with.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::push::body::PushBody;
+use crate::push::handover::Paused;
+use crate::push::record::ViewerRecord;
+use crate::push::viewer::ViewerGuard;
+
+/// The stream's body here, or `None` when its channel cannot be joined
+/// (gone from the config, a cap reached, no longer allowed): the stream
+/// then ends cleanly.
+pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<PushBody> {
+    let viewer = join(app, &state.channel, addr).await?;
+    let framing = state.framing();
+    let name = if state.reader { "reader" } else { "browser" };
+    let viewer = match &state.record {
+        Some(record) => {
+            let record = ViewerRecord::adopted(record, name, &app.shutdown);
+            if !super::private::still_allowed(&app.config(), &state.channel, &record) {
+                return None;
+            }
+            viewer.with_record(record)
+        }
+        None => viewer,
+    };
+    let body = PushBody::new(viewer, framing, &app.shutdown).with_limits(state.limits());
+    Some(if state.started { body.continued() } else { body })
+}
+
+async fn join(app: &Arc<App>, channel: &str, addr: IpAddr) -> Option<ViewerGuard> {
+    let (kind, rest) = channel.split_once('/')?;
+    match kind {
+        "online" => {
+            let first = app.online.first_frame(rest, &app.renders).await.ok()?;
+            app.online.join(rest, addr, first).ok()
+        }
+        "badge" => {
+            let (stem, logo) = rest.split_once('~').map_or((rest, None), |(s, l)| (s, Some(l)));
+            let (stem, scale) = stem.split_once('@').map_or((stem, "1"), |(s, x)| (s, x.trim_end_matches('x')));
+            let (name, template) = stem.split_once('/').map_or((stem, None), |(n, t)| (n, Some(t)));
+            let query = {
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                if let Some(template) = template {
+                    query.append_pair("style", template);
+                }
+                query.append_pair("scale", scale);
+                if let Some(logo) = logo {
+                    let mut parts = logo.split(':');
+                    // A custom SVG logo is named by its hash only: it cannot be
+                    // drawn again from the name, so such a stream ends here.
+                    let slug = parts.next().filter(|slug| !slug.starts_with("svg-"))?;
+                    query.append_pair("logo", slug);
+                    for part in parts {
+                        let key = if part.parse::<f64>().is_ok() { "logoWidth" } else { "logoColor" };
+                        query.append_pair(key, part);
+                    }
+                }
+                query.finish()
+            };
+            let look = super::badges::look(app, Some(&query), 1.0).await.ok()?;
+            let first = app.badges.first_frame(name, &look).await.ok()?;
+            app.badges.join(name, look, first).ok()
+        }
+        "board" => {
+            let (name, scale) = super::badges::split_scale(rest);
+            let scale = scale.ok()?;
+            app.boards.exists(name).then_some(())?;
+            let first = app.boards.first_frame(name, scale).await.ok()?;
+            app.boards.join(name, scale, first).ok()
+        }
+        "camera" => {
+            let (name, width) = rest.split_once("@w").map_or((rest, None), |(n, w)| (n, w.parse::<u32>().ok()));
+            let camera = app.cameras.get(name)?;
+            match width {
+                None => Some(camera.watch(&app.registry)),
+                Some(width) => camera.watch_width(&app.registry, &app.tasks, &app.renders, width).await.ok(),
+            }
+        }
+        _ => None,
+    }
+}

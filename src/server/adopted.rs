@@ -1,0 +1,80 @@
+//! A stream adopted from an upgrade's old process: its TCP connection, in
+//! the middle of a chunked HTTP/1.1 response, written on from its next
+//! part. hyper is not involved: the response head went out long ago, and
+//! the connection serves no other request after this stream (it closes
+//! when the stream ends). The same body as any stream (limits, records,
+//! skipping to the latest frame), the same stall guard on writes, and a
+//! read side that notices the client leave.
+
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::stall::StallGuard;
+use crate::app::App;
+use crate::metrics::{Reason, metrics};
+use crate::push::handover::Paused;
+
+/// How long a finished stream waits for its client to close first.
+const LINGER: Duration = Duration::from_secs(2);
+
+pub async fn serve(app: Arc<App>, fd: OwnedFd, state: Paused) {
+    let stream = std::net::TcpStream::from(fd);
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(stream) = TcpStream::from_std(stream) else { return };
+    let peer = stream.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let addr = state.record.as_ref().map_or(peer, |r| r.addr);
+    metrics().connections_open.inc();
+    let io = StallGuard::new(stream, app.config().write_stall_timeout());
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let body = crate::http::adopt::stream(&app, &state, addr).await;
+    let ended = match body {
+        Some(body) => {
+            let mut body = std::pin::pin!(body);
+            let mut sink = [0u8; 512];
+            loop {
+                tokio::select! {
+                    frame = body.frame() => {
+                        let Some(Ok(frame)) = frame else { break "closed" };
+                        let Ok(data) = frame.into_data() else { continue };
+                        if write_chunk(&mut writer, data).await.is_err() {
+                            break "reset";
+                        }
+                    }
+                    read = reader.read(&mut sink) => match read {
+                        // More from the client on a streaming response: ignored.
+                        Ok(n) if n > 0 => {}
+                        _ => break "client_left",
+                    }
+                }
+            }
+        }
+        None => "closed",
+    };
+    if ended == "closed" {
+        // HTTP's last chunk: the stream ended cleanly, as any stream's end.
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+        let _ = writer.shutdown().await;
+        let mut sink = [0u8; 512];
+        let _ =
+            tokio::time::timeout(LINGER, async { while reader.read(&mut sink).await.is_ok_and(|n| n > 0) {} }).await;
+    }
+    metrics().connections_open.dec();
+    metrics().closed.get_or_create(&Reason { reason: ended }).inc();
+}
+
+/// One part as one HTTP/1.1 chunk.
+async fn write_chunk<W: tokio::io::AsyncWrite + Unpin>(writer: &mut W, data: Bytes) -> std::io::Result<()> {
+    let head = Bytes::from(format!("{:X}\r\n", data.len()));
+    let mut chunk = head.chain(data).chain(&b"\r\n"[..]);
+    writer.write_all_buf(&mut chunk).await?;
+    writer.flush().await
+}

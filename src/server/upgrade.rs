@@ -1,0 +1,286 @@
+//! A binary upgrade that hands every plain stream over (SIGUSR2, nginx's
+//! convention). The old process starts the binary at its own path with its
+//! own arguments and gives it, over a Unix socket pair:
+//!
+//! 1. the listening sockets, inherited (no connection is refused: both
+//!    processes accept from the same queue until the old one stops);
+//! 2. once the new process says it serves (`Hello`), where viewer ids go on
+//!    (`Start`), then every plain HTTP/1.1 stream at a part boundary: its
+//!    socket (`SCM_RIGHTS`) and what it is (`push::handover::Paused`). The
+//!    new process joins each to its channel and writes the next part on the
+//!    same TCP connection (`adopted`).
+//!
+//! Streams that cannot move (TLS, HTTP/2) stay with the old process until
+//! they end, or `upgrade_drain_max_ms`. A new binary that fails to start or
+//! refuses its config changes nothing: the old process serves on, and says
+//! why in its log.
+
+use std::ffi::OsString;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg, socketpair,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::app::App;
+use crate::push::handover::{self, Paused};
+use crate::push::record::ViewerRecord;
+
+/// The new process finds its end of the socket pair here.
+const ENV_SOCKET: &str = "FRAMECAST_UPGRADE_FD";
+/// And the listening sockets: `http=3,https=4,http-redirect=5`.
+const ENV_LISTENERS: &str = "FRAMECAST_LISTENER_FDS";
+/// A message's largest size (a stream's state is a few hundred bytes).
+const MAX_MESSAGE: usize = 64 * 1024;
+/// How long the new process may take to start and say so.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Message {
+    /// New → old: serving, with this process id.
+    Hello { pid: u32 },
+    /// Old → new: go on numbering viewers from here.
+    Start { next_viewer_id: u64 },
+    /// Old → new: a stream, its socket beside this message.
+    Stream(Box<Paused>),
+}
+
+fn send(socket: &UnixDatagram, message: &Message, fd: Option<RawFd>) -> io::Result<()> {
+    let bytes = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let fds: Vec<RawFd> = fd.into_iter().collect();
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(&bytes)], cmsgs, MsgFlags::empty(), None)?;
+    Ok(())
+}
+
+/// The next message and the socket beside it, if any; `None` at the end.
+fn receive(socket: &UnixDatagram) -> io::Result<Option<(Message, Option<OwnedFd>)>> {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let mut fd = None;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            for raw in fds {
+                // SAFETY: the kernel just gave this process the descriptor.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd.get_or_insert(owned);
+            }
+        }
+    }
+    let n = msg.bytes;
+    if n == 0 {
+        return Ok(None);
+    }
+    let message = serde_json::from_slice(&buf[..n]).map_err(io::Error::other)?;
+    Ok(Some((message, fd)))
+}
+
+// ---- the old process ----
+
+type Outbox = std::sync::mpsc::Sender<(OwnedFd, Paused, oneshot::Sender<io::Result<()>>)>;
+
+/// Notified once the new process serves: plain HTTP/1.1 connections then
+/// close when idle (their next request goes to the new process).
+pub static STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Where handed-over streams go while an upgrade is under way.
+static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
+
+/// Gives the stream on socket `fd` to the new process (called by the
+/// connection once its stream stands at a part boundary). On `Ok` the new
+/// process holds the socket; this process's descriptor may close.
+pub async fn hand_over(fd: RawFd, state: Paused) -> io::Result<()> {
+    let outbox = OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let outbox = outbox.ok_or_else(|| io::Error::other("no upgrade under way"))?;
+    // SAFETY: `fd` is the connection's open socket, borrowed to duplicate it.
+    let dup = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+    let (done, sent) = oneshot::channel();
+    outbox.send((dup, state, done)).map_err(|_| io::Error::other("the new process is gone"))?;
+    sent.await.map_err(|_| io::Error::other("the new process is gone"))?
+}
+
+/// What the old process keeps of an upgrade it started.
+pub struct Started {
+    pub pid: u32,
+}
+
+/// The old process: starts `exe` with this process's arguments, the
+/// listening sockets `listeners` and one end of a socket pair, waits until
+/// it serves, then asks every plain stream to move. `Err` says why the
+/// upgrade did not happen (the old process serves on as before).
+pub async fn start(app: &Arc<App>, exe: PathBuf, listeners: Vec<(&'static str, RawFd)>) -> Result<Started, String> {
+    if OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+        return Err("an upgrade is already under way".into());
+    }
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| format!("socket pair: {e}"))?;
+    let ours = UnixDatagram::from(ours);
+    let theirs_fd = theirs.as_raw_fd();
+    let listed: Vec<String> = listeners.iter().map(|(scheme, fd)| format!("{scheme}={fd}")).collect();
+    let inherit: Vec<RawFd> = listeners.iter().map(|(_, fd)| *fd).chain([theirs_fd]).collect();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let mut command = std::process::Command::new(&exe);
+    command.args(&args).env(ENV_SOCKET, theirs_fd.to_string()).env(ENV_LISTENERS, listed.join(","));
+    // SAFETY: only async-signal-safe calls (fcntl) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            for fd in &inherit {
+                if libc::fcntl(*fd, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    drop(theirs);
+    ours.set_read_timeout(Some(START_LIMIT)).map_err(|e| e.to_string())?;
+    let hello = {
+        let ours = ours.try_clone().map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || receive(&ours)).await.map_err(|e| e.to_string())?
+    };
+    let pid = match hello {
+        Ok(Some((Message::Hello { pid }, _))) => pid,
+        other => {
+            // It exited (its stderr says why), timed out, or spoke nonsense.
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let why = match other {
+                Ok(None) => format!("it exited ({status})"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => format!("it did not serve within {START_LIMIT:?}"),
+                Err(e) => format!("{e} ({status})"),
+                Ok(Some(_)) => "it did not say it serves".into(),
+            };
+            return Err(format!("the new binary {} did not take over: {why}", exe.display()));
+        }
+    };
+    // Reaped by whoever adopts it once this process exits; not waited for here.
+    drop(child);
+    send(&ours, &Message::Start { next_viewer_id: ViewerRecord::next_id() }, None).map_err(|e| e.to_string())?;
+    ours.set_read_timeout(None).map_err(|e| e.to_string())?;
+
+    // Streams go over in their connections' tasks; the socket is written
+    // from one thread, in the order they come.
+    let (outbox, inbox) = std::sync::mpsc::channel::<(OwnedFd, Paused, oneshot::Sender<io::Result<()>>)>();
+    *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox);
+    std::thread::Builder::new()
+        .name("framecast-handover".into())
+        .spawn(move || {
+            for (fd, state, done) in inbox {
+                let sent = send(&ours, &Message::Stream(Box::new(state)), Some(fd.as_raw_fd()));
+                let _ = done.send(sent);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    handover::request_all();
+    STARTED.notify_waiters();
+    // Each body sees the request when its channel wakes it.
+    for channel in app.registry.list() {
+        channel.resend();
+    }
+    Ok(Started { pid })
+}
+
+// ---- the new process ----
+
+/// What an upgrade's new process inherits.
+pub struct Inherited {
+    socket: UnixDatagram,
+    /// `(scheme, listener)`: `http`, `https`, `http-redirect`.
+    pub listeners: Vec<(String, std::net::TcpListener)>,
+}
+
+/// The sockets the old process handed down, when this process is an
+/// upgrade's new one (the variables are then removed, so a later upgrade
+/// starts clean).
+pub fn inherited() -> Option<Inherited> {
+    let socket = std::env::var(ENV_SOCKET).ok()?.parse::<RawFd>().ok()?;
+    let listed = std::env::var(ENV_LISTENERS).unwrap_or_default();
+    // SAFETY: the old process passed these descriptors to this one alone.
+    unsafe {
+        std::env::remove_var(ENV_SOCKET);
+        std::env::remove_var(ENV_LISTENERS);
+    }
+    let socket = UnixDatagram::from(unsafe { OwnedFd::from_raw_fd(socket) });
+    let mut listeners = Vec::new();
+    for pair in listed.split(',').filter(|p| !p.is_empty()) {
+        let Some((scheme, fd)) = pair.split_once('=') else { continue };
+        let Ok(fd) = fd.parse::<RawFd>() else { continue };
+        // SAFETY: as above; each is a listening TCP socket.
+        let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        let _ = listener.set_nonblocking(true);
+        set_cloexec(fd);
+        listeners.push((scheme.to_string(), listener));
+    }
+    set_cloexec(socket.as_raw_fd());
+    Some(Inherited { socket, listeners })
+}
+
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
+impl Inherited {
+    /// Takes the inherited listener for `scheme`, if the old process had one.
+    pub fn take(&mut self, scheme: &str) -> Option<std::net::TcpListener> {
+        let at = self.listeners.iter().position(|(s, _)| s == scheme)?;
+        Some(self.listeners.remove(at).1)
+    }
+
+    /// Tells the old process this one serves, then adopts every stream it
+    /// hands over, until it has none left to give.
+    pub async fn take_over(self, app: Arc<App>) -> Result<(), String> {
+        let socket = self.socket;
+        send(&socket, &Message::Hello { pid: std::process::id() }, None).map_err(|e| e.to_string())?;
+        // Viewer ids go on from the old process's before this one gives any.
+        socket.set_read_timeout(Some(START_LIMIT)).map_err(|e| e.to_string())?;
+        let start = {
+            let socket = socket.try_clone().map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || receive(&socket)).await.map_err(|e| e.to_string())?
+        };
+        match start {
+            Ok(Some((Message::Start { next_viewer_id }, _))) => ViewerRecord::continue_ids_from(next_viewer_id),
+            other => return Err(format!("the old process did not hand over: {other:?}")),
+        }
+        socket.set_read_timeout(None).map_err(|e| e.to_string())?;
+        let (streams, mut adopt) = tokio::sync::mpsc::unbounded_channel();
+        let reader = std::thread::Builder::new().name("framecast-adopt".into()).spawn(move || {
+            loop {
+                match receive(&socket) {
+                    Ok(Some((Message::Stream(state), Some(fd)))) => {
+                        if streams.send((fd, *state)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "upgrade: reading from the old process failed");
+                        return;
+                    }
+                }
+            }
+        });
+        reader.map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            while let Some((fd, state)) = adopt.recv().await {
+                tokio::spawn(super::adopted::serve(app.clone(), fd, state));
+            }
+        });
+        Ok(())
+    }
+}
