@@ -439,11 +439,10 @@ fn upgrade_on_usr2(
             app.handing_over.store(true, SeqCst);
             let stats = app.online.stats.clone();
             let _ = tokio::task::spawn_blocking(move || stats.hand_off()).await;
-            match framecast::server::upgrade::start(&app, exe.clone(), listeners.clone()).await {
+            match framecast::server::upgrade::start(&app, exe.clone(), listeners.clone(), accepting.clone()).await {
                 Ok(started) => {
                     upgraded.store(true, SeqCst);
                     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::MainPid(started.pid)]);
-                    accepting.cancel();
                     tracing::info!(pid = started.pid, "upgrade: the new process serves; streams move to it");
                     return;
                 }

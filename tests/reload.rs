@@ -7,77 +7,17 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use common::jpeg::{decoded, placeholder_kind};
-use common::{Server, Viewer, allow_open_files, api, decode_png, get, metric, request};
+use common::watched::{Watched, wait_until, watch};
+use common::{Server, allow_open_files, api, decode_png, get, metric, request};
 
 const TOKEN: &str = "reload-test-token-0123456789";
 const K1: &str = "first-signing-key-0123456789";
 const K2: &str = "second-signing-key-0123456789";
-
-/// One stream, read in a task of its own until it ends.
-#[derive(Default)]
-struct Watched {
-    parts: AtomicUsize,
-    closed: AtomicBool,
-    clean: AtomicBool,
-    last: Mutex<Vec<u8>>,
-}
-
-impl Watched {
-    fn parts(&self) -> usize {
-        self.parts.load(SeqCst)
-    }
-
-    fn closed(&self) -> bool {
-        self.closed.load(SeqCst)
-    }
-
-    fn last(&self) -> Vec<u8> {
-        self.last.lock().unwrap().clone()
-    }
-}
-
-/// `n` viewers of `path`, each read by its own task (aborted with `set`).
-async fn watch(set: &mut tokio::task::JoinSet<()>, addr: SocketAddr, path: &str, n: usize) -> Vec<Arc<Watched>> {
-    let mut all = Vec::new();
-    for _ in 0..n {
-        let mut viewer = Viewer::connect(addr, path, "Mozilla/5.0 (reload test)").await;
-        let watched = Arc::new(Watched::default());
-        let state = watched.clone();
-        set.spawn(async move {
-            loop {
-                let read = viewer.read_some(Duration::from_secs(60)).await;
-                // Kept small: only the newest part is looked at.
-                if let Some(part) = viewer.received.last() {
-                    *state.last.lock().unwrap() = part.body.to_vec();
-                }
-                state.parts.fetch_add(viewer.received.len(), SeqCst);
-                viewer.received.clear();
-                viewer.raw.clear();
-                if read == Some(false) {
-                    state.clean.store(viewer.ended_cleanly(), SeqCst);
-                    state.closed.store(true, SeqCst);
-                    return;
-                }
-            }
-        });
-        all.push(watched);
-    }
-    all
-}
-
-/// Waits until `ok()` holds, or panics naming `what` after `limit`.
-async fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn frame_seq(addr: SocketAddr, channel: &str) -> u64 {
     let info = common::api_with_token(addr, &format!("/api/v1/channels/{channel}"), TOKEN).await;

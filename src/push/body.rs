@@ -78,6 +78,7 @@ impl PushBody {
 
     /// Lets an upgrade take this stream over at a part boundary.
     pub fn with_handover(mut self, handover: Arc<Handover>) -> PushBody {
+        handover.taken();
         self.handover = Some(handover);
         self
     }
@@ -128,6 +129,14 @@ impl PushBody {
 fn limit_reached(which: &'static str) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
     metrics().limits_reached.get_or_create(&Reason { reason: which }).inc();
     Poll::Ready(None)
+}
+
+impl Drop for PushBody {
+    fn drop(&mut self) {
+        if let Some(handover) = &self.handover {
+            handover.released();
+        }
+    }
 }
 
 impl Body for PushBody {

@@ -28,6 +28,9 @@ pub struct Channel {
     pub(crate) stats: ChannelStats,
     /// The viewers listed by the viewers API.
     pub records: super::record::Records,
+    /// Viewers of this channel still in an upgrade's old process (TLS and
+    /// HTTP/2 streams it could not hand over): counted here too.
+    elsewhere: AtomicU64,
     /// The seq of the last frame, once the channel is closed (0: open):
     /// each stream ends after sending it, and nothing is published after.
     final_seq: AtomicU64,
@@ -87,6 +90,7 @@ impl Channel {
             stats: ChannelStats::default(),
             records: Default::default(),
             final_seq: AtomicU64::new(0),
+            elsewhere: AtomicU64::new(0),
         };
         channel.stats.frames_rendered.store(1, Relaxed);
         metrics().frames_rendered.inc();
@@ -106,7 +110,14 @@ impl Channel {
     /// cluster mode (local changes included at once), else the local one.
     pub fn shown_viewers(&self) -> u64 {
         let local = self.viewers();
-        self.global.shown(local).unwrap_or(local)
+        self.global.shown(local).unwrap_or(local) + self.elsewhere.load(Relaxed)
+    }
+
+    /// Sets the viewers still in an upgrade's old process; redraws on change.
+    pub(crate) fn set_elsewhere(&self, viewers: u64) {
+        if self.elsewhere.swap(viewers, Relaxed) != viewers {
+            self.presence_changed.notify_one();
+        }
     }
 
     /// Counts are exact (always, unless the cluster is unreachable).

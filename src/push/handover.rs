@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -25,10 +25,25 @@ use super::part::Framing;
 /// `Handover` stops before its next part (unless told to stay).
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
+/// Streams that may still move: live bodies with a `Handover` not told
+/// to stay. An upgrade waits for this to reach 0 (all moved or ended).
+static MOVABLE: AtomicUsize = AtomicUsize::new(0);
+
 /// Asks every plain HTTP/1.1 stream to stop before its next part (their
 /// channels must then be woken, so that each body sees it).
 pub fn request_all() {
     REQUESTED.store(true, SeqCst);
+}
+
+/// Streams not yet moved: the upgrade gave up on them, and they go on here
+/// (their channels must be woken).
+pub fn cancel_all() {
+    REQUESTED.store(false, SeqCst);
+}
+
+/// How many streams may still move.
+pub fn movable() -> usize {
+    MOVABLE.load(SeqCst)
 }
 
 /// One HTTP/1.1 connection's handover state.
@@ -36,6 +51,8 @@ pub fn request_all() {
 pub struct Handover {
     /// This stream stays here after all (the handover failed or timed out).
     stays: AtomicBool,
+    /// Its body is counted in `MOVABLE`.
+    counted: AtomicBool,
     paused: Mutex<Option<Box<Paused>>>,
     /// Completed flushes of the connection's socket (counted by its guard).
     flushes: AtomicU64,
@@ -97,7 +114,25 @@ impl Handover {
     /// body to go on).
     pub fn stay(&self) {
         self.stays.store(true, SeqCst);
+        if self.counted.swap(false, SeqCst) {
+            MOVABLE.fetch_sub(1, SeqCst);
+        }
         self.paused.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// A body took this handover (`PushBody::with_handover`).
+    pub(super) fn taken(&self) {
+        if !self.stays.load(SeqCst) && !self.counted.swap(true, SeqCst) {
+            MOVABLE.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// Its body is gone (moved, or ended here).
+    pub(super) fn released(&self) {
+        self.paused.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if self.counted.swap(false, SeqCst) {
+            MOVABLE.fetch_sub(1, SeqCst);
+        }
     }
 
     pub fn requested(&self) -> bool {

@@ -106,6 +106,8 @@ pub struct Registry {
     pub presence: Arc<PresenceLog>,
     /// With cluster mode: counts of channels live only elsewhere.
     pub remote: RemoteTotals,
+    /// After an upgrade: viewers per channel still in the old process.
+    elsewhere: Mutex<HashMap<String, u64>>,
 }
 
 /// What a channel's viewers are, wherever they watch.
@@ -137,7 +139,35 @@ pub enum JoinError {
 impl Registry {
     pub fn new(caps: Caps) -> Registry {
         let live = Mutex::new(Live { caps, ..Live::default() });
-        Registry { live, presence: Arc::default(), remote: RemoteTotals::default() }
+        Registry { live, presence: Arc::default(), remote: RemoteTotals::default(), elsewhere: Mutex::default() }
+    }
+
+    /// The viewers per channel an upgrade's old process still serves (the
+    /// streams it could not hand over): each channel counts them too, so
+    /// every count and picture here is the whole audience's.
+    pub fn set_elsewhere(&self, counts: HashMap<String, u64>) {
+        let live = self.lock();
+        for (name, (channel, _)) in &live.channels {
+            channel.set_elsewhere(counts.get(name).copied().unwrap_or(0));
+        }
+        *self.elsewhere.lock().unwrap_or_else(|e| e.into_inner()) = counts;
+    }
+
+    /// One of `name`'s viewers moved from the old process to this one (or
+    /// ended on the way): counted here now, not there.
+    pub fn moved_here(&self, name: &str) {
+        let live = self.lock();
+        let mut elsewhere = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = elsewhere.get_mut(name) {
+            *n = n.saturating_sub(1);
+            if let Some((channel, _)) = live.channels.get(name) {
+                channel.set_elsewhere(*n);
+            }
+        }
+    }
+
+    fn elsewhere(&self, name: &str) -> u64 {
+        self.elsewhere.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied().unwrap_or(0)
     }
 
     /// A reload's caps: channels already live stay (a lower cap refuses
@@ -173,7 +203,7 @@ impl Registry {
             return Count { viewers: channel.shown_viewers(), local: channel.viewers(), exact: channel.exact() };
         }
         if !self.remote.enabled() {
-            return Count { viewers: 0, local: 0, exact: true };
+            return Count { viewers: self.elsewhere(name), local: 0, exact: true };
         }
         match self.remote.read(name) {
             Some(remote) => Count { viewers: remote.total, local: 0, exact: remote.exact },
@@ -226,6 +256,7 @@ impl Registry {
         }
         let counted = self.room_for(&live, kind)?;
         created.attach(&self.presence);
+        created.set_elsewhere(self.elsewhere(name));
         // Watched elsewhere already: start from the cluster's count, not
         // this instance's one viewer, until this instance's report answers.
         if let Some((version, total)) = self.remote.fresh_total(name) {

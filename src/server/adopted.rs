@@ -24,51 +24,66 @@ use crate::push::handover::Paused;
 /// How long a finished stream waits for its client to close first.
 const LINGER: Duration = Duration::from_secs(2);
 
-pub async fn serve(app: Arc<App>, fd: OwnedFd, state: Paused) {
+/// A stream joined to its channel here, its socket ready to write on.
+pub struct Adopted {
+    app: Arc<App>,
+    stream: TcpStream,
+    /// `None`: its channel could not be joined; the stream ends cleanly.
+    body: Option<crate::push::body::PushBody>,
+}
+
+/// Joins the stream on `fd` to its channel (counted from now on).
+pub async fn adopt(app: &Arc<App>, fd: OwnedFd, state: Paused) -> Option<Adopted> {
     let stream = std::net::TcpStream::from(fd);
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    let Ok(stream) = TcpStream::from_std(stream) else { return };
+    stream.set_nonblocking(true).ok()?;
+    let stream = TcpStream::from_std(stream).ok()?;
     let peer = stream.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let addr = state.record.as_ref().map_or(peer, |r| r.addr);
-    metrics().connections_open.inc();
-    let io = StallGuard::new(stream, app.config().write_stall_timeout());
-    let (mut reader, mut writer) = tokio::io::split(io);
-    let body = crate::http::adopt::stream(&app, &state, addr).await;
-    let ended = match body {
-        Some(body) => {
-            let mut body = std::pin::pin!(body);
-            let mut sink = [0u8; 512];
-            loop {
-                tokio::select! {
-                    frame = body.frame() => {
-                        let Some(Ok(frame)) = frame else { break "closed" };
-                        let Ok(data) = frame.into_data() else { continue };
-                        if write_chunk(&mut writer, data).await.is_err() {
-                            break "reset";
+    let body = crate::http::adopt::stream(app, &state, addr).await;
+    Some(Adopted { app: app.clone(), stream, body })
+}
+
+impl Adopted {
+    /// Writes the stream's parts until it ends or its client leaves.
+    pub async fn run(self) {
+        let Adopted { app, stream, body } = self;
+        metrics().connections_open.inc();
+        let io = StallGuard::new(stream, app.config().write_stall_timeout());
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let ended = match body {
+            Some(body) => {
+                let mut body = std::pin::pin!(body);
+                let mut sink = [0u8; 512];
+                loop {
+                    tokio::select! {
+                        frame = body.frame() => {
+                            let Some(Ok(frame)) = frame else { break "closed" };
+                            let Ok(data) = frame.into_data() else { continue };
+                            if write_chunk(&mut writer, data).await.is_err() {
+                                break "reset";
+                            }
                         }
-                    }
-                    read = reader.read(&mut sink) => match read {
-                        // More from the client on a streaming response: ignored.
-                        Ok(n) if n > 0 => {}
-                        _ => break "client_left",
+                        read = reader.read(&mut sink) => match read {
+                            // More from the client on a streaming response: ignored.
+                            Ok(n) if n > 0 => {}
+                            _ => break "client_left",
+                        }
                     }
                 }
             }
+            None => "closed",
+        };
+        if ended == "closed" {
+            // HTTP's last chunk: the stream ended cleanly, as any stream's end.
+            let _ = writer.write_all(b"0\r\n\r\n").await;
+            let _ = writer.shutdown().await;
+            let mut sink = [0u8; 512];
+            let drain = async { while reader.read(&mut sink).await.is_ok_and(|n| n > 0) {} };
+            let _ = tokio::time::timeout(LINGER, drain).await;
         }
-        None => "closed",
-    };
-    if ended == "closed" {
-        // HTTP's last chunk: the stream ended cleanly, as any stream's end.
-        let _ = writer.write_all(b"0\r\n\r\n").await;
-        let _ = writer.shutdown().await;
-        let mut sink = [0u8; 512];
-        let _ =
-            tokio::time::timeout(LINGER, async { while reader.read(&mut sink).await.is_ok_and(|n| n > 0) {} }).await;
+        metrics().connections_open.dec();
+        metrics().closed.get_or_create(&Reason { reason: ended }).inc();
     }
-    metrics().connections_open.dec();
-    metrics().closed.get_or_create(&Reason { reason: ended }).inc();
 }
 
 /// One part as one HTTP/1.1 chunk.

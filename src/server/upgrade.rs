@@ -15,6 +15,7 @@
 //! refuses its config changes nothing: the old process serves on, and says
 //! why in its log.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -47,11 +48,23 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 enum Message {
     /// New → old: serving, with this process id.
     Hello { pid: u32 },
-    /// Old → new: go on numbering viewers from here.
-    Start { next_viewer_id: u64 },
+    /// Old → new: go on numbering viewers from here; the old process's
+    /// viewers per channel, each counted there until it joins here.
+    Start { next_viewer_id: u64, counts: HashMap<String, u64> },
     /// Old → new: a stream, its socket beside this message.
     Stream(Box<Paused>),
+    /// Old → new: every stream that could move has; serve.
+    Done,
+    /// Old → new: the viewers per channel the old process still serves
+    /// (streams that cannot move), whenever they change.
+    Counts(HashMap<String, u64>),
 }
+
+/// How long the old process waits for its streams to reach a part boundary
+/// and move; the ones that did not by then stay with it.
+const MOVE_LIMIT: Duration = Duration::from_secs(5);
+/// How often the old process reports the viewers it still serves.
+const COUNTS_EVERY: Duration = Duration::from_millis(50);
 
 fn send(socket: &UnixDatagram, message: &Message, fd: Option<RawFd>) -> io::Result<()> {
     let bytes = serde_json::to_vec(message).map_err(io::Error::other)?;
@@ -88,7 +101,13 @@ fn receive(socket: &UnixDatagram) -> io::Result<Option<(Message, Option<OwnedFd>
 
 // ---- the old process ----
 
-type Outbox = std::sync::mpsc::Sender<(OwnedFd, Paused, oneshot::Sender<io::Result<()>>)>;
+/// What the sending thread writes, in order.
+enum Outgoing {
+    Stream(OwnedFd, Paused, oneshot::Sender<io::Result<()>>),
+    Message(Message),
+}
+
+type Outbox = std::sync::mpsc::Sender<Outgoing>;
 
 /// Notified once the new process serves: plain HTTP/1.1 connections then
 /// close when idle (their next request goes to the new process).
@@ -106,7 +125,7 @@ pub async fn hand_over(fd: RawFd, state: Paused) -> io::Result<()> {
     // SAFETY: `fd` is the connection's open socket, borrowed to duplicate it.
     let dup = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
     let (done, sent) = oneshot::channel();
-    outbox.send((dup, state, done)).map_err(|_| io::Error::other("the new process is gone"))?;
+    outbox.send(Outgoing::Stream(dup, state, done)).map_err(|_| io::Error::other("the new process is gone"))?;
     sent.await.map_err(|_| io::Error::other("the new process is gone"))?
 }
 
@@ -116,10 +135,17 @@ pub struct Started {
 }
 
 /// The old process: starts `exe` with this process's arguments, the
-/// listening sockets `listeners` and one end of a socket pair, waits until
-/// it serves, then asks every plain stream to move. `Err` says why the
-/// upgrade did not happen (the old process serves on as before).
-pub async fn start(app: &Arc<App>, exe: PathBuf, listeners: Vec<(&'static str, RawFd)>) -> Result<Started, String> {
+/// listening sockets `listeners` and one end of a socket pair, and waits
+/// until it is ready. Then it stops accepting (`accepting`): new
+/// connections wait in the listen queue, not refused, while every plain
+/// stream moves at its next part boundary. Then the new process accepts.
+/// `Err` says why the upgrade did not happen (this process serves on).
+pub async fn start(
+    app: &Arc<App>,
+    exe: PathBuf,
+    listeners: Vec<(&'static str, RawFd)>,
+    accepting: tokio_util::sync::CancellationToken,
+) -> Result<Started, String> {
     if OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
         return Err("an upgrade is already under way".into());
     }
@@ -167,19 +193,31 @@ pub async fn start(app: &Arc<App>, exe: PathBuf, listeners: Vec<(&'static str, R
     };
     // Reaped by whoever adopts it once this process exits; not waited for here.
     drop(child);
-    send(&ours, &Message::Start { next_viewer_id: ViewerRecord::next_id() }, None).map_err(|e| e.to_string())?;
+    accepting.cancel();
+    let counts = if app.registry.remote.enabled() { HashMap::new() } else { viewers_here(app) };
+    let start = Message::Start { next_viewer_id: ViewerRecord::next_id(), counts };
+    send(&ours, &start, None).map_err(|e| e.to_string())?;
     ours.set_read_timeout(None).map_err(|e| e.to_string())?;
 
     // Streams go over in their connections' tasks; the socket is written
     // from one thread, in the order they come.
-    let (outbox, inbox) = std::sync::mpsc::channel::<(OwnedFd, Paused, oneshot::Sender<io::Result<()>>)>();
-    *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox);
+    let (outbox, inbox) = std::sync::mpsc::channel::<Outgoing>();
+    *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.clone());
     std::thread::Builder::new()
         .name("framecast-handover".into())
         .spawn(move || {
-            for (fd, state, done) in inbox {
-                let sent = send(&ours, &Message::Stream(Box::new(state)), Some(fd.as_raw_fd()));
-                let _ = done.send(sent);
+            for outgoing in inbox {
+                match outgoing {
+                    Outgoing::Stream(fd, state, done) => {
+                        let sent = send(&ours, &Message::Stream(Box::new(state)), Some(fd.as_raw_fd()));
+                        let _ = done.send(sent);
+                    }
+                    Outgoing::Message(message) => {
+                        if send(&ours, &message, None).is_err() {
+                            return;
+                        }
+                    }
+                }
             }
         })
         .map_err(|e| e.to_string())?;
@@ -189,7 +227,45 @@ pub async fn start(app: &Arc<App>, exe: PathBuf, listeners: Vec<(&'static str, R
     for channel in app.registry.list() {
         channel.resend();
     }
+    let moved = async {
+        while handover::movable() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    if tokio::time::timeout(MOVE_LIMIT, moved).await.is_err() {
+        // Stuck behind a client that reads nothing: served here instead.
+        tracing::warn!(left = handover::movable(), "upgrade: some streams did not reach a part boundary; they stay");
+        handover::cancel_all();
+        for channel in app.registry.list() {
+            channel.resend();
+        }
+    }
+    let _ = outbox.send(Outgoing::Message(Message::Done));
+    // The streams that stay are counted there too (in a cluster they are
+    // already, through Redis).
+    if !app.registry.remote.enabled() {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut reported = None;
+            loop {
+                let counts = viewers_here(&app);
+                if reported.as_ref() != Some(&counts) {
+                    if outbox.send(Outgoing::Message(Message::Counts(counts.clone()))).is_err() {
+                        return;
+                    }
+                    reported = Some(counts);
+                }
+                tokio::time::sleep(COUNTS_EVERY).await;
+            }
+        });
+    }
     Ok(Started { pid })
+}
+
+/// This process's viewers per watched channel.
+fn viewers_here(app: &App) -> HashMap<String, u64> {
+    let channels = app.registry.list();
+    channels.iter().filter(|c| c.viewers() > 0).map(|c| (c.name().to_string(), c.viewers())).collect()
 }
 
 // ---- the new process ----
@@ -253,20 +329,24 @@ impl Inherited {
             tokio::task::spawn_blocking(move || receive(&socket)).await.map_err(|e| e.to_string())?
         };
         match start {
-            Ok(Some((Message::Start { next_viewer_id }, _))) => ViewerRecord::continue_ids_from(next_viewer_id),
+            Ok(Some((Message::Start { next_viewer_id, counts }, _))) => {
+                ViewerRecord::continue_ids_from(next_viewer_id);
+                // Counted as there until each joins here: every count and
+                // picture is the whole audience's throughout.
+                app.registry.set_elsewhere(counts);
+            }
             other => return Err(format!("the old process did not hand over: {other:?}")),
         }
         socket.set_read_timeout(None).map_err(|e| e.to_string())?;
-        let (streams, mut adopt) = tokio::sync::mpsc::unbounded_channel();
+        let (messages, mut inbox) = tokio::sync::mpsc::unbounded_channel();
         let reader = std::thread::Builder::new().name("framecast-adopt".into()).spawn(move || {
             loop {
                 match receive(&socket) {
-                    Ok(Some((Message::Stream(state), Some(fd)))) => {
-                        if streams.send((fd, *state)).is_err() {
+                    Ok(Some(message)) => {
+                        if messages.send(message).is_err() {
                             return;
                         }
                     }
-                    Ok(Some(_)) => {}
                     Ok(None) => return,
                     Err(error) => {
                         tracing::warn!(%error, "upgrade: reading from the old process failed");
@@ -276,10 +356,33 @@ impl Inherited {
             }
         });
         reader.map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            while let Some((fd, state)) = adopt.recv().await {
-                tokio::spawn(super::adopted::serve(app.clone(), fd, state));
+        // Every stream joins its channel before this process accepts: the
+        // first answer it gives counts them all.
+        let mut adopted = 0;
+        while let Some((message, fd)) = inbox.recv().await {
+            match (message, fd) {
+                (Message::Stream(state), Some(fd)) => {
+                    let channel = state.channel.clone();
+                    if let Some(stream) = super::adopted::adopt(&app, fd, *state).await {
+                        adopted += 1;
+                        tokio::spawn(stream.run());
+                    }
+                    app.registry.moved_here(&channel);
+                }
+                (Message::Counts(counts), _) => app.registry.set_elsewhere(counts),
+                (Message::Done, _) => break,
+                _ => {}
             }
+        }
+        tracing::info!(adopted, "upgrade: the old process's streams are served here");
+        tokio::spawn(async move {
+            while let Some((message, _)) = inbox.recv().await {
+                if let Message::Counts(counts) = message {
+                    app.registry.set_elsewhere(counts);
+                }
+            }
+            // The old process exited: nobody is served there any more.
+            app.registry.set_elsewhere(HashMap::new());
         });
         Ok(())
     }

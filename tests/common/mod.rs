@@ -10,6 +10,7 @@ pub mod redis;
 pub mod sign;
 pub mod tls;
 pub mod upstream;
+pub mod watched;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Cursor};
@@ -41,21 +42,27 @@ impl Server {
 
     /// Starts on a given address (to restart a server where it was).
     pub fn start_on(listen: SocketAddr, config: &str) -> Server {
-        Self::start_listening(Command::new(env!("CARGO_BIN_EXE_framecast")), &listen.to_string(), config)
+        Self::start_listening(Command::new(env!("CARGO_BIN_EXE_framecast")), &listen.to_string(), config, &[])
     }
 
     /// Starts through a wrapper command (e.g. inside a namespace).
     pub fn start_with(command: Command, config: &str) -> Server {
-        Self::start_listening(command, "127.0.0.1:0", config)
+        Self::start_listening(command, "127.0.0.1:0", config, &[])
     }
 
-    fn start_listening(mut command: Command, listen: &str, config: &str) -> Server {
+    /// Starts with more `serve` options (`--pid-file FILE`).
+    pub fn start_args(config: &str, extra: &[&str]) -> Server {
+        Self::start_listening(Command::new(env!("CARGO_BIN_EXE_framecast")), "127.0.0.1:0", config, extra)
+    }
+
+    fn start_listening(mut command: Command, listen: &str, config: &str, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         let json = write_config(dir.path(), config);
         let mut child = command
             .args(["serve", "--listen", listen, "--config"])
             .arg(&path)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,0 +1,167 @@
+//! Binary upgrade (SIGUSR2) against the running binary: 1,000 raw-TCP
+//! viewers on a room, a camera, a badge and a board move to the new process
+//! at a part boundary. None disconnects, each gets its next part from the
+//! new process (framing checked byte for byte by the readers), the count is
+//! exact at every 50 ms sample through the switch, and a value written
+//! after it reaches every viewer. A new binary that cannot start changes
+//! nothing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::watched::{Watched, wait_until, watch};
+use common::{Server, Viewer, allow_open_files, decode_png, get, request};
+
+const TOKEN: &str = "upgrade-test-token-0123456789";
+
+fn config() -> serde_json::Value {
+    serde_json::json!({
+        "api_tokens": [TOKEN],
+        "resend_interval_ms": 1000,
+        "max_connections_per_ip": 0,
+        "rooms": { "lobby": {} },
+        "badges": { "build": { "label": "build" } },
+        "cameras": { "door": { "source": { "kind": "pattern", "width": 160, "height": 90, "fps": 4 } } },
+        "boards": { "ops": { "columns": 1, "tiles": [{ "text": "ops" }, { "room": "lobby" }] } }
+    })
+}
+
+/// Kills a process by id when dropped (the new process is not the test's
+/// child), also when the test fails.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+    }
+}
+
+fn pid_in(file: &Path) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+async fn lobby_viewers(addr: SocketAddr) -> Option<u64> {
+    let (status, _, body) = get(addr, "/api/v1/channels/online/lobby").await;
+    let json: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    (status == 200).then(|| json["viewers"].as_u64()).flatten()
+}
+
+async fn write_build(addr: SocketAddr, message: &str) -> u16 {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let raw = format!(
+        "PUT /api/v1/badges/build HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    request(addr, &raw).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_moves_every_plain_stream_and_the_count_stays_exact() {
+    let _serial = common::serial();
+    allow_open_files(4096);
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("framecast.pid");
+    let mut server = Server::start_args(&config().to_string(), &["--pid-file", pid_file.to_str().unwrap()]);
+    let addr = server.addr;
+    let old_pid = server.pid();
+    // Written once it serves (just after the line the harness read).
+    wait_until("the pid file", Duration::from_secs(10), || pid_in(&pid_file) == Some(old_pid)).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    let lobby = watch(&mut tasks, addr, "/online/lobby.png", 600).await;
+    let door = watch(&mut tasks, addr, "/camera/door.mjpg", 200).await;
+    let build = watch(&mut tasks, addr, "/badge/build.png", 100).await;
+    let ops = watch(&mut tasks, addr, "/board/ops.png", 100).await;
+    let everyone: Vec<&Arc<Watched>> = [&lobby, &door, &build, &ops].into_iter().flatten().collect();
+    assert_eq!(everyone.len(), 1000);
+    wait_until("every viewer's first part", Duration::from_secs(30), || everyone.iter().all(|w| w.parts() > 0)).await;
+    common::wait_for_viewers(addr, "lobby", 600, Duration::from_secs(20)).await;
+
+    // The count, every 50 ms, through the switch.
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampling = {
+        let samples = samples.clone();
+        tokio::spawn(async move {
+            loop {
+                let seen = lobby_viewers(addr).await;
+                samples.lock().unwrap().push(seen);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let parts_before: Vec<usize> = everyone.iter().map(|w| w.parts()).collect();
+    let started = Instant::now();
+    server.signal("USR2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let new_pid = loop {
+        match pid_in(&pid_file) {
+            Some(pid) if pid != old_pid => break pid,
+            _ => assert!(Instant::now() < deadline, "the new process never wrote the pid file"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _new = KillOnDrop(new_pid);
+    let status = server.wait_exit(Duration::from_secs(30)).expect("the old process exits once its streams moved");
+    assert!(status.success(), "the old process exits cleanly: {status}");
+    let switched = started.elapsed();
+    // Every viewer gets parts from the new process and none left.
+    wait_until("every viewer's next part from the new process", Duration::from_secs(20), || {
+        everyone.iter().zip(&parts_before).all(|(w, before)| w.parts() > *before)
+    })
+    .await;
+    assert!(everyone.iter().all(|w| !w.closed()), "no viewer was disconnected");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sampling.abort();
+    let samples = samples.lock().unwrap().clone();
+    eprintln!("upgrade: old process gone {switched:?} after SIGUSR2; {} samples", samples.len());
+    assert!(samples.len() >= 5, "{samples:?}");
+    assert!(samples.iter().all(|s| *s == Some(600)), "the count at every sample through the switch: {samples:?}");
+
+    // A value written after the upgrade reaches every viewer.
+    assert_eq!(write_build(addr, "deployed").await, 200);
+    let (status, _, now) = get(addr, "/badge/build.png?once").await;
+    assert_eq!(status, 200);
+    let want = decode_png(&now);
+    wait_until("the new value on every build viewer", Duration::from_secs(20), || {
+        build.iter().all(|w| decode_png(&w.last()) == want)
+    })
+    .await;
+    // The new process answers new viewers too, counted with the moved ones.
+    let _late = Viewer::connect(addr, "/online/lobby.png", "late").await;
+    common::wait_for_viewers(addr, "lobby", 601, Duration::from_secs(20)).await;
+    tasks.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_binary_that_cannot_start_changes_nothing() {
+    let _serial = common::serial();
+    let server = Server::start(&config().to_string());
+    let addr = server.addr;
+    let mut tasks = tokio::task::JoinSet::new();
+    let lobby = watch(&mut tasks, addr, "/online/lobby.png", 20).await;
+    let door = watch(&mut tasks, addr, "/camera/door.mjpg", 5).await;
+    common::wait_for_viewers(addr, "lobby", 20, Duration::from_secs(20)).await;
+    // The new process reads the same config file: made unreadable, it exits at start.
+    server.write_raw_config("{ not json");
+    let parts_before: Vec<usize> = lobby.iter().chain(&door).map(|w| w.parts()).collect();
+    server.signal("USR2");
+    // The old process notices, serves on, and takes writes again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while write_build(addr, "still here").await != 200 {
+        assert!(Instant::now() < deadline, "writes never came back after the failed upgrade");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_until("every viewer's next part, from the same process", Duration::from_secs(20), || {
+        lobby.iter().chain(&door).zip(&parts_before).all(|(w, before)| w.parts() > *before)
+    })
+    .await;
+    assert!(lobby.iter().chain(&door).all(|w| !w.closed()), "no viewer was disconnected");
+    assert_eq!(lobby_viewers(addr).await, Some(20));
+    // It still accepts.
+    let _late = Viewer::connect(addr, "/online/lobby.png", "late").await;
+    common::wait_for_viewers(addr, "lobby", 21, Duration::from_secs(20)).await;
+    tasks.abort_all();
+}
