@@ -310,11 +310,15 @@ fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("framecast: --pid-file {}: {e}", file.display());
             return ExitCode::FAILURE;
         }
-        // Under systemd (Type=notify): serving now, and this is the main process.
-        let _ = sd_notify::notify(
-            false,
-            &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::MainPid(std::process::id())],
-        );
+        // Under systemd (Type=notify): serving now, and this is the main
+        // process (an upgrade's new one says so once it took over).
+        let ready = || {
+            let main = sd_notify::NotifyState::MainPid(std::process::id());
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, main]);
+        };
+        if inherited.is_none() {
+            ready();
+        }
         reload_on_hangup(&app);
         // Accepting stops at shutdown, or once an upgrade's new process serves.
         let accepting = app.shutdown.child_token();
@@ -327,6 +331,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 Ok(()) => tracing::info!("upgrade: serving in place of the old process, adopting its streams"),
                 Err(e) => tracing::warn!("upgrade: {e}"),
             }
+            ready();
         }
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());

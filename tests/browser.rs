@@ -5,7 +5,7 @@
 //! The demo camera plays live, and so does the image-pull page. Over
 //! HTTP/2 (HTTPS) one page shows 12 distinct live images; over HTTP/1.1
 //! only 6 ever load (Chromium's connections per host). A config reload
-//! leaves the page live.
+//! and a binary upgrade leave the page live.
 
 mod common;
 
@@ -225,16 +225,20 @@ async fn chromium_shows_the_demo_camera_live_and_the_pull_page_updates() {
     client.close().await.unwrap();
 }
 
-/// A config reload (SIGHUP) leaves the page live: the badge's stream and
-/// the camera's go on, and a count that changes after the reload is
-/// displayed on the same stream (the page's own viewer still counted).
+/// A config reload (SIGHUP) and a binary upgrade (SIGUSR2) leave the page
+/// live: the badge's stream and the camera's go on, and a count that
+/// changes after each is displayed on the same stream (the page's own
+/// viewer still counted, once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_stays_live_through_a_reload() {
+async fn chromium_stays_live_through_a_reload_and_an_upgrade() {
     let _serial = common::serial();
-    let server = Server::start(r#"{"badges": {"build": {"label": "build"}}}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("framecast.pid");
+    let mut server =
+        Server::start_args(r#"{"badges": {"build": {"label": "build"}}}"#, &["--pid-file", pid_file.to_str().unwrap()]);
     let (_driver, client) = start_chromium().await;
     client.goto(&server.url("/")).await.unwrap();
-    for n in [1, 2] {
+    for n in [1, 2, 3] {
         prepare_expected(&client, n).await;
     }
     let shown = wait_until_shows(&client, 1, 10_000).await;
@@ -258,6 +262,35 @@ async fn chromium_stays_live_through_a_reload() {
     assert_eq!(shown["changed"], json!(true), "the camera stopped playing after the reload: {shown}");
     let room = common::api(server.addr, "/api/v1/channels/online/default").await;
     assert_eq!(room["viewers"], json!(2), "the page's own stream is still counted: {room}");
+
+    // A binary upgrade: the page's streams move to the new process.
+    let old_pid = server.pid().to_string();
+    server.signal("USR2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let new_pid = loop {
+        let named = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_string();
+        if !named.is_empty() && named != old_pid {
+            break named;
+        }
+        assert!(Instant::now() < deadline, "the new process never took over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Not the test's child: killed by id, however the test ends.
+    struct KillPid(String);
+    impl Drop for KillPid {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0]).status();
+        }
+    }
+    let _new = KillPid(new_pid);
+    assert!(server.wait_exit(Duration::from_secs(30)).is_some(), "the old process exits");
+    let _third = Viewer::connect(server.addr, "/online.png", "framecast-test").await;
+    let shown = wait_until_shows(&client, 3, 5_000).await;
+    assert_eq!(shown["ok"], json!(true), "after the upgrade the page never displayed 3: {shown}");
+    let shown = client.execute_async(CAMERA_CHANGES, vec![json!("/camera/demo.mjpg"), json!(15_000)]).await.unwrap();
+    assert_eq!(shown["changed"], json!(true), "the camera stopped playing after the upgrade: {shown}");
+    let room = common::api(server.addr, "/api/v1/channels/online/default").await;
+    assert_eq!(room["viewers"], json!(3), "the page's stream moved, counted once: {room}");
     client.close().await.unwrap();
 }
 

@@ -80,4 +80,30 @@ fn it_tells_the_manager_when_it_serves_and_reloads() {
     Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
     assert_eq!(next().trim(), "RELOADING=1");
     assert_eq!(next().trim(), "READY=1");
+
+    // An upgrade: the manager learns the new main process, which says it
+    // is ready itself.
+    Command::new("kill").args(["-USR2", &pid.to_string()]).status().unwrap();
+    // The new process says it is ready and the main one; the old one names
+    // it too. In either order.
+    let mut said = Vec::new();
+    let new_pid = loop {
+        assert!(said.len() < 6, "no new main process named: {said:?}");
+        said.push(next());
+        let lines: Vec<&str> = said.iter().flat_map(|m| m.lines()).collect();
+        let named = lines.iter().find_map(|l| l.strip_prefix("MAINPID=")).filter(|p| *p != pid.to_string());
+        if let Some(new_pid) = named
+            && lines.contains(&"READY=1")
+        {
+            break new_pid.to_string();
+        }
+    };
+    // The new process is no child of the test: killed by id, however the test ends.
+    struct KillPid(String);
+    impl Drop for KillPid {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0]).status();
+        }
+    }
+    let _new = KillPid(new_pid);
 }

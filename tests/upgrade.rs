@@ -165,3 +165,91 @@ async fn a_new_binary_that_cannot_start_changes_nothing() {
     common::wait_for_viewers(addr, "lobby", 21, Duration::from_secs(20)).await;
     tasks.abort_all();
 }
+
+/// Streams that cannot move (TLS, HTTP/2) stay with the old process, which
+/// serves them until they end; meanwhile each process counts the other's
+/// viewers, so the count is the whole audience's wherever it is read. The
+/// old process exits once its last stream ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pair = common::tls::Pair::new(dir.path(), "cert");
+    let mut json = config();
+    json["tls"] = serde_json::json!({ "listen": "127.0.0.1:0", "cert_file": pair.cert, "key_file": pair.key });
+    let pid_file = dir.path().join("framecast.pid");
+    let mut server = Server::start_args(&json.to_string(), &["--pid-file", pid_file.to_str().unwrap()]);
+    let (addr, https) = (server.addr, server.https.unwrap());
+    let mut plain_tasks = tokio::task::JoinSet::new();
+    let plain = watch(&mut plain_tasks, addr, "/online/lobby.png", 5).await;
+    let mut staying = tokio::task::JoinSet::new();
+    // Three TLS HTTP/1.1 viewers and three HTTP/2 (h2c) streams: bytes and parts counted.
+    let tls_bytes: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+    for counter in &tls_bytes {
+        let mut stream = common::tls::connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
+        stream
+            .write_all(b"GET /online/lobby.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\n\r\n")
+            .await
+            .unwrap();
+        let counter = counter.clone();
+        staying.spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+                counter.fetch_add(n, SeqCst);
+            }
+        });
+    }
+    let conn = common::h2client::connect(addr, "127.0.0.1", 6 << 20).await;
+    let h2_parts: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+    for counter in &h2_parts {
+        let (status, viewer) = conn.get("/online/lobby.png").await;
+        assert_eq!(status, 200);
+        let (mut viewer, counter) = (viewer.unwrap(), counter.clone());
+        staying.spawn(async move {
+            loop {
+                counter.fetch_add(viewer.read_for(Duration::from_millis(200)).await, SeqCst);
+            }
+        });
+    }
+    common::wait_for_viewers(addr, "lobby", 11, Duration::from_secs(20)).await;
+
+    let old_pid = server.pid();
+    wait_until("the pid file", Duration::from_secs(10), || pid_in(&pid_file) == Some(old_pid)).await;
+    server.signal("USR2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let new_pid = loop {
+        match pid_in(&pid_file) {
+            Some(pid) if pid != old_pid => break pid,
+            _ => assert!(Instant::now() < deadline, "the new process never wrote the pid file"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _new = KillOnDrop(new_pid);
+    // The new process answers now, counting the six that stayed.
+    for _ in 0..10 {
+        assert_eq!(lobby_viewers(addr).await, Some(11), "the whole audience, counted by the new process");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.wait_exit(Duration::from_millis(300)).is_none(), "the old process still serves what stayed");
+    // What stayed goes on (resends every second).
+    let tls_before: Vec<usize> = tls_bytes.iter().map(|c| c.load(SeqCst)).collect();
+    let h2_before: Vec<usize> = h2_parts.iter().map(|c| c.load(SeqCst)).collect();
+    wait_until("parts on the streams that stayed", Duration::from_secs(20), || {
+        tls_bytes.iter().zip(&tls_before).all(|(c, b)| c.load(SeqCst) > *b)
+            && h2_parts.iter().zip(&h2_before).all(|(c, b)| c.load(SeqCst) > *b)
+    })
+    .await;
+    assert!(plain.iter().all(|w| !w.closed()));
+    // They end: the old process exits, and the count follows.
+    staying.abort_all();
+    drop(conn);
+    let status = server.wait_exit(Duration::from_secs(30)).expect("the old process exits after its last stream");
+    assert!(status.success(), "{status}");
+    common::wait_for_viewers(addr, "lobby", 5, Duration::from_secs(20)).await;
+    plain_tasks.abort_all();
+}

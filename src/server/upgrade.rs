@@ -201,26 +201,9 @@ pub async fn start(
 
     // Streams go over in their connections' tasks; the socket is written
     // from one thread, in the order they come.
-    let (outbox, inbox) = std::sync::mpsc::channel::<Outgoing>();
+    let incoming = ours.try_clone().map_err(|e| e.to_string())?;
+    let outbox = sender(ours).map_err(|e| e.to_string())?;
     *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.clone());
-    std::thread::Builder::new()
-        .name("framecast-handover".into())
-        .spawn(move || {
-            for outgoing in inbox {
-                match outgoing {
-                    Outgoing::Stream(fd, state, done) => {
-                        let sent = send(&ours, &Message::Stream(Box::new(state)), Some(fd.as_raw_fd()));
-                        let _ = done.send(sent);
-                    }
-                    Outgoing::Message(message) => {
-                        if send(&ours, &message, None).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
     handover::request_all();
     STARTED.notify_waiters();
     // Each body sees the request when its channel wakes it.
@@ -241,25 +224,60 @@ pub async fn start(
         }
     }
     let _ = outbox.send(Outgoing::Message(Message::Done));
-    // The streams that stay are counted there too (in a cluster they are
-    // already, through Redis).
+    // The streams that stay are counted there, and the new process's
+    // viewers here, so every picture counts both (in a cluster they are
+    // counted through Redis already).
     if !app.registry.remote.enabled() {
+        tokio::spawn(report_counts(app.clone(), outbox));
         let app = app.clone();
-        tokio::spawn(async move {
-            let mut reported = None;
-            loop {
-                let counts = viewers_here(&app);
-                if reported.as_ref() != Some(&counts) {
-                    if outbox.send(Outgoing::Message(Message::Counts(counts.clone()))).is_err() {
-                        return;
-                    }
-                    reported = Some(counts);
+        let counts = std::thread::Builder::new().name("framecast-counts".into()).spawn(move || {
+            while let Ok(Some((message, _))) = receive(&incoming) {
+                if let Message::Counts(counts) = message {
+                    app.registry.set_elsewhere(counts);
                 }
-                tokio::time::sleep(COUNTS_EVERY).await;
             }
+            app.registry.set_elsewhere(HashMap::new());
         });
+        counts.map_err(|e| e.to_string())?;
     }
     Ok(Started { pid })
+}
+
+/// Writes `Outgoing` to `socket` from a thread of its own, in order.
+fn sender(socket: UnixDatagram) -> io::Result<Outbox> {
+    let (outbox, inbox) = std::sync::mpsc::channel::<Outgoing>();
+    std::thread::Builder::new().name("framecast-handover".into()).spawn(move || {
+        for outgoing in inbox {
+            match outgoing {
+                Outgoing::Stream(fd, state, done) => {
+                    let sent = send(&socket, &Message::Stream(Box::new(state)), Some(fd.as_raw_fd()));
+                    let _ = done.send(sent);
+                }
+                Outgoing::Message(message) => {
+                    if send(&socket, &message, None).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })?;
+    Ok(outbox)
+}
+
+/// Sends this process's viewers per channel to the other process whenever
+/// they change (looked at every `COUNTS_EVERY`), until it is gone.
+async fn report_counts(app: Arc<App>, outbox: Outbox) {
+    let mut reported = None;
+    loop {
+        let counts = viewers_here(&app);
+        if reported.as_ref() != Some(&counts) {
+            if outbox.send(Outgoing::Message(Message::Counts(counts.clone()))).is_err() {
+                return;
+            }
+            reported = Some(counts);
+        }
+        tokio::time::sleep(COUNTS_EVERY).await;
+    }
 }
 
 /// This process's viewers per watched channel.
@@ -338,6 +356,7 @@ impl Inherited {
             other => return Err(format!("the old process did not hand over: {other:?}")),
         }
         socket.set_read_timeout(None).map_err(|e| e.to_string())?;
+        let outbox = sender(socket.try_clone().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let (messages, mut inbox) = tokio::sync::mpsc::unbounded_channel();
         let reader = std::thread::Builder::new().name("framecast-adopt".into()).spawn(move || {
             loop {
@@ -375,6 +394,10 @@ impl Inherited {
             }
         }
         tracing::info!(adopted, "upgrade: the old process's streams are served here");
+        // The old process's pictures count this one's viewers too.
+        if !app.registry.remote.enabled() {
+            tokio::spawn(report_counts(app.clone(), outbox));
+        }
         tokio::spawn(async move {
             while let Some((message, _)) = inbox.recv().await {
                 if let Message::Counts(counts) = message {
