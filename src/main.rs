@@ -304,10 +304,16 @@ fn serve(args: ServeArgs) -> ExitCode {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         }
-        if let Some(file) = &args.pid_file
-            && let Err(e) = std::fs::write(file, format!("{}\n", std::process::id()))
+        // Once it serves (an upgrade's new process: once it took over).
+        let write_pid = || match &args.pid_file {
+            Some(file) => std::fs::write(file, format!("{}\n", std::process::id()))
+                .map_err(|e| format!("framecast: --pid-file {}: {e}", file.display())),
+            None => Ok(()),
+        };
+        if inherited.is_none()
+            && let Err(e) = write_pid()
         {
-            eprintln!("framecast: --pid-file {}: {e}", file.display());
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
         // Under systemd (Type=notify): serving now, and this is the main
@@ -323,16 +329,30 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Accepting stops at shutdown, or once an upgrade's new process serves.
         let accepting = app.shutdown.child_token();
         let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Installed now (SIGUSR2's default action ends the process), acted
+        // on once this process serves.
+        let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(exe) = exe {
-            upgrade_on_usr2(&app, exe, listeners.fds(), accepting.clone(), upgraded.clone());
+            let upgrade = Upgrade {
+                exe,
+                listeners: listeners.fds(),
+                accepting: accepting.clone(),
+                upgraded: upgraded.clone(),
+                serving: serving.clone(),
+            };
+            upgrade_on_usr2(&app, upgrade);
         }
         if let Some(inherited) = inherited {
             match inherited.take_over(app.clone()).await {
-                Ok(()) => tracing::info!("upgrade: serving in place of the old process, adopting its streams"),
+                Ok(()) => tracing::info!("upgrade: serving in place of the old process, its streams moved here"),
                 Err(e) => tracing::warn!("upgrade: {e}"),
+            }
+            if let Err(e) = write_pid() {
+                tracing::error!("{e}");
             }
             ready();
         }
+        serving.store(true, std::sync::atomic::Ordering::SeqCst);
         let shutdown = app.shutdown.clone();
         let signalled = Arc::new(OnceLock::new());
         let signalled_at = signalled.clone();
@@ -412,16 +432,23 @@ fn reload_on_hangup(app: &Arc<App>) {
     });
 }
 
+/// What an upgrade needs from `serve`.
+struct Upgrade {
+    /// The binary to start (this one's path).
+    exe: PathBuf,
+    listeners: Vec<(&'static str, std::os::fd::RawFd)>,
+    /// Cancelled once the new process is ready.
+    accepting: tokio_util::sync::CancellationToken,
+    /// Set from then on: this process drains and exits.
+    upgraded: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once this process serves (an upgrade's new one: once it took over).
+    serving: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// SIGUSR2 starts the binary at `exe` and hands it this process's
 /// listeners and plain streams (`docs/operations.md`). If it fails to
 /// start, nothing changes here and the log says why.
-fn upgrade_on_usr2(
-    app: &Arc<App>,
-    exe: PathBuf,
-    listeners: Vec<(&'static str, std::os::fd::RawFd)>,
-    accepting: tokio_util::sync::CancellationToken,
-    upgraded: Arc<std::sync::atomic::AtomicBool>,
-) {
+fn upgrade_on_usr2(app: &Arc<App>, upgrade: Upgrade) {
     use std::sync::atomic::Ordering::SeqCst;
     use tokio::signal::unix::{SignalKind, signal};
     let mut usr2 = match signal(SignalKind::user_defined2()) {
@@ -434,21 +461,31 @@ fn upgrade_on_usr2(
     let app = app.clone();
     tokio::spawn(async move {
         while usr2.recv().await.is_some() {
-            if upgraded.load(SeqCst) {
-                tracing::warn!("an upgrade is done already: this process is on its way out");
+            if upgrade.upgraded.load(SeqCst) || app.shutdown.is_cancelled() {
+                tracing::warn!("SIGUSR2 ignored: this process is on its way out");
                 continue;
             }
-            tracing::info!(exe = %exe.display(), "upgrade: starting the new binary");
+            if !upgrade.serving.load(SeqCst) {
+                tracing::warn!("SIGUSR2 ignored: this process is still starting; send it again once it serves");
+                continue;
+            }
+            tracing::info!(exe = %upgrade.exe.display(), "upgrade: starting the new binary");
             // Values and figures become the new process's: none are taken
             // here from now on, and what is here is saved for it to load.
             app.handing_over.store(true, SeqCst);
             let stats = app.online.stats.clone();
             let _ = tokio::task::spawn_blocking(move || stats.hand_off()).await;
-            match framecast::server::upgrade::start(&app, exe.clone(), listeners.clone(), accepting.clone()).await {
+            let started = framecast::server::upgrade::start(
+                &app,
+                upgrade.exe.clone(),
+                upgrade.listeners.clone(),
+                upgrade.accepting.clone(),
+                &upgrade.upgraded,
+            );
+            match started.await {
                 Ok(started) => {
-                    upgraded.store(true, SeqCst);
                     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::MainPid(started.pid)]);
-                    tracing::info!(pid = started.pid, "upgrade: the new process serves; streams move to it");
+                    tracing::info!(pid = started.pid, "upgrade: the new process serves; streams moved to it");
                     return;
                 }
                 Err(e) => {

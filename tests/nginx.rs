@@ -4,6 +4,7 @@
 //! outlives `proxy_read_timeout` thanks to the resend, a viewer who
 //! leaves through nginx leaves the count, and a client's own `Forwarded`
 //! or `X-Forwarded-For` does not change the address it is counted under.
+//! A binary upgrade moves every stream through nginx to the new process.
 
 mod common;
 
@@ -133,4 +134,50 @@ async fn a_client_cannot_choose_its_counted_address_through_nginx() {
     wait_for_viewers(server.addr, "forged", 4, Duration::from_secs(5)).await;
     let room = api(server.addr, "/api/v1/channels/online/forged").await;
     assert_eq!(room["stats"]["unique_today"], 2, "{room}");
+}
+
+/// A binary upgrade with nginx in front: nginx's connections to framecast
+/// are plain HTTP/1.1, so every stream through it moves to the new process
+/// and goes on, counted once, with nothing for nginx to notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_through_nginx_move_in_an_upgrade() {
+    use common::watched::{wait_until, watch as watch_all};
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("framecast.pid");
+    let config =
+        format!(r#"{{"resend_interval_ms": {RESEND_MS}, "max_connections_per_ip": 0, "rooms": {{"lobby": {{}}}}}}"#);
+    let mut server = Server::start_args(&config, &["--pid-file", pid_file.to_str().unwrap()]);
+    let (_nginx, front) = start_nginx(dir.path(), server.addr);
+    let mut tasks = tokio::task::JoinSet::new();
+    let viewers = watch_all(&mut tasks, front, "/online/lobby.png", 20).await;
+    wait_for_viewers(server.addr, "lobby", 20, Duration::from_secs(20)).await;
+    let old_pid = server.pid();
+    let read_pid = || std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<u32>().ok());
+    wait_until("the pid file", Duration::from_secs(10), || read_pid() == Some(old_pid)).await;
+    server.signal("USR2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let new_pid = loop {
+        match read_pid() {
+            Some(pid) if pid != old_pid => break pid,
+            _ => assert!(Instant::now() < deadline, "the new process never took over"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    struct KillPid(u32);
+    impl Drop for KillPid {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        }
+    }
+    let _new = KillPid(new_pid);
+    assert!(server.wait_exit(Duration::from_secs(30)).is_some(), "every stream through nginx moved");
+    let before: Vec<usize> = viewers.iter().map(|w| w.parts()).collect();
+    wait_until("parts from the new process through nginx", Duration::from_secs(20), || {
+        viewers.iter().zip(&before).all(|(w, b)| w.parts() > *b)
+    })
+    .await;
+    assert!(viewers.iter().all(|w| !w.closed()), "nginx kept every stream");
+    assert_eq!(api(server.addr, "/api/v1/channels/online/lobby").await["viewers"], 20);
+    tasks.abort_all();
 }

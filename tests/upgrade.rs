@@ -132,6 +132,30 @@ async fn an_upgrade_moves_every_plain_stream_and_the_count_stays_exact() {
     // The new process answers new viewers too, counted with the moved ones.
     let _late = Viewer::connect(addr, "/online/lobby.png", "late").await;
     common::wait_for_viewers(addr, "lobby", 601, Duration::from_secs(20)).await;
+
+    // A second upgrade moves the moved streams on again.
+    let parts_before: Vec<usize> = everyone.iter().map(|w| w.parts()).collect();
+    std::process::Command::new("kill").args(["-USR2", &new_pid.to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let third_pid = loop {
+        match pid_in(&pid_file) {
+            Some(pid) if pid != new_pid => break pid,
+            _ => assert!(Instant::now() < deadline, "the third process never wrote the pid file"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _third = KillOnDrop(third_pid);
+    let proc_dir = format!("/proc/{new_pid}");
+    wait_until("the second process exits", Duration::from_secs(30), || {
+        std::fs::read_to_string(format!("{proc_dir}/stat")).map_or(true, |stat| stat.contains(") Z "))
+    })
+    .await;
+    wait_until("every viewer's next part from the third process", Duration::from_secs(20), || {
+        everyone.iter().zip(&parts_before).all(|(w, before)| w.parts() > *before)
+    })
+    .await;
+    assert!(everyone.iter().all(|w| !w.closed()), "no viewer was disconnected by the second upgrade");
+    assert_eq!(lobby_viewers(addr).await, Some(601));
     tasks.abort_all();
 }
 
@@ -179,6 +203,8 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
     let pair = common::tls::Pair::new(dir.path(), "cert");
     let mut json = config();
     json["tls"] = serde_json::json!({ "listen": "127.0.0.1:0", "cert_file": pair.cert, "key_file": pair.key });
+    // Short, so that a process that stopped serving what stayed would show.
+    json["shutdown_timeout_ms"] = 1000.into();
     let pid_file = dir.path().join("framecast.pid");
     let mut server = Server::start_args(&json.to_string(), &["--pid-file", pid_file.to_str().unwrap()]);
     let (addr, https) = (server.addr, server.https.unwrap());
@@ -235,7 +261,8 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
         assert_eq!(lobby_viewers(addr).await, Some(11), "the whole audience, counted by the new process");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(server.wait_exit(Duration::from_millis(300)).is_none(), "the old process still serves what stayed");
+    // Well past `shutdown_timeout_ms`: the old process still serves what stayed.
+    assert!(server.wait_exit(Duration::from_secs(3)).is_none(), "the old process still serves what stayed");
     // What stayed goes on (resends every second).
     let tls_before: Vec<usize> = tls_bytes.iter().map(|c| c.load(SeqCst)).collect();
     let h2_before: Vec<usize> = h2_parts.iter().map(|c| c.load(SeqCst)).collect();

@@ -28,6 +28,9 @@ pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<Push
             }
             viewer.with_record(record)
         }
+        // Every listed stream has a record; without one, only a public
+        // resource is shown.
+        None if app.config().requires_signature(super::private::channel_resource(&state.channel)) => return None,
         None => viewer,
     };
     let body = PushBody::new(viewer, framing, &app.shutdown).with_limits(state.limits());

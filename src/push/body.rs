@@ -158,11 +158,13 @@ impl Body for PushBody {
         }
         // An upgrade takes this stream over: nothing more from here. The
         // connection hands the socket on once hyper has flushed.
-        if let Some(handover) = &this.handover
-            && handover.requested()
-        {
-            handover.pause(|| this.paused());
-            return Poll::Pending;
+        if let Some(handover) = &this.handover {
+            if handover.requested() {
+                handover.pause(|| this.paused());
+                return Poll::Pending;
+            }
+            // Asked before, and the upgrade gave up: the stream goes on here.
+            handover.resumed();
         }
         if let Some(limits) = &mut this.limits {
             if limits.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {

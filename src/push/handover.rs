@@ -10,9 +10,10 @@
 //! first flush after the pause means every byte hyper had is on the socket,
 //! so the stream stands between two parts: its next bytes are a new chunk.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,44 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Streams that may still move: live bodies with a `Handover` not told
 /// to stay. An upgrade waits for this to reach 0 (all moved or ended).
 static MOVABLE: AtomicUsize = AtomicUsize::new(0);
+
+/// Every plain HTTP/1.1 connection's handover, to wake them all when an
+/// upgrade starts (each then closes if idle). Touched once per connection,
+/// never per part.
+static CONNECTIONS: Mutex<Option<HashMap<u64, Weak<Handover>>>> = Mutex::new(None);
+
+/// Keeps a connection's handover listed until dropped.
+pub struct Listed(u64);
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        if let Some(all) = CONNECTIONS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            all.remove(&self.0);
+        }
+    }
+}
+
+/// Lists `handover` for `wake_all` while the returned guard lives.
+pub fn list(handover: &Arc<Handover>) -> Listed {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, SeqCst);
+    let mut all = CONNECTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    all.get_or_insert_with(HashMap::new).insert(id, Arc::downgrade(handover));
+    Listed(id)
+}
+
+/// Wakes every listed connection (an upgrade started, or gave up).
+pub fn wake_all() {
+    let all = CONNECTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    for handover in all.iter().flat_map(|m| m.values()).filter_map(Weak::upgrade) {
+        handover.changed.notify_one();
+    }
+}
+
+/// Whether this process is handing its streams over now.
+pub fn upgrading() -> bool {
+    REQUESTED.load(SeqCst)
+}
 
 /// Asks every plain HTTP/1.1 stream to stop before its next part (their
 /// channels must then be woken, so that each body sees it).
@@ -53,6 +92,8 @@ pub struct Handover {
     stays: AtomicBool,
     /// Its body is counted in `MOVABLE`.
     counted: AtomicBool,
+    /// `paused` holds a state (read without its lock on every part).
+    is_paused: AtomicBool,
     paused: Mutex<Option<Box<Paused>>>,
     /// Completed flushes of the connection's socket (counted by its guard).
     flushes: AtomicU64,
@@ -114,6 +155,7 @@ impl Handover {
     /// body to go on).
     pub fn stay(&self) {
         self.stays.store(true, SeqCst);
+        self.is_paused.store(false, SeqCst);
         if self.counted.swap(false, SeqCst) {
             MOVABLE.fetch_sub(1, SeqCst);
         }
@@ -129,7 +171,7 @@ impl Handover {
 
     /// Its body is gone (moved, or ended here).
     pub(super) fn released(&self) {
-        self.paused.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.resumed();
         if self.counted.swap(false, SeqCst) {
             MOVABLE.fetch_sub(1, SeqCst);
         }
@@ -147,6 +189,7 @@ impl Handover {
         if paused.is_none() {
             self.flushes_at_pause.store(self.flushes.load(SeqCst), SeqCst);
             *paused = Some(Box::new(state()));
+            self.is_paused.store(true, SeqCst);
             self.changed.notify_one();
         }
     }
@@ -159,8 +202,19 @@ impl Handover {
         }
     }
 
-    /// The paused stream, once every byte before the pause is on the socket.
+    /// The body goes on here (the upgrade gave up before it moved).
+    pub(super) fn resumed(&self) {
+        if self.is_paused.swap(false, SeqCst) {
+            self.paused.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+    }
+
+    /// The paused stream, once every byte before the pause is on the socket
+    /// (and while it is still asked to move).
     pub fn ready(&self) -> Option<Paused> {
+        if !self.requested() {
+            return None;
+        }
         let paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
         let state = paused.as_ref()?;
         (self.flushes.load(SeqCst) > self.flushes_at_pause.load(SeqCst)).then(|| (**state).clone())

@@ -7,7 +7,7 @@
 //! read side that notices the client leave.
 
 use std::net::IpAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use super::stall::StallGuard;
 use crate::app::App;
 use crate::metrics::{Reason, metrics};
+use crate::push::handover::Handover;
 use crate::push::handover::Paused;
 
 /// How long a finished stream waits for its client to close first.
@@ -48,11 +49,15 @@ impl Adopted {
     pub async fn run(self) {
         let Adopted { app, stream, body } = self;
         metrics().connections_open.inc();
+        let fd = stream.as_raw_fd();
         let io = StallGuard::new(stream, app.config().write_stall_timeout());
         let (mut reader, mut writer) = tokio::io::split(io);
+        // A later upgrade moves this stream on, as any plain stream.
+        let handover = Arc::new(Handover::default());
+        let _listed = crate::push::handover::list(&handover);
         let ended = match body {
             Some(body) => {
-                let mut body = std::pin::pin!(body);
+                let mut body = std::pin::pin!(body.with_handover(handover.clone()));
                 let mut sink = [0u8; 512];
                 loop {
                     tokio::select! {
@@ -67,6 +72,22 @@ impl Adopted {
                             // More from the client on a streaming response: ignored.
                             Ok(n) if n > 0 => {}
                             _ => break "client_left",
+                        },
+                        () = handover.changed.notified() => {
+                            // Between two writes: every byte is out.
+                            handover.flushed();
+                            let Some(state) = handover.ready() else { continue };
+                            let channel = state.channel.clone();
+                            match Box::pin(super::upgrade::hand_over(fd, state)).await {
+                                Ok(()) => break "handed_over",
+                                Err(error) => {
+                                    tracing::warn!(%error, "could not hand a stream over: it stays here");
+                                    handover.stay();
+                                    if let Some(channel) = app.registry.get(&channel) {
+                                        channel.resend();
+                                    }
+                                }
+                            }
                         }
                     }
                 }

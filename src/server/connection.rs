@@ -92,12 +92,26 @@ where
         Protocol::Http1 => {
             let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service(peer, app, gate, None));
             tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => result.map_err(Into::into),
-                _ = shutdown.cancelled() => {
-                    // Streams end on the same signal; let the responses finish, then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await.map_err(Into::into)
+            let woken = Arc::new(Handover::default());
+            let _listed = crate::push::handover::list(&woken);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => break result.map_err(Into::into),
+                    _ = shutdown.cancelled() => {
+                        // Streams end on the same signal; let the responses finish, then close.
+                        conn.as_mut().graceful_shutdown();
+                        break conn.await.map_err(Into::into);
+                    }
+                    // An upgrade: this connection cannot move (TLS); it
+                    // closes once its response ends, and the next goes to
+                    // the new process.
+                    () = woken.changed.notified(), if !closing => {
+                        if crate::push::handover::upgrading() {
+                            closing = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
                 }
             }
         }
@@ -124,6 +138,9 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = app.shutdown.clone();
+    // Woken by an upgrade even while idle (then it closes).
+    let _listed = crate::push::handover::list(&handover);
+    let mut closing = false;
     let service = service(peer, app.clone(), gate, Some(handover.clone()));
     let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
@@ -134,13 +151,17 @@ where
                 conn.as_mut().graceful_shutdown();
                 break conn.await;
             }
-            // An upgrade: an idle connection closes, a response under way
-            // finishes first (a stream's pause is the branch below).
-            () = super::upgrade::STARTED.notified() => conn.as_mut().graceful_shutdown(),
             () = handover.changed.notified() => {
+                // An upgrade: an idle connection closes, a response under
+                // way finishes first, a stream moves once it is flushed.
+                if crate::push::handover::upgrading() && !closing {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
                 let Some(state) = handover.ready() else { continue };
                 let channel = state.channel.clone();
-                match super::upgrade::hand_over(fd, state).await {
+                // Boxed: kept out of every connection task's size.
+                match Box::pin(super::upgrade::hand_over(fd, state)).await {
                     // Dropping the connection closes this process's
                     // descriptor only: the new process holds its own.
                     Ok(()) => {
@@ -196,11 +217,24 @@ where
     let shutdown = app.shutdown.clone();
     let conn = builder.serve_connection(TokioIo::new(io), service(peer, app, gate, None));
     tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => result,
-        _ = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let woken = Arc::new(Handover::default());
+    let _listed = crate::push::handover::list(&woken);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            _ = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                break conn.await;
+            }
+            // An upgrade: HTTP/2 streams cannot move; GOAWAY sends new
+            // ones to a new connection (the new process), these go on.
+            () = woken.changed.notified(), if !closing => {
+                if crate::push::handover::upgrading() {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
         }
     }
 }

@@ -48,16 +48,51 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 enum Message {
     /// New → old: serving, with this process id.
     Hello { pid: u32 },
-    /// Old → new: go on numbering viewers from here; the old process's
-    /// viewers per channel, each counted there until it joins here.
-    Start { next_viewer_id: u64, counts: HashMap<String, u64> },
+    /// Old → new: go on numbering viewers from here. `Counts` follow: the
+    /// old process's viewers per channel, each counted there until it
+    /// joins here.
+    Start { next_viewer_id: u64 },
     /// Old → new: a stream, its socket beside this message.
     Stream(Box<Paused>),
     /// Old → new: every stream that could move has; serve.
     Done,
-    /// Old → new: the viewers per channel the old process still serves
-    /// (streams that cannot move), whenever they change.
-    Counts(HashMap<String, u64>),
+    /// Either way: this process's viewers per channel, whenever they
+    /// change, in messages of at most `COUNTS_PER_MESSAGE` bytes of names;
+    /// `last` ends one report.
+    Counts { counts: Vec<(String, u64)>, last: bool },
+}
+
+/// Names' bytes in one `Counts` message: well inside a message.
+const COUNTS_PER_MESSAGE: usize = 16 * 1024;
+
+/// Sends one report of `counts`, in as many messages as it takes.
+fn send_counts(outbox: &Outbox, counts: &HashMap<String, u64>) -> bool {
+    let mut part = Vec::new();
+    let mut bytes = 0;
+    for (name, n) in counts {
+        if bytes + name.len() > COUNTS_PER_MESSAGE && !part.is_empty() {
+            let counts = std::mem::take(&mut part);
+            if outbox.send(Outgoing::Message(Message::Counts { counts, last: false })).is_err() {
+                return false;
+            }
+            bytes = 0;
+        }
+        bytes += name.len() + 24;
+        part.push((name.clone(), *n));
+    }
+    outbox.send(Outgoing::Message(Message::Counts { counts: part, last: true })).is_ok()
+}
+
+/// Puts a report together from its messages.
+#[derive(Default)]
+struct Report(HashMap<String, u64>);
+
+impl Report {
+    /// The whole report, once its last message came.
+    fn add(&mut self, counts: Vec<(String, u64)>, last: bool) -> Option<HashMap<String, u64>> {
+        self.0.extend(counts);
+        last.then(|| std::mem::take(&mut self.0))
+    }
 }
 
 /// How long the old process waits for its streams to reach a part boundary
@@ -91,6 +126,9 @@ fn receive(socket: &UnixDatagram) -> io::Result<Option<(Message, Option<OwnedFd>
             }
         }
     }
+    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+        return Err(io::Error::other("a message over the size limit"));
+    }
     let n = msg.bytes;
     if n == 0 {
         return Ok(None);
@@ -108,10 +146,6 @@ enum Outgoing {
 }
 
 type Outbox = std::sync::mpsc::Sender<Outgoing>;
-
-/// Notified once the new process serves: plain HTTP/1.1 connections then
-/// close when idle (their next request goes to the new process).
-pub static STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Where handed-over streams go while an upgrade is under way.
 static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
@@ -145,6 +179,7 @@ pub async fn start(
     exe: PathBuf,
     listeners: Vec<(&'static str, RawFd)>,
     accepting: tokio_util::sync::CancellationToken,
+    upgraded: &std::sync::atomic::AtomicBool,
 ) -> Result<Started, String> {
     if OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
         return Err("an upgrade is already under way".into());
@@ -193,20 +228,28 @@ pub async fn start(
     };
     // Reaped by whoever adopts it once this process exits; not waited for here.
     drop(child);
-    accepting.cancel();
-    let counts = if app.registry.remote.enabled() { HashMap::new() } else { viewers_here(app) };
-    let start = Message::Start { next_viewer_id: ViewerRecord::next_id(), counts };
-    send(&ours, &start, None).map_err(|e| e.to_string())?;
     ours.set_read_timeout(None).map_err(|e| e.to_string())?;
-
-    // Streams go over in their connections' tasks; the socket is written
-    // from one thread, in the order they come.
+    // A stuck peer fails a send instead of blocking it forever.
+    ours.set_write_timeout(Some(START_LIMIT)).map_err(|e| e.to_string())?;
     let incoming = ours.try_clone().map_err(|e| e.to_string())?;
     let outbox = sender(ours).map_err(|e| e.to_string())?;
+
+    // From here on this process hands over: it accepts no more (new
+    // connections wait in the listen queue for the new process) and, once
+    // its streams moved, drains.
+    upgraded.store(true, std::sync::atomic::Ordering::SeqCst);
+    accepting.cancel();
+    let _ = outbox.send(Outgoing::Message(Message::Start { next_viewer_id: ViewerRecord::next_id() }));
+    if !app.registry.remote.enabled() {
+        send_counts(&outbox, &viewers_here(app));
+    }
+    // Streams go over in their connections' tasks; the socket is written
+    // from one thread, in the order they come.
     *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.clone());
     handover::request_all();
-    STARTED.notify_waiters();
-    // Each body sees the request when its channel wakes it.
+    // Idle connections close; each body sees the request when its channel
+    // wakes it.
+    handover::wake_all();
     for channel in app.registry.list() {
         channel.resend();
     }
@@ -215,10 +258,13 @@ pub async fn start(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    if tokio::time::timeout(MOVE_LIMIT, moved).await.is_err() {
-        // Stuck behind a client that reads nothing: served here instead.
+    let stuck = tokio::time::timeout(MOVE_LIMIT, moved).await.is_err();
+    // No stream moves after `Done`: one paused now goes on here.
+    *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    handover::cancel_all();
+    if stuck {
+        // Behind a client that reads nothing: served here instead.
         tracing::warn!(left = handover::movable(), "upgrade: some streams did not reach a part boundary; they stay");
-        handover::cancel_all();
         for channel in app.registry.list() {
             channel.resend();
         }
@@ -231,14 +277,20 @@ pub async fn start(
         tokio::spawn(report_counts(app.clone(), outbox));
         let app = app.clone();
         let counts = std::thread::Builder::new().name("framecast-counts".into()).spawn(move || {
+            let mut report = Report::default();
             while let Ok(Some((message, _))) = receive(&incoming) {
-                if let Message::Counts(counts) = message {
-                    app.registry.set_elsewhere(counts);
+                if let Message::Counts { counts, last } = message
+                    && let Some(all) = report.add(counts, last)
+                {
+                    app.registry.set_elsewhere(all);
                 }
             }
+            let _ = incoming.shutdown(std::net::Shutdown::Both);
             app.registry.set_elsewhere(HashMap::new());
         });
-        counts.map_err(|e| e.to_string())?;
+        if let Err(error) = counts {
+            tracing::warn!(%error, "upgrade: the new process's counts will not be read here");
+        }
     }
     Ok(Started { pid })
 }
@@ -271,7 +323,7 @@ async fn report_counts(app: Arc<App>, outbox: Outbox) {
     loop {
         let counts = viewers_here(&app);
         if reported.as_ref() != Some(&counts) {
-            if outbox.send(Outgoing::Message(Message::Counts(counts.clone()))).is_err() {
+            if !send_counts(&outbox, &counts) {
                 return;
             }
             reported = Some(counts);
@@ -347,15 +399,13 @@ impl Inherited {
             tokio::task::spawn_blocking(move || receive(&socket)).await.map_err(|e| e.to_string())?
         };
         match start {
-            Ok(Some((Message::Start { next_viewer_id, counts }, _))) => {
-                ViewerRecord::continue_ids_from(next_viewer_id);
-                // Counted as there until each joins here: every count and
-                // picture is the whole audience's throughout.
-                app.registry.set_elsewhere(counts);
-            }
-            other => return Err(format!("the old process did not hand over: {other:?}")),
+            Ok(Some((Message::Start { next_viewer_id }, _))) => ViewerRecord::continue_ids_from(next_viewer_id),
+            Ok(Some(_)) => return Err("the old process did not hand over: an unexpected message".into()),
+            Ok(None) => return Err("the old process did not hand over: it closed the channel".into()),
+            Err(e) => return Err(format!("the old process did not hand over: {e}")),
         }
         socket.set_read_timeout(None).map_err(|e| e.to_string())?;
+        socket.set_write_timeout(Some(START_LIMIT)).map_err(|e| e.to_string())?;
         let outbox = sender(socket.try_clone().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let (messages, mut inbox) = tokio::sync::mpsc::unbounded_channel();
         let reader = std::thread::Builder::new().name("framecast-adopt".into()).spawn(move || {
@@ -363,45 +413,85 @@ impl Inherited {
                 match receive(&socket) {
                     Ok(Some(message)) => {
                         if messages.send(message).is_err() {
-                            return;
+                            break;
                         }
                     }
-                    Ok(None) => return,
+                    Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "upgrade: reading from the old process failed");
-                        return;
+                        break;
                     }
                 }
             }
+            // The other side's sends fail now, rather than block.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
         });
         reader.map_err(|e| e.to_string())?;
-        // Every stream joins its channel before this process accepts: the
-        // first answer it gives counts them all.
-        let mut adopted = 0;
-        while let Some((message, fd)) = inbox.recv().await {
-            match (message, fd) {
-                (Message::Stream(state), Some(fd)) => {
-                    let channel = state.channel.clone();
-                    if let Some(stream) = super::adopted::adopt(&app, fd, *state).await {
-                        adopted += 1;
+        // Every stream joins its channel before this process accepts, so
+        // the first answer it gives counts them all. They join side by
+        // side (a first frame may be drawn), within `START_LIMIT` in all.
+        let mut joining = tokio::task::JoinSet::new();
+        let mut report = Report::default();
+        let adopt = |joining: &mut tokio::task::JoinSet<bool>, fd: OwnedFd, state: Paused| {
+            let app = app.clone();
+            joining.spawn(async move {
+                // Counted here from now on, not there (before the join, so
+                // no picture counts it twice).
+                app.registry.moved_here(&state.channel);
+                match super::adopted::adopt(&app, fd, state).await {
+                    Some(stream) => {
                         tokio::spawn(stream.run());
+                        true
                     }
-                    app.registry.moved_here(&channel);
+                    None => false,
                 }
-                (Message::Counts(counts), _) => app.registry.set_elsewhere(counts),
-                (Message::Done, _) => break,
-                _ => {}
+            });
+        };
+        let taken = async {
+            while let Some((message, fd)) = inbox.recv().await {
+                match (message, fd) {
+                    (Message::Stream(state), Some(fd)) => adopt(&mut joining, fd, *state),
+                    (Message::Counts { counts, last }, _) => {
+                        if let Some(all) = report.add(counts, last) {
+                            app.registry.set_elsewhere(all);
+                        }
+                    }
+                    (Message::Done, _) => break,
+                    _ => {}
+                }
             }
+            let mut adopted = 0;
+            while let Some(joined) = joining.join_next().await {
+                adopted += usize::from(joined.unwrap_or(false));
+            }
+            adopted
+        };
+        match tokio::time::timeout(START_LIMIT, taken).await {
+            Ok(adopted) => tracing::info!(adopted, "upgrade: the old process's streams are served here"),
+            Err(_) => tracing::warn!("upgrade: taking the old process's streams took too long; serving now"),
         }
-        tracing::info!(adopted, "upgrade: the old process's streams are served here");
+        // Joins still under way go on by themselves.
+        joining.detach_all();
         // The old process's pictures count this one's viewers too.
         if !app.registry.remote.enabled() {
             tokio::spawn(report_counts(app.clone(), outbox));
         }
         tokio::spawn(async move {
-            while let Some((message, _)) = inbox.recv().await {
-                if let Message::Counts(counts) = message {
-                    app.registry.set_elsewhere(counts);
+            while let Some((message, fd)) = inbox.recv().await {
+                match (message, fd) {
+                    // A stream the old process still gives: taken all the same.
+                    (Message::Stream(state), Some(fd)) => {
+                        app.registry.moved_here(&state.channel);
+                        if let Some(stream) = super::adopted::adopt(&app, fd, *state).await {
+                            tokio::spawn(stream.run());
+                        }
+                    }
+                    (Message::Counts { counts, last }, _) => {
+                        if let Some(all) = report.add(counts, last) {
+                            app.registry.set_elsewhere(all);
+                        }
+                    }
+                    _ => {}
                 }
             }
             // The old process exited: nobody is served there any more.
