@@ -1,13 +1,13 @@
 //! `cargo bench --bench upgrade`: a binary upgrade (SIGUSR2) under a held
 //! audience. Starts the real server (release build) with `--pid-file`,
 //! holds UPGRADE_VIEWERS (default 19,000) viewers of one room with the load
-//! library (loopback only), then sends SIGUSR2 and at the same moment
-//! starts one more viewer (it waits in the listen queue until the new
-//! process accepts). Prints:
+//! library (loopback only), then sends SIGUSR2. Once the pid file names the
+//! new process (it has taken every stream and accepts; the old one accepts
+//! no more) one more viewer joins, there. Prints:
 //!
 //! - the hand-over time: from SIGUSR2 until each held viewer received the
-//!   picture with the new count from the new process (first, p50, p99 and
-//!   last viewer);
+//!   picture with the new count, which only the new process draws (first,
+//!   p50, p99 and last viewer);
 //! - when the new process was named in the pid file and when the old one
 //!   exited;
 //! - the extra memory while both run (old + new RSS, at most, over the
@@ -78,22 +78,25 @@ async fn main() {
     let started = Instant::now();
     load.arm_trigger_at(t0);
     Command::new("kill").args(["-USR2", &old_pid.to_string()]).status().unwrap();
-    // A new viewer: it changes the count, and is accepted by the new process.
-    let joined = Load::start(config(addr, 1, 0)).unwrap();
+    // Once the new process is named it serves and the old one accepts no
+    // more: a new viewer then joins there, and the picture with the new
+    // count can only come from the new process.
+    let mut joined = None;
 
     let mut new_named = None;
     let mut old_gone = None;
     let mut peak_both = 0u64;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while old_gone.is_none() && Instant::now() < deadline {
+    while (old_gone.is_none() || new_named.is_none()) && Instant::now() < deadline {
         let new_pid = pid_in(&pid_file).filter(|p| *p != old_pid);
         if new_named.is_none() && new_pid.is_some() {
             new_named = Some(started.elapsed());
+            joined = Some(Load::start(config(addr, 1, 0)).unwrap());
         }
         let old = process_usage(old_pid).map_or(0, |u| u.0);
         let new = new_pid.and_then(process_usage).map_or(0, |u| u.0);
         peak_both = peak_both.max(old + new);
-        if !alive(old_pid) || child.try_wait().ok().flatten().is_some() {
+        if old_gone.is_none() && (!alive(old_pid) || child.try_wait().ok().flatten().is_some()) {
             old_gone = Some(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -117,7 +120,9 @@ async fn main() {
         peak_both.saturating_sub(rss_before) as f64 / 1024.0 / n as f64
     );
     println!("held viewers still connected: {} of {n}", load.connected());
-    joined.stop().await;
+    if let Some(joined) = joined {
+        joined.stop().await;
+    }
     load.stop().await;
     if let Some(new_pid) = pid_in(&pid_file).filter(|p| *p != old_pid) {
         let _ = Command::new("kill").args(["-TERM", &new_pid.to_string()]).status();

@@ -17,7 +17,11 @@ use crate::push::viewer::ViewerGuard;
 /// (gone from the config, a cap reached, no longer allowed): the stream
 /// then ends cleanly.
 pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<PushBody> {
-    let viewer = join(app, &state.channel, addr).await?;
+    let mut moved = Moved { app, channel: &state.channel, done: false };
+    let viewer = join(app, &state.channel, addr, &mut moved).await;
+    // Not joined: no longer counted there either.
+    moved.now();
+    let viewer = viewer?;
     let framing = state.framing();
     let name = if state.reader { "reader" } else { "browser" };
     let viewer = match &state.record {
@@ -37,11 +41,28 @@ pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<Push
     Some(if state.started { body.continued() } else { body })
 }
 
-async fn join(app: &Arc<App>, channel: &str, addr: IpAddr) -> Option<ViewerGuard> {
+/// Stops counting the stream as the old process's: called right before
+/// the join (no wait between), so no picture counts it twice or not at all.
+struct Moved<'a> {
+    app: &'a App,
+    channel: &'a str,
+    done: bool,
+}
+
+impl Moved<'_> {
+    fn now(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.app.registry.moved_here(self.channel);
+        }
+    }
+}
+
+async fn join(app: &Arc<App>, channel: &str, addr: IpAddr, moved: &mut Moved<'_>) -> Option<ViewerGuard> {
     let (kind, rest) = channel.split_once('/')?;
     match kind {
         "online" => {
             let first = app.online.first_frame(rest, &app.renders).await.ok()?;
+            moved.now();
             app.online.join(rest, addr, first).ok()
         }
         "badge" => {
@@ -69,6 +90,7 @@ async fn join(app: &Arc<App>, channel: &str, addr: IpAddr) -> Option<ViewerGuard
             };
             let look = super::badges::look(app, Some(&query), 1.0).await.ok()?;
             let first = app.badges.first_frame(name, &look).await.ok()?;
+            moved.now();
             app.badges.join(name, look, first).ok()
         }
         "board" => {
@@ -76,13 +98,17 @@ async fn join(app: &Arc<App>, channel: &str, addr: IpAddr) -> Option<ViewerGuard
             let scale = scale.ok()?;
             app.boards.exists(name).then_some(())?;
             let first = app.boards.first_frame(name, scale).await.ok()?;
+            moved.now();
             app.boards.join(name, scale, first).ok()
         }
         "camera" => {
             let (name, width) = rest.split_once("@w").map_or((rest, None), |(n, w)| (n, w.parse::<u32>().ok()));
             let camera = app.cameras.get(name)?;
             match width {
-                None => Some(camera.watch(&app.registry)),
+                None => {
+                    moved.now();
+                    Some(camera.watch(&app.registry))
+                }
                 Some(width) => camera.watch_width(&app.registry, &app.tasks, &app.renders, width).await.ok(),
             }
         }

@@ -36,8 +36,12 @@ pub struct Adopted {
 /// Joins the stream on `fd` to its channel (counted from now on).
 pub async fn adopt(app: &Arc<App>, fd: OwnedFd, state: Paused) -> Option<Adopted> {
     let stream = std::net::TcpStream::from(fd);
-    stream.set_nonblocking(true).ok()?;
-    let stream = TcpStream::from_std(stream).ok()?;
+    let stream = stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream));
+    let Ok(stream) = stream else {
+        // Lost on the way: counted neither there nor here.
+        app.registry.moved_here(&state.channel);
+        return None;
+    };
     let peer = stream.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let addr = state.record.as_ref().map_or(peer, |r| r.addr);
     let body = crate::http::adopt::stream(app, &state, addr).await;

@@ -435,9 +435,7 @@ impl Inherited {
         let adopt = |joining: &mut tokio::task::JoinSet<bool>, fd: OwnedFd, state: Paused| {
             let app = app.clone();
             joining.spawn(async move {
-                // Counted here from now on, not there (before the join, so
-                // no picture counts it twice).
-                app.registry.moved_here(&state.channel);
+                // Counted here from its join on, not there (`http::adopt`).
                 match super::adopted::adopt(&app, fd, state).await {
                     Some(stream) => {
                         tokio::spawn(stream.run());
@@ -481,7 +479,6 @@ impl Inherited {
                 match (message, fd) {
                     // A stream the old process still gives: taken all the same.
                     (Message::Stream(state), Some(fd)) => {
-                        app.registry.moved_here(&state.channel);
                         if let Some(stream) = super::adopted::adopt(&app, fd, *state).await {
                             tokio::spawn(stream.run());
                         }
