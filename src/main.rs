@@ -274,6 +274,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     });
     // Started by an upgrade: the old process's listeners and its streams.
     let mut inherited = framecast::server::upgrade::inherited();
+    // Fault injection for tests (`FAILPOINTS`); nothing without the
+    // `failpoints` feature.
+    let _failpoints = fail::FailScenario::setup();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let exit = runtime.block_on(async move {
         let app = match App::serving(config, source) {
@@ -328,6 +331,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         reload_on_hangup(&app);
         // Accepting stops at shutdown, or once an upgrade's new process serves.
         let accepting = app.shutdown.child_token();
+        // Held while an upgrade's new process takes the streams: new
+        // connections wait in the listen queue until it is settled which
+        // process accepts them.
+        let (hold, held) = tokio::sync::watch::channel(false);
         let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Installed now (SIGUSR2's default action ends the process), acted
         // on once this process serves.
@@ -336,6 +343,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             let upgrade = Upgrade {
                 exe,
                 listeners: listeners.fds(),
+                hold,
                 accepting: accepting.clone(),
                 upgraded: upgraded.clone(),
                 serving: serving.clone(),
@@ -345,7 +353,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Some(inherited) = inherited {
             match inherited.take_over(app.clone()).await {
                 Ok(()) => tracing::info!("upgrade: serving in place of the old process, its streams moved here"),
-                Err(e) => tracing::warn!("upgrade: {e}"),
+                // The old process serves on and accepts again: two would
+                // split the audience.
+                Err(e) => {
+                    tracing::error!("upgrade: {e}; exiting");
+                    return ExitCode::FAILURE;
+                }
             }
             if let Err(e) = write_pid() {
                 tracing::error!("{e}");
@@ -365,7 +378,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         });
-        let gate = listeners.serve(app.clone(), accepting).await;
+        let gate = listeners.serve(app.clone(), accepting, held).await;
         if upgraded.load(std::sync::atomic::Ordering::SeqCst) {
             // Streams that could not move (TLS, HTTP/2) are served here
             // until they end, or `upgrade_drain_max_ms`.
@@ -437,7 +450,9 @@ struct Upgrade {
     /// The binary to start (this one's path).
     exe: PathBuf,
     listeners: Vec<(&'static str, std::os::fd::RawFd)>,
-    /// Cancelled once the new process is ready.
+    /// Holds accepting while the streams move.
+    hold: tokio::sync::watch::Sender<bool>,
+    /// Cancelled once the new process took the streams.
     accepting: tokio_util::sync::CancellationToken,
     /// Set from then on: this process drains and exits.
     upgraded: Arc<std::sync::atomic::AtomicBool>,
@@ -479,6 +494,7 @@ fn upgrade_on_usr2(app: &Arc<App>, upgrade: Upgrade) {
                 &app,
                 upgrade.exe.clone(),
                 upgrade.listeners.clone(),
+                &upgrade.hold,
                 upgrade.accepting.clone(),
                 &upgrade.upgraded,
             );

@@ -190,6 +190,94 @@ async fn a_new_binary_that_cannot_start_changes_nothing() {
     tasks.abort_all();
 }
 
+/// The new process's child pid, once the old one started it.
+fn child_of(pid: u32) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().find_map(|task| {
+        let children = std::fs::read_to_string(task.path().join("children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// How many sockets a process holds.
+fn sockets_of(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    fds.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+        .count()
+}
+
+/// A new process killed half-way through the move (it took 100 of 300
+/// streams, then stopped reading: the `failpoints` feature) costs no
+/// viewer: the old process kept every socket until the new one would have
+/// said it took them, so each stream goes on there with its next part, the
+/// count never moves, and the old process accepts and takes writes again.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_killed_half_way_leaves_every_stream_served() {
+    let _serial = common::serial();
+    allow_open_files(2048);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"));
+    // The new process's reader takes its first report and 100 streams, then stops.
+    command.env("FAILPOINTS", "upgrade-receive=101*off->pause");
+    let server = Server::start_with(command, &config().to_string());
+    let addr = server.addr;
+    let mut tasks = tokio::task::JoinSet::new();
+    let lobby = watch(&mut tasks, addr, "/online/lobby.png", 250).await;
+    let door = watch(&mut tasks, addr, "/camera/door.mjpg", 50).await;
+    let everyone: Vec<&Arc<Watched>> = lobby.iter().chain(&door).collect();
+    wait_until("every viewer's first part", Duration::from_secs(30), || everyone.iter().all(|w| w.parts() > 0)).await;
+    common::wait_for_viewers(addr, "lobby", 250, Duration::from_secs(20)).await;
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampling = {
+        let samples = samples.clone();
+        tokio::spawn(async move {
+            loop {
+                let seen = lobby_viewers(addr).await;
+                samples.lock().unwrap().push(seen);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    server.signal("USR2");
+    let mut new_pid = None;
+    wait_until("the new process", Duration::from_secs(30), || {
+        new_pid = child_of(server.pid());
+        new_pid.is_some()
+    })
+    .await;
+    let new_pid = new_pid.unwrap();
+    let _new = KillOnDrop(new_pid);
+    // Half-way: it holds the first 100 streams' sockets and reads no more.
+    wait_until("100 streams in the new process", Duration::from_secs(30), || sockets_of(new_pid) >= 100).await;
+    assert!(sockets_of(new_pid) < 250, "the move stopped half-way");
+    let parts_before: Vec<usize> = everyone.iter().map(|w| w.parts()).collect();
+    std::process::Command::new("kill").args(["-KILL", &new_pid.to_string()]).status().unwrap();
+
+    // Every stream goes on in the old process: the next part, same framing.
+    wait_until("every viewer's next part, from the old process", Duration::from_secs(30), || {
+        everyone.iter().zip(&parts_before).all(|(w, before)| w.parts() > *before)
+    })
+    .await;
+    assert!(everyone.iter().all(|w| !w.closed()), "no viewer was disconnected");
+    // It accepts again and takes writes again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while write_build(addr, "still here").await != 200 {
+        assert!(Instant::now() < deadline, "writes never came back after the new process died");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _late = Viewer::connect(addr, "/online/lobby.png", "late").await;
+    common::wait_for_viewers(addr, "lobby", 251, Duration::from_secs(20)).await;
+    sampling.abort();
+    let samples = samples.lock().unwrap().clone();
+    let before_late: Vec<_> = samples.iter().filter(|s| **s != Some(251)).collect();
+    assert!(before_late.len() >= 3, "{samples:?}");
+    assert!(before_late.iter().all(|s| **s == Some(250)), "the count at every sample: {samples:?}");
+    assert!(everyone.iter().all(|w| !w.closed()), "no viewer was disconnected");
+    tasks.abort_all();
+}
+
 /// Streams that cannot move (TLS, HTTP/2) stay with the old process, which
 /// serves them until they end; meanwhile each process counts the other's
 /// viewers, so the count is the whole audience's wherever it is read. The

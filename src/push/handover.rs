@@ -152,14 +152,26 @@ impl Paused {
 
 impl Handover {
     /// The stream goes on here after all (its channel must be woken for the
-    /// body to go on).
+    /// body to go on). Told during an upgrade, it is not asked again in it;
+    /// after one gave up, a later upgrade may move it.
     pub fn stay(&self) {
-        self.stays.store(true, SeqCst);
+        if upgrading() {
+            self.stays.store(true, SeqCst);
+        }
         self.is_paused.store(false, SeqCst);
         if self.counted.swap(false, SeqCst) {
             MOVABLE.fetch_sub(1, SeqCst);
         }
         self.paused.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Its socket reached the new process: the upgrade no longer waits for
+    /// it. It stays paused until the new process took over (the connection
+    /// then closes here) or is gone (it goes on here).
+    pub fn sent(&self) {
+        if self.counted.swap(false, SeqCst) {
+            MOVABLE.fetch_sub(1, SeqCst);
+        }
     }
 
     /// A body took this handover (`PushBody::with_handover`).
@@ -181,7 +193,6 @@ impl Handover {
         REQUESTED.load(SeqCst) && !self.stays.load(SeqCst)
     }
 
-    /// Called by the body: it sent nothing since its last part.
     /// Called by the body: it sent nothing since its last part. Asked again
     /// while it waits, it changes nothing.
     pub(super) fn pause(&self, state: impl FnOnce() -> Paused) {

@@ -59,6 +59,8 @@ impl Adopted {
         // A later upgrade moves this stream on, as any plain stream.
         let handover = Arc::new(Handover::default());
         let _listed = crate::push::handover::list(&handover);
+        // Declared before the body, so dropped after it (and its viewer).
+        let mut leaving = None;
         let ended = match body {
             Some(body) => {
                 let mut body = std::pin::pin!(body.with_handover(handover.clone()));
@@ -82,10 +84,13 @@ impl Adopted {
                             handover.flushed();
                             let Some(state) = handover.ready() else { continue };
                             let channel = state.channel.clone();
-                            match Box::pin(super::upgrade::hand_over(fd, state)).await {
-                                Ok(()) => break "handed_over",
+                            match Box::pin(super::upgrade::hand_over(fd, state, &handover)).await {
+                                Ok(moved) => {
+                                    leaving.replace(moved);
+                                    break "handed_over";
+                                }
                                 Err(error) => {
-                                    tracing::warn!(%error, "could not hand a stream over: it stays here");
+                                    tracing::debug!(%error, "could not hand a stream over: it stays here");
                                     handover.stay();
                                     if let Some(channel) = app.registry.get(&channel) {
                                         channel.resend();

@@ -141,6 +141,8 @@ where
     // Woken by an upgrade even while idle (then it closes).
     let _listed = crate::push::handover::list(&handover);
     let mut closing = false;
+    // Declared before the connection, so dropped after it (and its viewer).
+    let mut leaving = None;
     let service = service(peer, app.clone(), gate, Some(handover.clone()));
     let conn = http1_builder(&app.config()).serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
@@ -161,15 +163,16 @@ where
                 let Some(state) = handover.ready() else { continue };
                 let channel = state.channel.clone();
                 // Boxed: kept out of every connection task's size.
-                match Box::pin(super::upgrade::hand_over(fd, state)).await {
+                match Box::pin(super::upgrade::hand_over(fd, state, &handover)).await {
                     // Dropping the connection closes this process's
                     // descriptor only: the new process holds its own.
-                    Ok(()) => {
+                    Ok(moved) => {
+                        leaving.replace(moved);
                         metrics().closed.get_or_create(&Reason { reason: "handed_over" }).inc();
                         return;
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "could not hand a stream over: it stays here");
+                        tracing::debug!(%error, "could not hand a stream over: it stays here");
                         handover.stay();
                         if let Some(channel) = app.registry.get(&channel) {
                             channel.resend();

@@ -55,12 +55,27 @@ pub enum Kind {
     Redirect { https_port: u16 },
 }
 
-/// Accepts until `stop`.
-pub async fn accept_loop(listener: TcpListener, app: Arc<App>, gate: Gate, kind: Kind, stop: CancellationToken) {
+/// Accepts until `stop`, and not while `held`.
+pub async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    gate: Gate,
+    kind: Kind,
+    stop: CancellationToken,
+    mut held: super::Held,
+) {
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     loop {
+        if *held.borrow_and_update() {
+            tokio::select! {
+                Ok(_) = held.wait_for(|held| !*held) => continue,
+                _ = stop.cancelled() => break,
+            }
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
+            // A dropped sender never holds again: the branch is disabled.
+            Ok(()) = held.changed() => continue,
             _ = stop.cancelled() => break,
         };
         let (stream, peer) = match accepted {

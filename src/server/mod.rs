@@ -86,24 +86,42 @@ impl Listeners {
     }
 
     /// Accepts until `stop` (shutdown, or an upgrade's new process took
-    /// over), and returns the caps' gate: its places are the connections
-    /// still open, for the caller to wait on.
-    pub async fn serve(self, app: Arc<App>, stop: CancellationToken) -> Gate {
+    /// over), not while `held` (an upgrade's streams move), and returns the
+    /// caps' gate: its places are the connections still open, for the
+    /// caller to wait on.
+    pub async fn serve(self, app: Arc<App>, stop: CancellationToken, held: Held) -> Gate {
         let gate = Gate::new(app.config().max_connections, app.config().max_connections_per_ip);
         let mut loops = tokio::task::JoinSet::new();
         if let Some((listener, tls)) = self.https {
             let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
-            loops.spawn(listener::accept_loop(listener, app.clone(), gate.clone(), Kind::Tls(tls), stop.clone()));
+            loops.spawn(listener::accept_loop(
+                listener,
+                app.clone(),
+                gate.clone(),
+                Kind::Tls(tls),
+                stop.clone(),
+                held.clone(),
+            ));
             if let Some(redirect) = self.redirect {
                 let kind = Kind::Redirect { https_port };
-                loops.spawn(listener::accept_loop(redirect, app.clone(), gate.clone(), kind, stop.clone()));
+                loops.spawn(listener::accept_loop(
+                    redirect,
+                    app.clone(),
+                    gate.clone(),
+                    kind,
+                    stop.clone(),
+                    held.clone(),
+                ));
             }
         }
-        loops.spawn(listener::accept_loop(self.plain, app.clone(), gate.clone(), Kind::Plain, stop));
+        loops.spawn(listener::accept_loop(self.plain, app.clone(), gate.clone(), Kind::Plain, stop, held));
         while loops.join_next().await.is_some() {}
         gate
     }
 }
+
+/// While `true`, no listener accepts: connections wait in the listen queue.
+pub type Held = tokio::sync::watch::Receiver<bool>;
 
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = match addr {

@@ -7,8 +7,12 @@
 //! 2. once the new process says it serves (`Hello`), where viewer ids go on
 //!    (`Start`), then every plain HTTP/1.1 stream at a part boundary: its
 //!    socket (`SCM_RIGHTS`) and what it is (`push::handover::Paused`). The
-//!    new process joins each to its channel and writes the next part on the
-//!    same TCP connection (`adopted`).
+//!    new process joins each to its channel;
+//! 3. then `Done`. The new process answers `Taken`, and only then writes
+//!    the next part on each same TCP connection (`adopted`), while the old
+//!    one closes its copies. Until `Taken` the old process keeps every
+//!    socket, paused: if the new process dies half-way (its end of the pair
+//!    closes), every stream goes on here and this process accepts again.
 //!
 //! Streams that cannot move (TLS, HTTP/2) stay with the old process until
 //! they end, or `upgrade_drain_max_ms`. A new binary that fails to start or
@@ -32,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::app::App;
-use crate::push::handover::{self, Paused};
+use crate::push::handover::{self, Handover, Paused};
 use crate::push::record::ViewerRecord;
 
 /// The new process finds its end of the socket pair here.
@@ -54,8 +58,10 @@ enum Message {
     Start { next_viewer_id: u64 },
     /// Old → new: a stream, its socket beside this message.
     Stream(Box<Paused>),
-    /// Old → new: every stream that could move has; serve.
+    /// Old → new: every stream that could move has; take them.
     Done,
+    /// New → old: taken; the new process writes on them from now on.
+    Taken,
     /// Either way: this process's viewers per channel, whenever they
     /// change, in messages of at most `COUNTS_PER_MESSAGE` bytes of names;
     /// `last` ends one report.
@@ -147,20 +153,65 @@ enum Outgoing {
 
 type Outbox = std::sync::mpsc::Sender<Outgoing>;
 
+/// How an upgrade ended for the streams it sent: `Some(true)` the new
+/// process took them, `Some(false)` it is gone and they go on here.
+type Settled = tokio::sync::watch::Receiver<Option<bool>>;
+
 /// Where handed-over streams go while an upgrade is under way.
-static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
+static MOVING: Mutex<Option<Moving>> = Mutex::new(None);
+
+#[derive(Clone)]
+struct Moving {
+    outbox: Outbox,
+    settled: Settled,
+    /// Duplicated descriptors waiting to be sent: bounded, so that 19,000
+    /// streams pausing at once need no second descriptor each.
+    queued: Arc<tokio::sync::Semaphore>,
+}
+
+/// Descriptors waiting in the sending thread's queue, at most.
+const QUEUED: usize = 256;
+
+/// Streams the new process took whose connections are still open here
+/// (their viewers still counted here): the first report of this process's
+/// viewers waits for none to be left.
+static LEAVING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A stream the new process took; kept by its connection until the
+/// connection (and its viewer here) is gone.
+pub struct Leaving(());
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        LEAVING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// Gives the stream on socket `fd` to the new process (called by the
-/// connection once its stream stands at a part boundary). On `Ok` the new
-/// process holds the socket; this process's descriptor may close.
-pub async fn hand_over(fd: RawFd, state: Paused) -> io::Result<()> {
-    let outbox = OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let outbox = outbox.ok_or_else(|| io::Error::other("no upgrade under way"))?;
+/// connection once its stream stands at a part boundary), and waits until
+/// the upgrade settles. `Ok`: the new process took it and writes on; this
+/// process's descriptor may close, and the connection drops `Leaving`
+/// once it did. `Err`: it goes on here (`stay`).
+pub async fn hand_over(fd: RawFd, state: Paused, handover: &Handover) -> io::Result<Leaving> {
+    let moving = MOVING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Moving { outbox, mut settled, queued } = moving.ok_or_else(|| io::Error::other("no upgrade under way"))?;
+    let place = queued.acquire_owned().await.map_err(|_| io::Error::other("the upgrade ended"))?;
     // SAFETY: `fd` is the connection's open socket, borrowed to duplicate it.
     let dup = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
     let (done, sent) = oneshot::channel();
-    outbox.send(Outgoing::Stream(dup, state, done)).map_err(|_| io::Error::other("the new process is gone"))?;
-    sent.await.map_err(|_| io::Error::other("the new process is gone"))?
+    let gone = || io::Error::other("the new process is gone");
+    outbox.send(Outgoing::Stream(dup, state, done)).map_err(|_| gone())?;
+    let sent = sent.await.map_err(|_| gone());
+    drop(place);
+    sent??;
+    // The new process holds a copy and writes nothing on it before `Taken`.
+    handover.sent();
+    LEAVING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let leaving = Leaving(());
+    match settled.wait_for(Option::is_some).await.map(|s| *s) {
+        Ok(Some(true)) => Ok(leaving),
+        _ => Err(io::Error::other("the new process did not take over")),
+    }
 }
 
 /// What the old process keeps of an upgrade it started.
@@ -170,18 +221,21 @@ pub struct Started {
 
 /// The old process: starts `exe` with this process's arguments, the
 /// listening sockets `listeners` and one end of a socket pair, and waits
-/// until it is ready. Then it stops accepting (`accepting`): new
-/// connections wait in the listen queue, not refused, while every plain
-/// stream moves at its next part boundary. Then the new process accepts.
-/// `Err` says why the upgrade did not happen (this process serves on).
+/// until it is ready. Then it holds accepting (`hold`): new connections
+/// wait in the listen queue, not refused, while every plain stream moves at
+/// its next part boundary. Once the new process took them, this one stops
+/// accepting for good (`accepting`), `upgraded` is set, and the new process
+/// accepts. `Err` says why the upgrade did not happen: this process serves
+/// on, every stream here, and accepts again.
 pub async fn start(
     app: &Arc<App>,
     exe: PathBuf,
     listeners: Vec<(&'static str, RawFd)>,
+    hold: &tokio::sync::watch::Sender<bool>,
     accepting: tokio_util::sync::CancellationToken,
     upgraded: &std::sync::atomic::AtomicBool,
 ) -> Result<Started, String> {
-    if OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+    if MOVING.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
         return Err("an upgrade is already under way".into());
     }
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
@@ -226,26 +280,28 @@ pub async fn start(
             return Err(format!("the new binary {} did not take over: {why}", exe.display()));
         }
     };
-    // Reaped by whoever adopts it once this process exits; not waited for here.
-    drop(child);
     ours.set_read_timeout(None).map_err(|e| e.to_string())?;
     // A stuck peer fails a send instead of blocking it forever.
     ours.set_write_timeout(Some(START_LIMIT)).map_err(|e| e.to_string())?;
     let incoming = ours.try_clone().map_err(|e| e.to_string())?;
+    let control = ours.try_clone().map_err(|e| e.to_string())?;
     let outbox = sender(ours).map_err(|e| e.to_string())?;
+    let (settle, settled) = tokio::sync::watch::channel(None);
+    let settle = Arc::new(settle);
+    listen(app, incoming, settle.clone()).map_err(|e| e.to_string())?;
 
-    // From here on this process hands over: it accepts no more (new
-    // connections wait in the listen queue for the new process) and, once
-    // its streams moved, drains.
-    upgraded.store(true, std::sync::atomic::Ordering::SeqCst);
-    accepting.cancel();
+    // New connections wait in the listen queue until it is settled who
+    // accepts them.
+    hold.send_replace(true);
     let _ = outbox.send(Outgoing::Message(Message::Start { next_viewer_id: ViewerRecord::next_id() }));
     if !app.registry.remote.enabled() {
         send_counts(&outbox, &viewers_here(app));
     }
     // Streams go over in their connections' tasks; the socket is written
     // from one thread, in the order they come.
-    *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.clone());
+    let queued = Arc::new(tokio::sync::Semaphore::new(QUEUED));
+    let moving = Moving { outbox: outbox.clone(), settled: settled.clone(), queued: queued.clone() };
+    *MOVING.lock().unwrap_or_else(|e| e.into_inner()) = Some(moving);
     handover::request_all();
     // Idle connections close; each body sees the request when its channel
     // wakes it.
@@ -254,13 +310,15 @@ pub async fn start(
         channel.resend();
     }
     let moved = async {
-        while handover::movable() > 0 {
+        let mut settled = settled.clone();
+        while handover::movable() > 0 && settled.borrow_and_update().is_none() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
     let stuck = tokio::time::timeout(MOVE_LIMIT, moved).await.is_err();
     // No stream moves after `Done`: one paused now goes on here.
-    *OUTBOX.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *MOVING.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    queued.close();
     handover::cancel_all();
     if stuck {
         // Behind a client that reads nothing: served here instead.
@@ -270,29 +328,92 @@ pub async fn start(
         }
     }
     let _ = outbox.send(Outgoing::Message(Message::Done));
+    let mut answer = settled.clone();
+    let answered = tokio::time::timeout(START_LIMIT, answer.wait_for(Option::is_some)).await.is_ok();
+    if !answered {
+        // Whatever it sent before this stands; nothing after it can.
+        let _ = control.shutdown(std::net::Shutdown::Both);
+        let _ = answer.wait_for(Option::is_some).await;
+    }
+    let taken = *settled.borrow() == Some(true);
+    if !taken {
+        // Every stream sent goes on here (its connection stays); so does
+        // accepting. The new process exits, having written nothing.
+        let _ = control.shutdown(std::net::Shutdown::Both);
+        let _ = child.kill();
+        let _ = child.wait();
+        hold.send_replace(false);
+        for channel in app.registry.list() {
+            channel.resend();
+        }
+        return Err(format!(
+            "the new process (pid {pid}) did not take the streams over: it exited or stopped answering"
+        ));
+    }
+    // Reaped by whoever adopts it once this process exits; not waited for here.
+    drop(child);
+    // This process accepts no more and, now its streams moved, drains.
+    upgraded.store(true, std::sync::atomic::Ordering::SeqCst);
+    accepting.cancel();
     // The streams that stay are counted there, and the new process's
     // viewers here, so every picture counts both (in a cluster they are
     // counted through Redis already).
     if !app.registry.remote.enabled() {
-        tokio::spawn(report_counts(app.clone(), outbox));
         let app = app.clone();
-        let counts = std::thread::Builder::new().name("framecast-counts".into()).spawn(move || {
-            let mut report = Report::default();
-            while let Ok(Some((message, _))) = receive(&incoming) {
-                if let Message::Counts { counts, last } = message
-                    && let Some(all) = report.add(counts, last)
-                {
-                    app.registry.set_elsewhere(all);
+        tokio::spawn(async move {
+            // Not before the moved streams' viewers left here.
+            let left = async {
+                while LEAVING.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-            }
-            let _ = incoming.shutdown(std::net::Shutdown::Both);
-            app.registry.set_elsewhere(HashMap::new());
+            };
+            let _ = tokio::time::timeout(MOVE_LIMIT, left).await;
+            report_counts(app, outbox).await;
         });
-        if let Err(error) = counts {
-            tracing::warn!(%error, "upgrade: the new process's counts will not be read here");
-        }
     }
     Ok(Started { pid })
+}
+
+/// Reads the new process's messages from `Hello` on: `Taken` settles the
+/// upgrade; its end closing before that settles it the other way (every
+/// stream goes on here). Its counts, after, are counted here.
+fn listen(
+    app: &Arc<App>,
+    incoming: UnixDatagram,
+    settle: Arc<tokio::sync::watch::Sender<Option<bool>>>,
+) -> io::Result<()> {
+    let app = app.clone();
+    std::thread::Builder::new().name("framecast-counts".into()).spawn(move || {
+        let mut report = Report::default();
+        while let Ok(Some((message, _))) = receive(&incoming) {
+            match message {
+                Message::Taken => settle_once(&settle, true),
+                Message::Counts { counts, last } => {
+                    if let Some(all) = report.add(counts, last)
+                        && !app.registry.remote.enabled()
+                    {
+                        app.registry.set_elsewhere(all);
+                    }
+                }
+                _ => {}
+            }
+        }
+        settle_once(&settle, false);
+        let _ = incoming.shutdown(std::net::Shutdown::Both);
+        app.registry.set_elsewhere(HashMap::new());
+    })?;
+    Ok(())
+}
+
+/// Settles the upgrade `taken` or not, unless it already is.
+fn settle_once(settle: &tokio::sync::watch::Sender<Option<bool>>, taken: bool) {
+    settle.send_if_modified(|settled| {
+        let first = settled.is_none();
+        if first {
+            *settled = Some(taken);
+        }
+        first
+    });
 }
 
 /// Writes `Outgoing` to `socket` from a thread of its own, in order.
@@ -406,10 +527,12 @@ impl Inherited {
         }
         socket.set_read_timeout(None).map_err(|e| e.to_string())?;
         socket.set_write_timeout(Some(START_LIMIT)).map_err(|e| e.to_string())?;
+        let control = socket.try_clone().map_err(|e| e.to_string())?;
         let outbox = sender(socket.try_clone().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let (messages, mut inbox) = tokio::sync::mpsc::unbounded_channel();
         let reader = std::thread::Builder::new().name("framecast-adopt".into()).spawn(move || {
             loop {
+                fail::fail_point!("upgrade-receive");
                 match receive(&socket) {
                     Ok(Some(message)) => {
                         if messages.send(message).is_err() {
@@ -429,23 +552,29 @@ impl Inherited {
         reader.map_err(|e| e.to_string())?;
         // Every stream joins its channel before this process accepts, so
         // the first answer it gives counts them all. They join side by
-        // side (a first frame may be drawn), within `START_LIMIT` in all.
+        // side (a first frame may be drawn), within `START_LIMIT` in all,
+        // and are written on only once the old process let go of them
+        // (`go`): until `Taken` it may take them back.
+        let (go_on, go) = tokio::sync::watch::channel(None::<bool>);
         let mut joining = tokio::task::JoinSet::new();
         let mut report = Report::default();
         let adopt = |joining: &mut tokio::task::JoinSet<bool>, fd: OwnedFd, state: Paused| {
-            let app = app.clone();
+            let (app, mut go) = (app.clone(), go.clone());
             joining.spawn(async move {
                 // Counted here from its join on, not there (`http::adopt`).
-                match super::adopted::adopt(&app, fd, state).await {
-                    Some(stream) => {
+                let stream = super::adopted::adopt(&app, fd, state).await;
+                let taken = matches!(go.wait_for(Option::is_some).await.map(|g| *g), Ok(Some(true)));
+                match stream {
+                    Some(stream) if taken => {
                         tokio::spawn(stream.run());
                         true
                     }
-                    None => false,
+                    // Closed here without a byte: the old process writes on.
+                    _ => false,
                 }
             });
         };
-        let taken = async {
+        let done = async {
             while let Some((message, fd)) = inbox.recv().await {
                 match (message, fd) {
                     (Message::Stream(state), Some(fd)) => adopt(&mut joining, fd, *state),
@@ -454,17 +583,30 @@ impl Inherited {
                             app.registry.set_elsewhere(all);
                         }
                     }
-                    (Message::Done, _) => break,
+                    (Message::Done, _) => return true,
                     _ => {}
                 }
             }
+            false
+        };
+        let done = tokio::time::timeout(START_LIMIT, done).await.unwrap_or(false);
+        let taken = done && {
+            let sent = tokio::task::spawn_blocking(move || send(&control, &Message::Taken, None)).await;
+            matches!(sent, Ok(Ok(())))
+        };
+        if !taken {
+            go_on.send_replace(Some(false));
+            return Err("the old process kept its streams: the upgrade ended before they were handed over".into());
+        }
+        go_on.send_replace(Some(true));
+        let adopted = async {
             let mut adopted = 0;
             while let Some(joined) = joining.join_next().await {
                 adopted += usize::from(joined.unwrap_or(false));
             }
             adopted
         };
-        match tokio::time::timeout(START_LIMIT, taken).await {
+        match tokio::time::timeout(START_LIMIT, adopted).await {
             Ok(adopted) => tracing::info!(adopted, "upgrade: the old process's streams are served here"),
             Err(_) => tracing::warn!("upgrade: taking the old process's streams took too long; serving now"),
         }
