@@ -318,7 +318,54 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
             }
         });
     }
+    // And one of each on a badge: what stays shows the new process's frames.
+    let tls_badge = Arc::new(Mutex::new(Vec::new()));
+    {
+        let mut stream = common::tls::connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
+        stream
+            .write_all(b"GET /badge/build.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\n\r\n")
+            .await
+            .unwrap();
+        let last = tls_badge.clone();
+        staying.spawn(async move {
+            let (mut raw, mut head_done) = (Vec::new(), false);
+            let mut dechunker = common::chunked::Dechunker::default();
+            let mut parts = framecast::multipart::PartReader::new(framecast::push::part::BOUNDARY, 64 << 20);
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if !head_done {
+                    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                    raw.drain(..end + 4);
+                    head_done = true;
+                }
+                let body = dechunker.push(&raw).expect("chunked framing");
+                raw.clear();
+                parts.push(&body);
+                while let Some(part) = parts.next_part() {
+                    *last.lock().unwrap() = part.body.to_vec();
+                }
+            }
+        });
+    }
     let conn = common::h2client::connect(addr, "127.0.0.1", 6 << 20).await;
+    let h2_badge = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (status, viewer) = conn.get("/badge/build.png").await;
+        assert_eq!(status, 200);
+        let (mut viewer, last) = (viewer.unwrap(), h2_badge.clone());
+        staying.spawn(async move {
+            loop {
+                viewer.read_for(Duration::from_millis(100)).await;
+                if let Some(part) = &viewer.last {
+                    *last.lock().unwrap() = part.to_vec();
+                }
+            }
+        });
+    }
     let h2_parts: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
     for counter in &h2_parts {
         let (status, viewer) = conn.get("/online/lobby.png").await;
@@ -360,6 +407,17 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
     })
     .await;
     assert!(plain.iter().all(|w| !w.closed()));
+    // A value written to the new process reaches the badge streams that
+    // stayed with the old one: the new process's frame, relayed.
+    assert_eq!(write_build(addr, "relayed").await, 200);
+    let (status, _, now) = get(addr, "/badge/build.png?once").await;
+    assert_eq!(status, 200);
+    let want = decode_png(&now);
+    wait_until("the new value on the badge streams that stayed", Duration::from_secs(20), || {
+        let (tls, h2) = (tls_badge.lock().unwrap().clone(), h2_badge.lock().unwrap().clone());
+        !tls.is_empty() && !h2.is_empty() && decode_png(&tls) == want && decode_png(&h2) == want
+    })
+    .await;
     // They end: the old process exits, and the count follows.
     staying.abort_all();
     drop(conn);

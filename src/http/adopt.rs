@@ -17,8 +17,9 @@ use crate::push::viewer::ViewerGuard;
 /// (gone from the config, a cap reached, no longer allowed): the stream
 /// then ends cleanly.
 pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<PushBody> {
-    let mut moved = Moved { app, channel: &state.channel, done: false };
-    let viewer = join(app, &state.channel, addr, &mut moved).await;
+    let registry = &app.registry;
+    let mut moved = Moved(Some(Box::new(|| registry.moved_here(&state.channel))));
+    let viewer = join(app, &state.channel, Some(addr), &mut moved).await;
     // Not joined: no longer counted there either.
     moved.now();
     let viewer = viewer?;
@@ -41,29 +42,35 @@ pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<Push
     Some(if state.started { body.continued() } else { body })
 }
 
+/// Joins the channel named `channel` as an upgrade's relay (after an
+/// upgrade, the new process draws the frames of the streams that stayed
+/// with the old one). It is counted here and stands in for one viewer
+/// counted in the old process: `joined` is called right before the join
+/// (no wait between) to stop counting that one. A room counts it as no
+/// session.
+pub async fn relay(app: &Arc<App>, channel: &str, joined: impl FnOnce() + Send) -> Option<ViewerGuard> {
+    join(app, channel, None, &mut Moved(Some(Box::new(joined)))).await
+}
+
 /// Stops counting the stream as the old process's: called right before
 /// the join (no wait between), so no picture counts it twice or not at all.
-struct Moved<'a> {
-    app: &'a App,
-    channel: &'a str,
-    done: bool,
-}
+struct Moved<'a>(Option<Box<dyn FnOnce() + Send + 'a>>);
 
 impl Moved<'_> {
     fn now(&mut self) {
-        if !std::mem::replace(&mut self.done, true) {
-            self.app.registry.moved_here(self.channel);
+        if let Some(moved) = self.0.take() {
+            moved();
         }
     }
 }
 
-async fn join(app: &Arc<App>, channel: &str, addr: IpAddr, moved: &mut Moved<'_>) -> Option<ViewerGuard> {
+async fn join(app: &Arc<App>, channel: &str, addr: Option<IpAddr>, moved: &mut Moved<'_>) -> Option<ViewerGuard> {
     let (kind, rest) = channel.split_once('/')?;
     match kind {
         "online" => {
             let first = app.online.first_frame(rest, &app.renders).await.ok()?;
             moved.now();
-            app.online.join(rest, addr, first).ok()
+            app.online.join_as(rest, addr, first).ok()
         }
         "badge" => {
             let (stem, logo) = rest.split_once('~').map_or((rest, None), |(s, l)| (s, Some(l)));

@@ -4,7 +4,7 @@
 //! behind skips to the newest frame and holds at most one reference to it, so
 //! a slow viewer costs neither memory nor time to the others.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
@@ -34,6 +34,10 @@ pub struct Channel {
     /// The seq of the last frame, once the channel is closed (0: open):
     /// each stream ends after sending it, and nothing is published after.
     final_seq: AtomicU64,
+    /// After an upgrade, in the old process: the new process draws this
+    /// channel's frames (`publish_relayed`); this process's producer's are
+    /// not shown.
+    relayed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -91,6 +95,7 @@ impl Channel {
             records: Default::default(),
             final_seq: AtomicU64::new(0),
             elsewhere: AtomicU64::new(0),
+            relayed: AtomicBool::new(false),
         };
         channel.stats.frames_rendered.store(1, Relaxed);
         metrics().frames_rendered.inc();
@@ -150,6 +155,21 @@ impl Channel {
     /// (outside the slot's lock; only its number is set inside). A closed
     /// channel publishes nothing more.
     pub fn publish(&self, image: &[u8], content_type: &'static str) {
+        if !self.relayed.load(Relaxed) {
+            self.put(image, content_type);
+        }
+    }
+
+    /// A frame the upgrade's new process drew for this channel: from now on
+    /// only those are shown here (unless byte for byte the latest).
+    pub fn publish_relayed(&self, image: &[u8], content_type: &'static str) {
+        self.relayed.store(true, Relaxed);
+        if self.latest.borrow().image() != image {
+            self.put(image, content_type);
+        }
+    }
+
+    fn put(&self, image: &[u8], content_type: &'static str) {
         let mut frame = Some(Frame::new(0, content_type, image));
         let published = self.latest.send_if_modified(|latest| {
             if self.final_seq.load(Relaxed) != 0 {
@@ -190,7 +210,7 @@ impl Channel {
     /// Publishes `image` unless it is byte for byte the latest frame's
     /// (dedupe: an unchanged picture pushes nothing). Returns whether it did.
     pub fn publish_if_changed(&self, image: &[u8], content_type: &'static str) -> bool {
-        if self.latest.borrow().image() == image {
+        if self.relayed.load(Relaxed) || self.latest.borrow().image() == image {
             return false;
         }
         self.publish(image, content_type);

@@ -35,6 +35,7 @@ use nix::sys::socket::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use super::relay::{Piece, Pieces, Relays};
 use crate::app::App;
 use crate::push::handover::{self, Handover, Paused};
 use crate::push::record::ViewerRecord;
@@ -49,7 +50,7 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const START_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
-enum Message {
+pub(super) enum Message {
     /// New → old: serving, with this process id.
     Hello { pid: u32 },
     /// Old → new: go on numbering viewers from here. `Counts` follow: the
@@ -66,7 +67,13 @@ enum Message {
     /// change, in messages of at most `COUNTS_PER_MESSAGE` bytes of names;
     /// `last` ends one report.
     Counts { counts: Vec<(String, u64)>, last: bool },
+    /// New → old, after `Taken`: a piece of a frame of a channel the old
+    /// process still serves (`relay`), at most `FRAME_PIECE` bytes.
+    Frame(Piece),
 }
+
+/// A frame's bytes in one message, at most (well inside `MAX_MESSAGE`).
+const FRAME_PIECE: usize = 48 * 1024;
 
 /// Names' bytes in one `Counts` message: well inside a message.
 const COUNTS_PER_MESSAGE: usize = 16 * 1024;
@@ -107,12 +114,20 @@ const MOVE_LIMIT: Duration = Duration::from_secs(5);
 /// How often the old process reports the viewers it still serves.
 const COUNTS_EVERY: Duration = Duration::from_millis(50);
 
+/// One message: its JSON's length (4 bytes, big-endian), its JSON, and a
+/// frame's piece after it as it is.
 fn send(socket: &UnixDatagram, message: &Message, fd: Option<RawFd>) -> io::Result<()> {
-    let bytes = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let json = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let head = u32::try_from(json.len()).map_err(io::Error::other)?.to_be_bytes();
+    let piece: &[u8] = match message {
+        Message::Frame(frame) => &frame.piece,
+        _ => &[],
+    };
     let fds: Vec<RawFd> = fd.into_iter().collect();
     let rights = [ControlMessage::ScmRights(&fds)];
     let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(&bytes)], cmsgs, MsgFlags::empty(), None)?;
+    let iov = [IoSlice::new(&head), IoSlice::new(&json), IoSlice::new(piece)];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None)?;
     Ok(())
 }
 
@@ -139,19 +154,35 @@ fn receive(socket: &UnixDatagram) -> io::Result<Option<(Message, Option<OwnedFd>
     if n == 0 {
         return Ok(None);
     }
-    let message = serde_json::from_slice(&buf[..n]).map_err(io::Error::other)?;
+    let bad = || io::Error::other("a message cut short");
+    let head: [u8; 4] = buf.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(bad)?;
+    let end = 4 + u32::from_be_bytes(head) as usize;
+    let json = buf.get(4..end).filter(|_| end <= n).ok_or_else(bad)?;
+    let mut message = serde_json::from_slice(json).map_err(io::Error::other)?;
+    if let Message::Frame(frame) = &mut message {
+        frame.piece = bytes::Bytes::copy_from_slice(&buf[end..n]);
+    }
     Ok(Some((message, fd)))
 }
 
 // ---- the old process ----
 
 /// What the sending thread writes, in order.
-enum Outgoing {
+pub(super) enum Outgoing {
     Stream(OwnedFd, Paused, oneshot::Sender<io::Result<()>>),
     Message(Message),
+    /// A frame for the old process (`relay`), sent in pieces; `done` once
+    /// all are.
+    Frame {
+        channel: String,
+        content_type: &'static str,
+        image: bytes::Bytes,
+        closes: bool,
+        done: oneshot::Sender<io::Result<()>>,
+    },
 }
 
-type Outbox = std::sync::mpsc::Sender<Outgoing>;
+pub(super) type Outbox = std::sync::mpsc::Sender<Outgoing>;
 
 /// How an upgrade ended for the streams it sent: `Some(true)` the new
 /// process took them, `Some(false)` it is gone and they go on here.
@@ -385,8 +416,10 @@ fn listen(
     let app = app.clone();
     std::thread::Builder::new().name("framecast-counts".into()).spawn(move || {
         let mut report = Report::default();
+        let mut pieces = Pieces::default();
         while let Ok(Some((message, _))) = receive(&incoming) {
             match message {
+                Message::Frame(piece) => pieces.add(&app, piece),
                 Message::Taken => settle_once(&settle, true),
                 Message::Counts { counts, last } => {
                     if let Some(all) = report.add(counts, last)
@@ -430,6 +463,27 @@ fn sender(socket: UnixDatagram) -> io::Result<Outbox> {
                     if send(&socket, &message, None).is_err() {
                         return;
                     }
+                }
+                Outgoing::Frame { channel, content_type, image, closes, done } => {
+                    let total = image.len();
+                    let mut sent = Ok(());
+                    // An empty image is still one piece.
+                    for offset in (0..total.max(1)).step_by(FRAME_PIECE) {
+                        let piece = image.slice(offset.min(total)..(offset + FRAME_PIECE).min(total));
+                        let head = Piece {
+                            channel: channel.clone(),
+                            content_type: content_type.into(),
+                            total,
+                            offset,
+                            closes,
+                            piece,
+                        };
+                        sent = send(&socket, &Message::Frame(head), None);
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = done.send(sent);
                 }
             }
         }
@@ -614,8 +668,10 @@ impl Inherited {
         joining.detach_all();
         // The old process's pictures count this one's viewers too.
         if !app.registry.remote.enabled() {
-            tokio::spawn(report_counts(app.clone(), outbox));
+            tokio::spawn(report_counts(app.clone(), outbox.clone()));
         }
+        // The streams that stayed there show this process's frames.
+        let mut relays = Relays::new(app.clone(), outbox);
         tokio::spawn(async move {
             while let Some((message, fd)) = inbox.recv().await {
                 match (message, fd) {
@@ -627,14 +683,14 @@ impl Inherited {
                     }
                     (Message::Counts { counts, last }, _) => {
                         if let Some(all) = report.add(counts, last) {
-                            app.registry.set_elsewhere(all);
+                            relays.report(all);
                         }
                     }
                     _ => {}
                 }
             }
             // The old process exited: nobody is served there any more.
-            app.registry.set_elsewhere(HashMap::new());
+            relays.stop();
         });
         Ok(())
     }

@@ -183,6 +183,17 @@ impl OnlineRooms {
     /// not live with `first` (from `first_frame`); the viewer is a session
     /// in the room's statistics until its stream ends.
     pub fn join(&self, room: &str, addr: IpAddr, first: Option<FirstFrame>) -> Result<ViewerGuard, JoinError> {
+        self.join_as(room, Some(addr), first)
+    }
+
+    /// As `join`, for a viewer that is no session (`addr` `None`): an
+    /// upgrade's relay, standing in for viewers counted in the old process.
+    pub fn join_as(
+        &self,
+        room: &str,
+        addr: Option<IpAddr>,
+        first: Option<FirstFrame>,
+    ) -> Result<ViewerGuard, JoinError> {
         let name = Self::channel_name(room);
         // The room was live when `first_frame` looked; should it have ended
         // since, its first picture is drawn here after all (rare, and small).
@@ -196,16 +207,18 @@ impl OnlineRooms {
         let (viewer, created) = self.registry.join(self.kind(room), &name, create)?;
         let first = first.values;
         let channel = viewer.channel().clone();
-        let session = self.stats.joined(room, addr);
-        self.stats.observe(room, shown_count(&self.registry, &self.stats, self.mode(room), room));
-        let woken = channel.clone();
-        let guard = SessionGuard {
-            stats: self.stats.clone(),
-            session,
-            // Joins and leaves change figures and the address count after
-            // the stream count: the producer looks again.
-            after: Some(Box::new(move || woken.presence_changed.notify_one())),
-        };
+        let guard = addr.map(|addr| {
+            let session = self.stats.joined(room, addr);
+            self.stats.observe(room, shown_count(&self.registry, &self.stats, self.mode(room), room));
+            let woken = channel.clone();
+            SessionGuard {
+                stats: self.stats.clone(),
+                session,
+                // Joins and leaves change figures and the address count after
+                // the stream count: the producer looks again.
+                after: Some(Box::new(move || woken.presence_changed.notify_one())),
+            }
+        });
         channel.presence_changed.notify_one();
         if created {
             let producer = Producer {

@@ -42,6 +42,8 @@ pub struct H2Viewer {
     pub body: RecvStream,
     parts: PartReader,
     pub parts_received: usize,
+    /// The newest part's body.
+    pub last: Option<Bytes>,
 }
 
 impl H2Connection {
@@ -63,8 +65,12 @@ impl H2Connection {
         }
         let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
         let boundary = boundary_from_content_type(&content_type).expect("a multipart response");
-        let viewer =
-            H2Viewer { body: response.into_body(), parts: PartReader::new(&boundary, 64 << 20), parts_received: 0 };
+        let viewer = H2Viewer {
+            body: response.into_body(),
+            parts: PartReader::new(&boundary, 64 << 20),
+            parts_received: 0,
+            last: None,
+        };
         (status, Some(viewer))
     }
 }
@@ -112,8 +118,9 @@ impl H2Viewer {
     fn feed(&mut self, data: &Bytes) {
         let _ = self.body.flow_control().release_capacity(data.len());
         self.parts.push(data);
-        while self.parts.next_part().is_some() {
+        while let Some(part) = self.parts.next_part() {
             self.parts_received += 1;
+            self.last = Some(part.body);
         }
     }
 }
