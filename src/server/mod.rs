@@ -12,7 +12,6 @@ pub mod held;
 pub mod listener;
 pub mod per_ip;
 pub mod redirect;
-mod relay;
 pub mod socket;
 pub mod stall;
 pub mod streams;

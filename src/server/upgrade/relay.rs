@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::upgrade::{Outbox, Outgoing};
+use super::wire::{Outbox, Outgoing};
 use crate::app::App;
 
 /// A frame over this size is not relayed (the old process would have to
