@@ -329,6 +329,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             ready();
         }
         reload_on_hangup(&app);
+        // Connections and streams take places here; streams handed over by
+        // an upgrade's old process too.
+        let gate = framecast::server::gate::Gate::for_config(&app.config());
         // Accepting stops at shutdown, or once an upgrade's new process serves.
         let accepting = app.shutdown.child_token();
         // Held while an upgrade's new process takes the streams: new
@@ -351,7 +354,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             upgrade_on_usr2(&app, upgrade);
         }
         if let Some(inherited) = inherited {
-            match inherited.take_over(app.clone()).await {
+            match inherited.take_over(app.clone(), gate.clone()).await {
                 Ok(()) => tracing::info!("upgrade: serving in place of the old process, its streams moved here"),
                 // The old process serves on and accepts again: two would
                 // split the audience.
@@ -378,7 +381,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         });
-        let gate = listeners.serve(app.clone(), accepting, held).await;
+        let gate = listeners.serve(app.clone(), accepting, held, gate).await;
         if upgraded.load(std::sync::atomic::Ordering::SeqCst) {
             // Streams that could not move (TLS, HTTP/2) are served here
             // until they end, or `upgrade_drain_max_ms`.

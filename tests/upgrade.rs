@@ -17,6 +17,8 @@ use common::watched::{Watched, wait_until, watch};
 use common::{Server, Viewer, allow_open_files, decode_png, get, request};
 
 const TOKEN: &str = "upgrade-test-token-0123456789";
+/// The room's sessions started today.
+const SESSIONS: &str = "framecast_room_sessions_today{room=\"lobby\"}";
 
 fn config() -> serde_json::Value {
     serde_json::json!({
@@ -93,6 +95,7 @@ async fn an_upgrade_moves_every_plain_stream_and_the_count_stays_exact() {
         })
     };
     let parts_before: Vec<usize> = everyone.iter().map(|w| w.parts()).collect();
+    assert_eq!(common::metric(addr, SESSIONS).await, Some(600.0));
     let started = Instant::now();
     server.signal("USR2");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -129,6 +132,8 @@ async fn an_upgrade_moves_every_plain_stream_and_the_count_stays_exact() {
         build.iter().all(|w| decode_png(&w.last()) == want)
     })
     .await;
+    // A moved viewer's room session goes on: none started, none ended.
+    assert_eq!(common::metric(addr, SESSIONS).await, Some(600.0), "a moved viewer is no new session");
     // The new process answers new viewers too, counted with the moved ones.
     let _late = Viewer::connect(addr, "/online/lobby.png", "late").await;
     common::wait_for_viewers(addr, "lobby", 601, Duration::from_secs(20)).await;
@@ -156,6 +161,7 @@ async fn an_upgrade_moves_every_plain_stream_and_the_count_stays_exact() {
     .await;
     assert!(everyone.iter().all(|w| !w.closed()), "no viewer was disconnected by the second upgrade");
     assert_eq!(lobby_viewers(addr).await, Some(601));
+    assert_eq!(common::metric(addr, SESSIONS).await, Some(601.0), "a moved viewer is no new session");
     tasks.abort_all();
 }
 
@@ -299,8 +305,8 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
     let mut plain_tasks = tokio::task::JoinSet::new();
     let plain = watch(&mut plain_tasks, addr, "/online/lobby.png", 5).await;
     let mut staying = tokio::task::JoinSet::new();
-    // Three TLS HTTP/1.1 viewers and three HTTP/2 (h2c) streams: bytes and parts counted.
-    let tls_bytes: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+    // Ten TLS HTTP/1.1 viewers and ten HTTP/2 (h2c) streams, as the issue asks: bytes and parts counted.
+    let tls_bytes: Vec<Arc<AtomicUsize>> = (0..10).map(|_| Arc::default()).collect();
     for counter in &tls_bytes {
         let mut stream = common::tls::connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
         stream
@@ -366,7 +372,7 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
             }
         });
     }
-    let h2_parts: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+    let h2_parts: Vec<Arc<AtomicUsize>> = (0..10).map(|_| Arc::default()).collect();
     for counter in &h2_parts {
         let (status, viewer) = conn.get("/online/lobby.png").await;
         assert_eq!(status, 200);
@@ -377,7 +383,7 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
             }
         });
     }
-    common::wait_for_viewers(addr, "lobby", 11, Duration::from_secs(20)).await;
+    common::wait_for_viewers(addr, "lobby", 25, Duration::from_secs(20)).await;
 
     let old_pid = server.pid();
     wait_until("the pid file", Duration::from_secs(10), || pid_in(&pid_file) == Some(old_pid)).await;
@@ -391,11 +397,13 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let _new = KillOnDrop(new_pid);
-    // The new process answers now, counting the six that stayed.
+    // The new process answers now, counting the twenty that stayed.
     for _ in 0..10 {
-        assert_eq!(lobby_viewers(addr).await, Some(11), "the whole audience, counted by the new process");
+        assert_eq!(lobby_viewers(addr).await, Some(25), "the whole audience, counted by the new process");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The relay that draws for what stayed is no session.
+    assert_eq!(common::metric(addr, SESSIONS).await, Some(25.0));
     // Well past `shutdown_timeout_ms`: the old process still serves what stayed.
     assert!(server.wait_exit(Duration::from_secs(3)).is_none(), "the old process still serves what stayed");
     // What stayed goes on (resends every second).

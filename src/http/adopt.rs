@@ -12,6 +12,7 @@ use crate::push::body::PushBody;
 use crate::push::handover::Paused;
 use crate::push::record::ViewerRecord;
 use crate::push::viewer::ViewerGuard;
+use crate::sources::online::Joining;
 
 /// The stream's body here, or `None` when its channel cannot be joined
 /// (gone from the config, a cap reached, no longer allowed): the stream
@@ -19,7 +20,15 @@ use crate::push::viewer::ViewerGuard;
 pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<PushBody> {
     let registry = &app.registry;
     let mut moved = Moved(Some(Box::new(|| registry.moved_here(&state.channel))));
-    let viewer = join(app, &state.channel, Some(addr), &mut moved).await;
+    // The viewer's room session began in the old process and goes on.
+    let since = state.record.as_ref().map_or(0, |r| r.since);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let started = std::time::Instant::now().checked_sub(std::time::Duration::from_secs(now.saturating_sub(since)));
+    let who = match started {
+        Some(started) if since > 0 => Joining::Moved(addr, started),
+        _ => Joining::Viewer(addr),
+    };
+    let viewer = join(app, &state.channel, who, &mut moved).await;
     // Not joined: no longer counted there either.
     moved.now();
     let viewer = viewer?;
@@ -49,7 +58,7 @@ pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<Push
 /// (no wait between) to stop counting that one. A room counts it as no
 /// session.
 pub async fn relay(app: &Arc<App>, channel: &str, joined: impl FnOnce() + Send) -> Option<ViewerGuard> {
-    join(app, channel, None, &mut Moved(Some(Box::new(joined)))).await
+    join(app, channel, Joining::Relay, &mut Moved(Some(Box::new(joined)))).await
 }
 
 /// Stops counting the stream as the old process's: called right before
@@ -64,13 +73,13 @@ impl Moved<'_> {
     }
 }
 
-async fn join(app: &Arc<App>, channel: &str, addr: Option<IpAddr>, moved: &mut Moved<'_>) -> Option<ViewerGuard> {
+async fn join(app: &Arc<App>, channel: &str, who: Joining, moved: &mut Moved<'_>) -> Option<ViewerGuard> {
     let (kind, rest) = channel.split_once('/')?;
     match kind {
         "online" => {
             let first = app.online.first_frame(rest, &app.renders).await.ok()?;
             moved.now();
-            app.online.join_as(rest, addr, first).ok()
+            app.online.join_as(rest, who, first).ok()
         }
         "badge" => {
             let (stem, logo) = rest.split_once('~').map_or((rest, None), |(s, l)| (s, Some(l)));

@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::gate::{Gate, Place};
 use super::stall::StallGuard;
 use crate::app::App;
 use crate::metrics::{Reason, metrics};
@@ -31,10 +32,14 @@ pub struct Adopted {
     stream: TcpStream,
     /// `None`: its channel could not be joined; the stream ends cleanly.
     body: Option<crate::push::body::PushBody>,
+    /// Its place under the connection caps. `None` only when this process's
+    /// config lowered them below what the old process served: a live stream
+    /// is not ended for it, as a reload's lower cap ends none.
+    _place: Option<Place>,
 }
 
 /// Joins the stream on `fd` to its channel (counted from now on).
-pub async fn adopt(app: &Arc<App>, fd: OwnedFd, state: Paused) -> Option<Adopted> {
+pub async fn adopt(app: &Arc<App>, gate: &Gate, fd: OwnedFd, state: Paused) -> Option<Adopted> {
     let stream = std::net::TcpStream::from(fd);
     let stream = stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream));
     let Ok(stream) = stream else {
@@ -44,14 +49,15 @@ pub async fn adopt(app: &Arc<App>, fd: OwnedFd, state: Paused) -> Option<Adopted
     };
     let peer = stream.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let addr = state.record.as_ref().map_or(peer, |r| r.addr);
+    let _place = gate.admit(peer).ok();
     let body = crate::http::adopt::stream(app, &state, addr).await;
-    Some(Adopted { app: app.clone(), stream, body })
+    Some(Adopted { app: app.clone(), stream, body, _place })
 }
 
 impl Adopted {
     /// Writes the stream's parts until it ends or its client leaves.
     pub async fn run(self) {
-        let Adopted { app, stream, body } = self;
+        let Adopted { app, stream, body, _place } = self;
         metrics().connections_open.inc();
         let fd = stream.as_raw_fd();
         let io = StallGuard::new(stream, app.config().write_stall_timeout());

@@ -45,6 +45,11 @@ impl Gate {
         Gate { places: Arc::new(Semaphore::new(capacity)), per_ip: PerIp::new(per_ip), capacity }
     }
 
+    /// The caps `config` sets (`max_connections`, `max_connections_per_ip`).
+    pub fn for_config(config: &crate::config::Config) -> Gate {
+        Gate::new(config.max_connections, config.max_connections_per_ip)
+    }
+
     pub fn admit(&self, ip: IpAddr) -> Result<Place, Full> {
         let ip_slot = self.per_ip.admit(ip).ok_or(Full::PerIp)?;
         let all = self.places.clone().try_acquire_owned().map_err(|_| Full::All)?;

@@ -87,10 +87,9 @@ impl Listeners {
 
     /// Accepts until `stop` (shutdown, or an upgrade's new process took
     /// over), not while `held` (an upgrade's streams move), and returns the
-    /// caps' gate: its places are the connections still open, for the
-    /// caller to wait on.
-    pub async fn serve(self, app: Arc<App>, stop: CancellationToken, held: Held) -> Gate {
-        let gate = Gate::new(app.config().max_connections, app.config().max_connections_per_ip);
+    /// caps' gate (`gate`, `Gate::for_config`): its places are the
+    /// connections still open, for the caller to wait on.
+    pub async fn serve(self, app: Arc<App>, stop: CancellationToken, held: Held, gate: Gate) -> Gate {
         let mut loops = tokio::task::JoinSet::new();
         if let Some((listener, tls)) = self.https {
             let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);

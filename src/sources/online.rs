@@ -74,6 +74,18 @@ impl RoomDefs {
     }
 }
 
+/// Who joins a room, for its statistics.
+pub enum Joining {
+    /// A viewer from this address: a new session.
+    Viewer(IpAddr),
+    /// A viewer an upgrade's old process handed over: its session began
+    /// there, at this instant, and goes on.
+    Moved(IpAddr, std::time::Instant),
+    /// An upgrade's relay, standing in for viewers counted in the old
+    /// process: no session.
+    Relay,
+}
+
 /// A room's figures as template values.
 pub fn figure_values(f: &RoomFigures) -> Vec<(&'static str, f64)> {
     let values = [
@@ -183,17 +195,11 @@ impl OnlineRooms {
     /// not live with `first` (from `first_frame`); the viewer is a session
     /// in the room's statistics until its stream ends.
     pub fn join(&self, room: &str, addr: IpAddr, first: Option<FirstFrame>) -> Result<ViewerGuard, JoinError> {
-        self.join_as(room, Some(addr), first)
+        self.join_as(room, Joining::Viewer(addr), first)
     }
 
-    /// As `join`, for a viewer that is no session (`addr` `None`): an
-    /// upgrade's relay, standing in for viewers counted in the old process.
-    pub fn join_as(
-        &self,
-        room: &str,
-        addr: Option<IpAddr>,
-        first: Option<FirstFrame>,
-    ) -> Result<ViewerGuard, JoinError> {
+    /// As `join`, for any who (`Joining`).
+    pub fn join_as(&self, room: &str, who: Joining, first: Option<FirstFrame>) -> Result<ViewerGuard, JoinError> {
         let name = Self::channel_name(room);
         // The room was live when `first_frame` looked; should it have ended
         // since, its first picture is drawn here after all (rare, and small).
@@ -207,8 +213,13 @@ impl OnlineRooms {
         let (viewer, created) = self.registry.join(self.kind(room), &name, create)?;
         let first = first.values;
         let channel = viewer.channel().clone();
-        let guard = addr.map(|addr| {
-            let session = self.stats.joined(room, addr);
+        let session = match who {
+            Joining::Viewer(addr) => Some((addr, None)),
+            Joining::Moved(addr, since) => Some((addr, Some(since))),
+            Joining::Relay => None,
+        };
+        let guard = session.map(|(addr, since)| {
+            let session = self.stats.joined_since(room, addr, since);
             self.stats.observe(room, shown_count(&self.registry, &self.stats, self.mode(room), room));
             let woken = channel.clone();
             SessionGuard {

@@ -11,6 +11,7 @@ use super::{ENV_LISTENERS, ENV_SOCKET, START_LIMIT, report_counts};
 use crate::app::App;
 use crate::push::handover::Paused;
 use crate::push::record::ViewerRecord;
+use crate::server::gate::Gate;
 
 /// What an upgrade's new process inherits.
 pub struct Inherited {
@@ -61,7 +62,7 @@ impl Inherited {
 
     /// Tells the old process this one serves, then adopts every stream it
     /// hands over, until it has none left to give.
-    pub async fn take_over(self, app: Arc<App>) -> Result<(), String> {
+    pub async fn take_over(self, app: Arc<App>, gate: Gate) -> Result<(), String> {
         let socket = self.socket;
         send(&socket, &Message::Hello { pid: std::process::id() }, None).map_err(|e| e.to_string())?;
         // Viewer ids go on from the old process's before this one gives any.
@@ -110,10 +111,10 @@ impl Inherited {
         let mut joining = tokio::task::JoinSet::new();
         let mut report = Report::default();
         let adopt = |joining: &mut tokio::task::JoinSet<bool>, fd: OwnedFd, state: Paused| {
-            let (app, mut go) = (app.clone(), go.clone());
+            let (app, mut go, gate) = (app.clone(), go.clone(), gate.clone());
             joining.spawn(async move {
                 // Counted here from its join on, not there (`http::adopt`).
-                let stream = crate::server::adopted::adopt(&app, fd, state).await;
+                let stream = crate::server::adopted::adopt(&app, &gate, fd, state).await;
                 let taken = matches!(go.wait_for(Option::is_some).await.map(|g| *g), Ok(Some(true)));
                 match stream {
                     Some(stream) if taken => {
@@ -174,7 +175,7 @@ impl Inherited {
                 match (message, fd) {
                     // A stream the old process still gives: taken all the same.
                     (Message::Stream(state), Some(fd)) => {
-                        if let Some(stream) = crate::server::adopted::adopt(&app, fd, *state).await {
+                        if let Some(stream) = crate::server::adopted::adopt(&app, &gate, fd, *state).await {
                             tokio::spawn(stream.run());
                         }
                     }

@@ -339,6 +339,12 @@ impl RoomStats {
     /// A stream from `addr` started in `room` (`observe` then takes the
     /// count the room shows).
     pub fn joined(&self, room: &str, addr: IpAddr) -> Session {
+        self.joined_since(room, addr, None)
+    }
+
+    /// As `joined`; with `since`, the session began then, in an upgrade's
+    /// old process, and goes on here (it is not a new session).
+    pub fn joined_since(&self, room: &str, addr: IpAddr, since: Option<Instant>) -> Session {
         // The address as the connection caps count it (an IPv6 /64 is one).
         let addr = client_key(addr);
         let mut state = self.state();
@@ -346,13 +352,13 @@ impl RoomStats {
         let now = unix_now();
         if let Some(r) = self.room(&mut state, room) {
             r.last_seen = now;
-            r.sessions += 1;
+            r.sessions += u64::from(since.is_none());
             r.cluster.changed();
             *r.live.entry(addr).or_default() += 1;
             r.dirty = true;
             self.count_visitor(&mut state, room, addr);
         }
-        Session { room: room.to_string(), addr, started: Instant::now() }
+        Session { room: room.to_string(), addr, started: since.unwrap_or_else(Instant::now) }
     }
 
     /// The session ended (the stream closed, however).
