@@ -293,10 +293,36 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // Tests and scripts read this line to find the port.
-        // Handlers first: a signal sent as soon as the line below is read
-        // must find them installed, not the default action (exit at once).
+        // Handlers first: a signal sent as soon as the "listening" line is
+        // read (or the pid file, or READY=1) must find them installed, not
+        // the default action (exit at once).
         let mut signals = Signals::install();
+        reload_on_hangup(&app);
+        // Connections and streams take places here; streams handed over by
+        // an upgrade's old process too.
+        let gate = framecast::server::gate::Gate::for_config(&app.config());
+        // Accepting stops at shutdown, or once an upgrade's new process serves.
+        let accepting = app.shutdown.child_token();
+        // Held while an upgrade's new process takes the streams: new
+        // connections wait in the listen queue until it is settled which
+        // process accepts them.
+        let (hold, held) = tokio::sync::watch::channel(false);
+        let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Installed now (SIGUSR2's default action ends the process), acted
+        // on once this process serves.
+        let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(exe) = exe {
+            let upgrade = Upgrade {
+                exe,
+                listeners: listeners.fds(),
+                hold,
+                accepting: accepting.clone(),
+                upgraded: upgraded.clone(),
+                serving: serving.clone(),
+            };
+            upgrade_on_usr2(&app, upgrade);
+        }
+        // Tests and scripts read this line to find the port.
         for (scheme, addr) in listeners.addresses() {
             // Not `println!`: a closed stdout (the reader went away) must not
             // panic a running server.
@@ -327,31 +353,6 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
         if inherited.is_none() {
             ready();
-        }
-        reload_on_hangup(&app);
-        // Connections and streams take places here; streams handed over by
-        // an upgrade's old process too.
-        let gate = framecast::server::gate::Gate::for_config(&app.config());
-        // Accepting stops at shutdown, or once an upgrade's new process serves.
-        let accepting = app.shutdown.child_token();
-        // Held while an upgrade's new process takes the streams: new
-        // connections wait in the listen queue until it is settled which
-        // process accepts them.
-        let (hold, held) = tokio::sync::watch::channel(false);
-        let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        // Installed now (SIGUSR2's default action ends the process), acted
-        // on once this process serves.
-        let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if let Some(exe) = exe {
-            let upgrade = Upgrade {
-                exe,
-                listeners: listeners.fds(),
-                hold,
-                accepting: accepting.clone(),
-                upgraded: upgraded.clone(),
-                serving: serving.clone(),
-            };
-            upgrade_on_usr2(&app, upgrade);
         }
         if let Some(inherited) = inherited {
             match inherited.take_over(app.clone(), gate.clone()).await {

@@ -223,8 +223,12 @@ pub async fn start(
             "the new process (pid {pid}) did not take the streams over: it exited or stopped answering"
         ));
     }
-    // Reaped by whoever adopts it once this process exits; not waited for here.
-    drop(child);
+    // Reaped here should it exit while this process drains (no zombie);
+    // after this process exits, by whoever adopts it.
+    let reaper = std::thread::Builder::new().name("framecast-reaper".into()).spawn(move || child.wait());
+    if let Err(error) = reaper {
+        tracing::debug!(%error, "upgrade: the new process is not waited for here");
+    }
     // This process accepts no more and, now its streams moved, drains.
     upgraded.store(true, std::sync::atomic::Ordering::SeqCst);
     accepting.cancel();
