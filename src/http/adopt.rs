@@ -57,7 +57,7 @@ pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<Push
 /// counted in the old process: `joined` is called right before the join
 /// (no wait between) to stop counting that one. A room counts it as no
 /// session.
-pub async fn relay(app: &Arc<App>, channel: &str, joined: impl FnOnce() + Send) -> Option<ViewerGuard> {
+pub async fn relay(app: &Arc<App>, channel: &str, joined: &(impl Fn() + Sync)) -> Option<ViewerGuard> {
     join(app, channel, Joining::Relay, &mut Moved(Some(Box::new(joined)))).await
 }
 
@@ -125,7 +125,12 @@ async fn join(app: &Arc<App>, channel: &str, who: Joining, moved: &mut Moved<'_>
                     moved.now();
                     Some(camera.watch(&app.registry))
                 }
-                Some(width) => camera.watch_width(&app.registry, &app.tasks, &app.renders, width).await.ok(),
+                Some(width) => {
+                    // Before: the size channel is joined inside; a failure
+                    // after counts the viewer nowhere, as a failed join.
+                    moved.now();
+                    camera.watch_width(&app.registry, &app.tasks, &app.renders, width).await.ok()
+                }
             }
         }
         _ => None,

@@ -169,6 +169,12 @@ impl Channel {
         }
     }
 
+    /// The upgrade's new process sends no more frames: this process's
+    /// producer's are shown again (it must be woken to draw).
+    pub fn stop_relay(&self) {
+        self.relayed.store(false, Relaxed);
+    }
+
     fn put(&self, image: &[u8], content_type: &'static str) {
         let mut frame = Some(Frame::new(0, content_type, image));
         let published = self.latest.send_if_modified(|latest| {

@@ -166,6 +166,18 @@ impl Registry {
         }
     }
 
+    /// Undoes `moved_here`: one of `name`'s viewers is counted in the old
+    /// process again (an upgrade's relay that stood in for it is gone).
+    pub fn moved_back(&self, name: &str) {
+        let live = self.lock();
+        let mut elsewhere = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+        let n = elsewhere.entry(name.to_string()).or_default();
+        *n += 1;
+        if let Some((channel, _)) = live.channels.get(name) {
+            channel.set_elsewhere(*n);
+        }
+    }
+
     fn elsewhere(&self, name: &str) -> u64 {
         self.elsewhere.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied().unwrap_or(0)
     }

@@ -48,7 +48,8 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 const COUNTS_EVERY: Duration = Duration::from_millis(50);
 
 /// Sends this process's viewers per channel to the other process whenever
-/// they change (looked at every `COUNTS_EVERY`), until it is gone.
+/// they change (looked at every `COUNTS_EVERY`), one report in flight at a
+/// time, until it is gone.
 async fn report_counts(app: Arc<App>, outbox: Outbox) {
     let mut reported = None;
     loop {
@@ -57,14 +58,21 @@ async fn report_counts(app: Arc<App>, outbox: Outbox) {
             if !send_counts(&outbox, &counts) {
                 return;
             }
+            let (done, sent) = tokio::sync::oneshot::channel();
+            if outbox.send(wire::Outgoing::Flushed(done)).is_err() || sent.await.is_err() {
+                return;
+            }
             reported = Some(counts);
         }
         tokio::time::sleep(COUNTS_EVERY).await;
     }
 }
 
-/// This process's viewers per watched channel.
+/// This process's viewers per watched channel, not counting relays (each
+/// stands in for a viewer the other process counts).
 fn viewers_here(app: &App) -> HashMap<String, u64> {
     let channels = app.registry.list();
-    channels.iter().filter(|c| c.viewers() > 0).map(|c| (c.name().to_string(), c.viewers())).collect()
+    let viewers =
+        channels.iter().map(|c| (c.name().to_string(), c.viewers().saturating_sub(relay::standing_in(c.name()))));
+    viewers.filter(|(_, n)| *n > 0).collect()
 }

@@ -9,9 +9,14 @@ use super::relay::Relays;
 use super::wire::{Message, Report, receive, send, sender};
 use super::{ENV_LISTENERS, ENV_SOCKET, START_LIMIT, report_counts};
 use crate::app::App;
+
 use crate::push::handover::Paused;
 use crate::push::record::ViewerRecord;
 use crate::server::gate::Gate;
+
+/// How long the new process waits, after `Taken`, for the streams still
+/// joining before it accepts.
+const JOINS_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What an upgrade's new process inherits.
 pub struct Inherited {
@@ -130,6 +135,9 @@ impl Inherited {
             while let Some((message, fd)) = inbox.recv().await {
                 match (message, fd) {
                     (Message::Stream(state), Some(fd)) => adopt(&mut joining, fd, *state),
+                    // Its socket was lost on the way: not `Taken`, so the
+                    // old process keeps every stream.
+                    (Message::Stream(_), None) => return false,
                     (Message::Counts { counts, last }, _) => {
                         if let Some(all) = report.add(counts, last) {
                             app.registry.set_elsewhere(all);
@@ -158,9 +166,12 @@ impl Inherited {
             }
             adopted
         };
-        match tokio::time::timeout(START_LIMIT, adopted).await {
+        // Nobody accepts until this process does: it waits for the joins
+        // (a first frame each may be drawn) a few seconds at most. A stream
+        // still joining is counted there until it is counted here.
+        match tokio::time::timeout(JOINS_LIMIT, adopted).await {
             Ok(adopted) => tracing::info!(adopted, "upgrade: the old process's streams are served here"),
-            Err(_) => tracing::warn!("upgrade: taking the old process's streams took too long; serving now"),
+            Err(_) => tracing::warn!("upgrade: some of the old process's streams are still joining; serving now"),
         }
         // Joins still under way go on by themselves.
         joining.detach_all();

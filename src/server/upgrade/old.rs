@@ -25,6 +25,10 @@ use crate::push::record::ViewerRecord;
 /// How long the old process waits for its streams to reach a part boundary
 /// and move; the ones that did not by then stay with it.
 const MOVE_LIMIT: Duration = Duration::from_secs(5);
+/// How long the old process waits for `Taken` after `Done`: the new process
+/// answers at once, so this is a hang. Short, as every moving stream is
+/// paused meanwhile (a proxy in front gives up on a silent stream at 60 s).
+const TAKEN_LIMIT: Duration = Duration::from_secs(10);
 
 /// How an upgrade ended for the streams it sent: `Some(true)` the new
 /// process took them, `Some(false)` it is gone and they go on here.
@@ -202,7 +206,7 @@ pub async fn start(
     }
     let _ = outbox.send(Outgoing::Message(Message::Done));
     let mut answer = settled.clone();
-    let answered = tokio::time::timeout(START_LIMIT, answer.wait_for(Option::is_some)).await.is_ok();
+    let answered = tokio::time::timeout(TAKEN_LIMIT, answer.wait_for(Option::is_some)).await.is_ok();
     if !answered {
         // Whatever it sent before this stands; nothing after it can.
         let _ = control.shutdown(std::net::Shutdown::Both);
@@ -263,7 +267,21 @@ fn listen(
     std::thread::Builder::new().name("framecast-counts".into()).spawn(move || {
         let mut report = Report::default();
         let mut pieces = Pieces::default();
-        while let Ok(Some((message, _))) = receive(&incoming) {
+        let mut shut = false;
+        loop {
+            let message = match receive(&incoming) {
+                Ok(Some((message, _))) => message,
+                Ok(None) => break,
+                // Nothing after a bad message is trusted, but what came
+                // before it is still read: a `Taken` among it settles.
+                Err(error) if !shut => {
+                    tracing::warn!(%error, "upgrade: a message from the new process could not be read");
+                    let _ = incoming.shutdown(std::net::Shutdown::Both);
+                    shut = true;
+                    continue;
+                }
+                Err(_) => break,
+            };
             match message {
                 Message::Frame(piece) => pieces.add(&app, piece),
                 Message::Taken => settle_once(&settle, true),
@@ -280,6 +298,11 @@ fn listen(
         settle_once(&settle, false);
         let _ = incoming.shutdown(std::net::Shutdown::Both);
         app.registry.set_elsewhere(HashMap::new());
+        // No more frames come from there: every channel draws its own again.
+        for channel in app.registry.list() {
+            channel.stop_relay();
+        }
+        app.registry.nudge_all();
     })?;
     Ok(())
 }

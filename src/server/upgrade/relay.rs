@@ -21,6 +21,7 @@ use tokio::task::AbortHandle;
 
 use super::wire::{Outbox, Outgoing};
 use crate::app::App;
+use crate::push::viewer::ViewerGuard;
 
 /// A frame over this size is not relayed (the old process would have to
 /// hold it whole).
@@ -93,13 +94,27 @@ impl Relays {
         let flag = joined.clone();
         let task = tokio::spawn(async move {
             let registry = app.registry.clone();
+            // Dropped with the task (a report stopped it): no longer a stand-in.
+            let _stand_in = StandIn { name: name.clone(), joined: flag.clone() };
             let on_join = || {
                 let _counting = counting.lock().unwrap_or_else(|e| e.into_inner());
                 registry.moved_here(&name);
                 flag.store(true, SeqCst);
+                standing_in_set().get_or_insert_with(HashSet::new).insert(name.clone());
             };
-            let Some(viewer) = crate::http::adopt::relay(&app, &name, on_join).await else {
-                failed.lock().unwrap_or_else(|e| e.into_inner()).insert(name);
+            // Not joined after all (a cap, a failed first frame), or ended by
+            // itself: the viewer it stood in for is counted there again.
+            let gone = |viewer: Option<ViewerGuard>| {
+                let _counting = counting.lock().unwrap_or_else(|e| e.into_inner());
+                drop(viewer);
+                if flag.swap(false, SeqCst) {
+                    standing_in_set().get_or_insert_with(HashSet::new).remove(&name);
+                    registry.moved_back(&name);
+                }
+            };
+            let Some(viewer) = crate::http::adopt::relay(&app, &name, &on_join).await else {
+                gone(None);
+                failed.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
                 return;
             };
             let channel = viewer.channel().clone();
@@ -127,9 +142,37 @@ impl Relays {
                     break;
                 }
             }
-            drop(viewer);
+            gone(Some(viewer));
         });
         Relay { joined, task: task.abort_handle() }
+    }
+}
+
+/// Channels whose relay is joined: their viewers here include one that
+/// stands in for a viewer of the old process (left out of this process's
+/// report to it).
+static STANDING_IN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+fn standing_in_set() -> std::sync::MutexGuard<'static, Option<HashSet<String>>> {
+    STANDING_IN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Viewers of `channel` here that stand in for the old process's (0 or 1).
+pub(super) fn standing_in(channel: &str) -> u64 {
+    u64::from(standing_in_set().as_ref().is_some_and(|set| set.contains(channel)))
+}
+
+/// A joined relay's mark in `STANDING_IN`, removed when its task ends.
+struct StandIn {
+    name: String,
+    joined: Arc<AtomicBool>,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        if self.joined.load(SeqCst) {
+            standing_in_set().get_or_insert_with(HashSet::new).remove(&self.name);
+        }
     }
 }
 

@@ -112,6 +112,10 @@ pub(super) fn receive(socket: &UnixDatagram) -> io::Result<Option<(Message, Opti
     if msg.flags.contains(MsgFlags::MSG_TRUNC) {
         return Err(io::Error::other("a message over the size limit"));
     }
+    if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+        // The kernel dropped a socket on the way (out of descriptors here).
+        return Err(io::Error::other("a socket beside a message was lost"));
+    }
     let n = msg.bytes;
     if n == 0 {
         return Ok(None);
@@ -131,6 +135,9 @@ pub(super) fn receive(socket: &UnixDatagram) -> io::Result<Option<(Message, Opti
 pub(super) enum Outgoing {
     Stream(OwnedFd, Paused, oneshot::Sender<io::Result<()>>),
     Message(Message),
+    /// Answered once everything queued before it was sent: one count
+    /// report in flight at a time, however slow the other side reads.
+    Flushed(oneshot::Sender<()>),
     /// A frame for the old process (`relay`), sent in pieces; `done` once
     /// all are.
     Frame {
@@ -156,8 +163,14 @@ pub(super) fn sender(socket: UnixDatagram) -> io::Result<Outbox> {
                 }
                 Outgoing::Message(message) => {
                     if send(&socket, &message, None).is_err() {
+                        // The other side sees the pair close, and stops
+                        // counting on (and relaying to) this one.
+                        let _ = socket.shutdown(std::net::Shutdown::Both);
                         return;
                     }
+                }
+                Outgoing::Flushed(done) => {
+                    let _ = done.send(());
                 }
                 Outgoing::Frame { channel, content_type, image, closes, done } => {
                     let total = image.len();
@@ -178,7 +191,14 @@ pub(super) fn sender(socket: UnixDatagram) -> io::Result<Outbox> {
                             break;
                         }
                     }
+                    let failed = sent.is_err();
                     let _ = done.send(sent);
+                    if failed {
+                        // Half a frame went: nothing after it would be read
+                        // right. The old process draws its own again.
+                        let _ = socket.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
                 }
             }
         }

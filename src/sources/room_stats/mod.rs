@@ -371,8 +371,13 @@ impl RoomStats {
                 r.live.remove(&session.addr);
             }
         }
-        r.ended += 1;
-        r.session_ms += session.started.elapsed().as_millis() as u64;
+        // After an upgrade's hand-off the session goes on in the new
+        // process, which records its end (a stream that stayed here is not
+        // recorded: this process's figures are no longer kept).
+        if !self.handed_off.load(Ordering::SeqCst) {
+            r.ended += 1;
+            r.session_ms += session.started.elapsed().as_millis() as u64;
+        }
         r.last_seen = unix_now();
         r.dirty = true;
         r.cluster.changed();
