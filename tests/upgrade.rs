@@ -52,6 +52,20 @@ async fn lobby_viewers(addr: SocketAddr) -> Option<u64> {
     (status == 200).then(|| json["viewers"].as_u64()).flatten()
 }
 
+/// The lobby's count every 50 ms, until the task is aborted.
+fn sample_lobby(addr: SocketAddr) -> (Arc<Mutex<Vec<Option<u64>>>>, tokio::task::JoinHandle<()>) {
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let kept = samples.clone();
+    let sampling = tokio::spawn(async move {
+        loop {
+            let seen = lobby_viewers(addr).await;
+            kept.lock().unwrap().push(seen);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    (samples, sampling)
+}
+
 async fn write_build(addr: SocketAddr, message: &str) -> u16 {
     let body = serde_json::json!({ "message": message }).to_string();
     let raw = format!(
@@ -83,17 +97,7 @@ async fn an_upgrade_moves_every_plain_stream_and_the_count_stays_exact() {
     common::wait_for_viewers(addr, "lobby", 600, Duration::from_secs(20)).await;
 
     // The count, every 50 ms, through the switch.
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let sampling = {
-        let samples = samples.clone();
-        tokio::spawn(async move {
-            loop {
-                let seen = lobby_viewers(addr).await;
-                samples.lock().unwrap().push(seen);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let (samples, sampling) = sample_lobby(addr);
     let parts_before: Vec<usize> = everyone.iter().map(|w| w.parts()).collect();
     assert_eq!(common::metric(addr, SESSIONS).await, Some(600.0));
     let started = Instant::now();
@@ -234,17 +238,7 @@ async fn a_new_process_killed_half_way_leaves_every_stream_served() {
     let everyone: Vec<&Arc<Watched>> = lobby.iter().chain(&door).collect();
     wait_until("every viewer's first part", Duration::from_secs(30), || everyone.iter().all(|w| w.parts() > 0)).await;
     common::wait_for_viewers(addr, "lobby", 250, Duration::from_secs(20)).await;
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let sampling = {
-        let samples = samples.clone();
-        tokio::spawn(async move {
-            loop {
-                let seen = lobby_viewers(addr).await;
-                samples.lock().unwrap().push(seen);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let (samples, sampling) = sample_lobby(addr);
 
     server.signal("USR2");
     let mut new_pid = None;
