@@ -52,8 +52,19 @@ async fn lobby_viewers(addr: SocketAddr) -> Option<u64> {
     (status == 200).then(|| json["viewers"].as_u64()).flatten()
 }
 
+/// A TLS HTTP/1.1 connection that asked for `path`.
+async fn tls_get(https: SocketAddr, cert: &Path, path: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = common::tls::connect(https, cert, &[b"http/1.1"]).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
 /// The lobby's count every 50 ms, until the task is aborted.
-fn sample_lobby(addr: SocketAddr) -> (Arc<Mutex<Vec<Option<u64>>>>, tokio::task::JoinHandle<()>) {
+type Samples = Arc<Mutex<Vec<Option<u64>>>>;
+
+fn sample_lobby(addr: SocketAddr) -> (Samples, tokio::task::JoinHandle<()>) {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let kept = samples.clone();
     let sampling = tokio::spawn(async move {
@@ -285,7 +296,7 @@ async fn a_new_process_killed_half_way_leaves_every_stream_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let _serial = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let pair = common::tls::Pair::new(dir.path(), "cert");
@@ -302,11 +313,7 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
     // Ten TLS HTTP/1.1 viewers and ten HTTP/2 (h2c) streams, as the issue asks: bytes and parts counted.
     let tls_bytes: Vec<Arc<AtomicUsize>> = (0..10).map(|_| Arc::default()).collect();
     for counter in &tls_bytes {
-        let mut stream = common::tls::connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
-        stream
-            .write_all(b"GET /online/lobby.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream = tls_get(https, &pair.cert, "/online/lobby.png").await;
         let counter = counter.clone();
         staying.spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
@@ -321,11 +328,7 @@ async fn streams_that_cannot_move_stay_with_the_old_process_and_are_counted() {
     // And one of each on a badge: what stays shows the new process's frames.
     let tls_badge = Arc::new(Mutex::new(Vec::new()));
     {
-        let mut stream = common::tls::connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
-        stream
-            .write_all(b"GET /badge/build.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream = tls_get(https, &pair.cert, "/badge/build.png").await;
         let last = tls_badge.clone();
         staying.spawn(async move {
             let (mut raw, mut head_done) = (Vec::new(), false);
