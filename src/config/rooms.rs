@@ -17,6 +17,9 @@ pub enum CountMode {
     Streams,
     /// Distinct client addresses with a stream open (five tabs are one).
     Addresses,
+    /// Members and guests, as forums say it: distinct signed members
+    /// (`?member=`) and distinct addresses of streams that name none.
+    People,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

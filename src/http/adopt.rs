@@ -20,13 +20,17 @@ use crate::sources::online::Joining;
 pub async fn stream(app: &Arc<App>, state: &Paused, addr: IpAddr) -> Option<PushBody> {
     let registry = &app.registry;
     let mut moved = Moved(Some(Box::new(|| registry.moved_here(&state.channel))));
+    // Who the viewer is, from the URL it came with (checked again below).
+    let signed = state.record.as_ref().and_then(|r| r.signed.as_deref());
+    let query = signed.and_then(|s| s.split_once('?')).map(|(_, q)| q);
+    let member = super::member::signed_member(query).ok().flatten();
     // The viewer's room session began in the old process and goes on.
     let since = state.record.as_ref().map_or(0, |r| r.since);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let started = std::time::Instant::now().checked_sub(std::time::Duration::from_secs(now.saturating_sub(since)));
     let who = match started {
-        Some(started) if since > 0 => Joining::Moved(addr, started),
-        _ => Joining::Viewer(addr),
+        Some(started) if since > 0 => Joining::Moved(addr, started, member),
+        _ => Joining::Viewer(addr, member),
     };
     let viewer = join(app, &state.channel, who, &mut moved).await;
     // Not joined: no longer counted there either.

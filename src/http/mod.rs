@@ -18,6 +18,7 @@ pub mod client_addr;
 pub mod cors;
 pub mod demo;
 pub mod errors;
+pub mod member;
 pub mod online;
 pub mod private;
 pub mod query;

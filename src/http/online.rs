@@ -13,7 +13,7 @@ use super::response::{self, HttpResponse};
 use super::routes::Format;
 use crate::app::App;
 use crate::render::format::MapValues;
-use crate::sources::online::FirstFrameError;
+use crate::sources::online::{FirstFrameError, Joining};
 
 /// Room names follow the common rule for names.
 pub use crate::names::valid_name as valid_room;
@@ -29,6 +29,11 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
         return errors::text(&reason);
     }
     let head = req.method() == Method::HEAD;
+    // Signed, if named at all (checked before this handler).
+    let member = match super::member::signed_member(req.uri().query()) {
+        Ok(member) => member,
+        Err(bad) => return errors::text(&bad),
+    };
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match (&*key, &*value) {
             ("style", "sparkline") => return sparkline(app, room, head).await,
@@ -74,7 +79,7 @@ pub async fn serve(app: &App, room: &str, format: Format, req: &Request<RequestB
         Err(FirstFrameError::Full(full)) => return errors::text(&full),
         Err(FirstFrameError::Busy(busy)) => return errors::text(&busy),
     };
-    match app.online.join(room, client, first) {
+    match app.online.join_as(room, Joining::Viewer(client, member), first) {
         Ok(viewer) => response::stream(Some(super::viewers::listed(app, req, viewer, framing, limits))),
         Err(full) => errors::text(&full),
     }

@@ -60,10 +60,14 @@ pub fn may_see_channel(app: &App, req: &Request<RequestBody>, channel: &str) -> 
 /// ends; one that did not need what changed runs on.
 pub fn still_allowed(config: &Config, channel: &str, record: &ViewerRecord) -> bool {
     let resource = channel_resource(channel);
-    if !config.requires_signature(resource) {
+    let signed = record.signed.as_deref();
+    let query = signed.and_then(|s| s.split_once('?')).map(|(_, q)| q);
+    // A member is one only as long as its signature verifies.
+    let names_member = channel.starts_with("online/") && super::member::named(query);
+    if !names_member && !config.requires_signature(resource) {
         return true;
     }
-    let Some(signed) = record.signed.as_deref() else { return false };
+    let Some(signed) = signed else { return false };
     let (path, query) = signed.split_once('?').map_or((signed, None), |(p, q)| (p, Some(q)));
     let Some(route) = Route::parse(path, query) else { return false };
     let Some((resource, form)) = route.serves(route_table::default_camera(config)) else { return false };

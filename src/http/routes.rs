@@ -29,7 +29,10 @@ pub use super::route_table::Format;
 /// request (a stream ends then).
 fn check_signature(app: &App, route: &Route, req: &mut Request<RequestBody>) -> Result<(), signed::Refused> {
     let Some((resource, form)) = route.serves(route_table::default_camera(&app.config())) else { return Ok(()) };
-    if !app.config().requires_signature(&resource.to_string()) {
+    // A room URL that names a member is signed, on a public room too: only
+    // a signed member counts as one (`member`).
+    let names_member = matches!(route, Route::Online(..)) && super::member::named(req.uri().query());
+    if !names_member && !app.config().requires_signature(&resource.to_string()) {
         return Ok(());
     }
     let left = signed::verify(&app.config().url_signing_keys, &resource, form, req.uri().query())?;

@@ -130,6 +130,11 @@ fn split_at_sig(query: Option<&str>) -> (Pairs, Option<String>, Pairs) {
     (signed, sig, after)
 }
 
+/// The pairs a signature covers (those before the first `sig`), decoded.
+pub fn signed_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    split_at_sig(query).0
+}
+
 /// The signed text: the version line, the resource, then one line per
 /// signed pair, `KEY=VALUE` each percent-encoded, the lines sorted.
 fn canonical(resource: &Resource, signed: &[(String, String)]) -> String {

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
-use super::room_stats::{RoomFigures, RoomStats, SessionGuard};
+use super::room_stats::{Member, RoomFigures, RoomStats, SessionGuard};
 use super::tasks::Tasks;
 use super::timing::Timings;
 use crate::config::rooms::{CountMode, RoomConfig};
@@ -76,11 +76,11 @@ impl RoomDefs {
 
 /// Who joins a room, for its statistics.
 pub enum Joining {
-    /// A viewer from this address: a new session.
-    Viewer(IpAddr),
+    /// A viewer from this address, a signed member or a guest: a new session.
+    Viewer(IpAddr, Option<Member>),
     /// A viewer an upgrade's old process handed over: its session began
     /// there, at this instant, and goes on.
-    Moved(IpAddr, std::time::Instant),
+    Moved(IpAddr, std::time::Instant, Option<Member>),
     /// An upgrade's relay, standing in for viewers counted in the old
     /// process: no session.
     Relay,
@@ -195,7 +195,7 @@ impl OnlineRooms {
     /// not live with `first` (from `first_frame`); the viewer is a session
     /// in the room's statistics until its stream ends.
     pub fn join(&self, room: &str, addr: IpAddr, first: Option<FirstFrame>) -> Result<ViewerGuard, JoinError> {
-        self.join_as(room, Joining::Viewer(addr), first)
+        self.join_as(room, Joining::Viewer(addr, None), first)
     }
 
     /// As `join`, for any who (`Joining`).
@@ -214,12 +214,12 @@ impl OnlineRooms {
         let first = first.values;
         let channel = viewer.channel().clone();
         let session = match who {
-            Joining::Viewer(addr) => Some((addr, None)),
-            Joining::Moved(addr, since) => Some((addr, Some(since))),
+            Joining::Viewer(addr, member) => Some((addr, None, member)),
+            Joining::Moved(addr, since, member) => Some((addr, Some(since), member)),
             Joining::Relay => None,
         };
-        let guard = session.map(|(addr, since)| {
-            let session = self.stats.joined_since(room, addr, since);
+        let guard = session.map(|(addr, since, member)| {
+            let session = self.stats.joined_as(room, addr, since, member);
             self.stats.observe(room, shown_count(&self.registry, &self.stats, self.mode(room), room));
             let woken = channel.clone();
             SessionGuard {
@@ -313,6 +313,8 @@ impl OnlineRooms {
 fn shown_count(registry: &Registry, stats: &RoomStats, mode: CountMode, room: &str) -> u64 {
     match mode {
         CountMode::Addresses => stats.live_addresses(room),
+        // Members (five tabs are one) and guests (one per address).
+        CountMode::People => stats.people(room).online(),
         // Cluster-wide in cluster mode; this instance's count otherwise.
         // Also for a room live only on other instances (then as fetched).
         CountMode::Streams => registry.count(&OnlineRooms::channel_name(room)).viewers,

@@ -26,8 +26,11 @@ use serde::Serialize;
 use crate::config::rooms::client_key;
 use crate::store::stats::StatsDb;
 
+mod people;
 mod saved;
 pub mod shared;
+
+pub use people::{Member, PeopleNow};
 
 const MINUTES_KEPT: i64 = 24 * 60;
 
@@ -72,6 +75,8 @@ struct Room {
     /// holds it: `count: "addresses"` counts them, and a new day's key
     /// hashes them again so viewers still watching count once in the new day.
     live: HashMap<IpAddr, u32>,
+    /// Members and guests with a stream open (`count: "people"`).
+    people: people::People,
     /// `(minute, viewers)`: the last 24 h of non-zero samples.
     history: VecDeque<(i64, u64)>,
     unsaved_history: Vec<(i64, u64)>,
@@ -137,6 +142,7 @@ pub struct Session {
     room: String,
     addr: IpAddr,
     started: Instant,
+    member: Option<Member>,
 }
 
 /// Seconds the room-figures clock runs ahead of the system's: 0, unless a
@@ -339,12 +345,13 @@ impl RoomStats {
     /// A stream from `addr` started in `room` (`observe` then takes the
     /// count the room shows).
     pub fn joined(&self, room: &str, addr: IpAddr) -> Session {
-        self.joined_since(room, addr, None)
+        self.joined_as(room, addr, None, None)
     }
 
-    /// As `joined`; with `since`, the session began then, in an upgrade's
-    /// old process, and goes on here (it is not a new session).
-    pub fn joined_since(&self, room: &str, addr: IpAddr, since: Option<Instant>) -> Session {
+    /// As `joined`, as `member` if the URL signed one; with `since`, the
+    /// session began then, in an upgrade's old process, and goes on here
+    /// (it is not a new session).
+    pub fn joined_as(&self, room: &str, addr: IpAddr, since: Option<Instant>, member: Option<Member>) -> Session {
         // The address as the connection caps count it (an IPv6 /64 is one).
         let addr = client_key(addr);
         let mut state = self.state();
@@ -355,10 +362,11 @@ impl RoomStats {
             r.sessions += u64::from(since.is_none());
             r.cluster.changed();
             *r.live.entry(addr).or_default() += 1;
+            r.people.joined(addr, member.as_ref());
             r.dirty = true;
             self.count_visitor(&mut state, room, addr);
         }
-        Session { room: room.to_string(), addr, started: since.unwrap_or_else(Instant::now) }
+        Session { room: room.to_string(), addr, started: since.unwrap_or_else(Instant::now), member }
     }
 
     /// The session ended (the stream closed, however).
@@ -370,6 +378,7 @@ impl RoomStats {
             if *n == 0 {
                 r.live.remove(&session.addr);
             }
+            r.people.left(session.addr, session.member.as_ref());
         }
         // After an upgrade's hand-off the session goes on in the new
         // process, which records its end (a stream that stayed here is not
@@ -403,6 +412,11 @@ impl RoomStats {
     /// Distinct addresses with a stream open in `room`.
     pub fn live_addresses(&self, room: &str) -> u64 {
         self.state().rooms.get(room).map_or(0, |r| r.live.len() as u64)
+    }
+
+    /// The room's members and guests with a stream open now.
+    pub fn people(&self, room: &str) -> PeopleNow {
+        self.state().rooms.get(room).map(|r| r.people.now()).unwrap_or_default()
     }
 
     /// The room's figures (zeros for a room never seen).

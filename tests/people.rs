@@ -1,0 +1,95 @@
+//! Rooms that count people (`count: "people"`), against the running
+//! binary: members are signed into the URL (`framecast sign`, the real
+//! command), five tabs of one member are one, guests are distinct
+//! addresses (127.0.0.2 and 127.0.0.3), an unsigned or tampered member is
+//! refused and never counted, and the served picture shows members plus
+//! guests, as the renderer draws that number.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Server, Viewer, connect_from, decode_png, expected_badge, get};
+
+const KEY: &str = "people-test-signing-key-0123456789";
+
+fn config() -> String {
+    serde_json::json!({
+        "url_signing_keys": [KEY],
+        "resend_interval_ms": 1000,
+        "max_connections_per_ip": 0,
+        "rooms": { "forum": { "count": "people" } }
+    })
+    .to_string()
+}
+
+fn signed(path: &str) -> String {
+    common::sign::sign(&serde_json::json!({ "url_signing_keys": [KEY] }).to_string(), path, 3600, &[])
+}
+
+/// `(streams, shown)`: the room's open streams, and the count it shows.
+async fn room(addr: SocketAddr) -> (u64, u64) {
+    let (status, _, body) = get(addr, "/api/v1/channels/online/forum").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    (json["viewers"].as_u64().unwrap(), json["shown"].as_u64().unwrap())
+}
+
+/// Waits until the room has `streams` open streams and shows `shown`.
+async fn wait_for(addr: SocketAddr, streams: u64, shown: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = room(addr).await;
+        if now == (streams, shown) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "want {:?}, the room has {now:?}", (streams, shown));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn open(addr: SocketAddr, source: &str, path: &str) -> Viewer {
+    Viewer::start(connect_from(source, addr).await, path, "Mozilla/5.0 (people test)").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_count_once_across_tabs_and_guests_once_per_address() {
+    let _serial = common::serial();
+    let server = Server::start(&config());
+    let addr = server.addr;
+    let alice = signed("/online/forum.png?member=alice&name=Alice");
+    let bob = signed("/online/forum.png?member=bob&name=Bob");
+    let mut alice_tabs = Vec::new();
+    for _ in 0..3 {
+        alice_tabs.push(open(addr, "127.0.0.1", &alice).await);
+    }
+    let _bob = open(addr, "127.0.0.1", &bob).await;
+    // Two guests on two addresses; the second opens two tabs.
+    let _guest_a = open(addr, "127.0.0.2", "/online/forum.png").await;
+    let _guest_b = open(addr, "127.0.0.3", "/online/forum.png").await;
+    let _guest_b_again = open(addr, "127.0.0.3", "/online/forum.png").await;
+
+    // A member nobody signed, or signed for someone else, is refused.
+    let unsigned = get(addr, "/online/forum.png?member=eve").await;
+    assert_eq!(unsigned.0, 403, "{}", String::from_utf8_lossy(&unsigned.2));
+    let tampered = alice.replace("member=alice", "member=eve");
+    assert_eq!(get(addr, &tampered).await.0, 403);
+    let appended = format!("{alice}&member=eve");
+    assert_eq!(get(addr, &appended).await.0, 403, "a member after the signature");
+
+    // 7 streams: 2 members (alice's three tabs are one) and 2 guests.
+    wait_for(addr, 7, 4).await;
+    // The picture every viewer gets is the renderer's for that number.
+    let want = expected_badge(4);
+    alice_tabs[0].wait_for_image(&want, Duration::from_secs(10)).await;
+    let (status, _, once) = get(addr, "/online/forum.png?once").await;
+    assert_eq!(status, 200);
+    assert_eq!(decode_png(&once), want);
+
+    // Alice closes two tabs and stays; closes the last and leaves.
+    alice_tabs.truncate(1);
+    wait_for(addr, 5, 4).await;
+    alice_tabs.clear();
+    wait_for(addr, 4, 3).await;
+}
