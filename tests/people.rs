@@ -10,13 +10,15 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Server, Viewer, connect_from, decode_png, expected_badge, get};
+use common::{Server, Viewer, api_with_token, connect_from, decode_png, get};
 
 const KEY: &str = "people-test-signing-key-0123456789";
+const TOKEN: &str = "people-test-api-token-0123456789";
 
 fn config() -> String {
     serde_json::json!({
         "url_signing_keys": [KEY],
+        "api_tokens": [TOKEN],
         "resend_interval_ms": 1000,
         "max_connections_per_ip": 0,
         "rooms": { "forum": { "count": "people" } }
@@ -49,6 +51,19 @@ async fn wait_for(addr: SocketAddr, streams: u64, shown: u64) {
     }
 }
 
+/// `framecast render people` with these numbers: the picture a people room shows.
+fn expected(members: u64, guests: u64) -> (u32, u32, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("people.png");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["render", "people", "--set", &format!("members={members}"), "--set", &format!("guests={guests}"), "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    decode_png(&std::fs::read(&out).unwrap())
+}
+
 async fn open(addr: SocketAddr, source: &str, path: &str) -> Viewer {
     Viewer::start(connect_from(source, addr).await, path, "Mozilla/5.0 (people test)").await
 }
@@ -65,6 +80,9 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
         alice_tabs.push(open(addr, "127.0.0.1", &alice).await);
     }
     let _bob = open(addr, "127.0.0.1", &bob).await;
+    // Hidden: counted, never named.
+    let carol = signed("/online/forum.png?member=carol&name=Carol&hidden=1");
+    let _carol = open(addr, "127.0.0.1", &carol).await;
     // Two guests on two addresses; the second opens two tabs.
     let _guest_a = open(addr, "127.0.0.2", "/online/forum.png").await;
     let _guest_b = open(addr, "127.0.0.3", "/online/forum.png").await;
@@ -78,10 +96,20 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
     let appended = format!("{alice}&member=eve");
     assert_eq!(get(addr, &appended).await.0, 403, "a member after the signature");
 
-    // 7 streams: 2 members (alice's three tabs are one) and 2 guests.
-    wait_for(addr, 7, 4).await;
-    // The picture every viewer gets is the renderer's for that number.
-    let want = expected_badge(4);
+    // 8 streams: 3 members (alice's three tabs are one) and 2 guests.
+    wait_for(addr, 8, 5).await;
+    let json = api_with_token(addr, "/api/v1/channels/online/forum", TOKEN).await;
+    assert_eq!(
+        (json["members"].as_u64(), json["guests"].as_u64(), json["hidden"].as_u64()),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(json["member_names"], serde_json::json!(["Alice", "Bob"]), "hidden members are never named");
+    let (_, _, anonymous) = get(addr, "/api/v1/channels/online/forum").await;
+    let anonymous: serde_json::Value = serde_json::from_slice(&anonymous).unwrap();
+    assert_eq!(anonymous["members"], 3);
+    assert!(anonymous.get("member_names").is_none(), "names only with a token: {anonymous}");
+    // The picture every viewer gets is the renderer's for those numbers.
+    let want = expected(3, 2);
     alice_tabs[0].wait_for_image(&want, Duration::from_secs(10)).await;
     let (status, _, once) = get(addr, "/online/forum.png?once").await;
     assert_eq!(status, 200);
@@ -89,7 +117,9 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
 
     // Alice closes two tabs and stays; closes the last and leaves.
     alice_tabs.truncate(1);
-    wait_for(addr, 5, 4).await;
+    wait_for(addr, 6, 5).await;
     alice_tabs.clear();
-    wait_for(addr, 4, 3).await;
+    wait_for(addr, 5, 4).await;
+    alice_tabs.push(open(addr, "127.0.0.2", "/online/forum.png").await);
+    alice_tabs[0].wait_for_image(&expected(2, 2), Duration::from_secs(10)).await;
 }

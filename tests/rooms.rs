@@ -96,6 +96,7 @@ async fn peaks_uniques_and_sessions_count_addresses_and_survive_a_restart() {
             ("unique_today", unique as f64),
             ("sessions_today", sessions as f64),
         ],
+        ..RoomValues::default()
     };
     let want = decode_png(&render_room_png(&template, &figures(6, 6, 5, 6)));
     let deadline = Instant::now() + Duration::from_secs(10);

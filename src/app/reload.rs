@@ -199,7 +199,8 @@ impl App {
         self.registry.set_caps(super::caps(&new));
         self.timings.set(Timing::from_config(&new));
         let online = checked.badges.templates.get("online").expect("the online template is built in");
-        self.online.apply(RoomDefs::new(online, new.rooms.clone()));
+        let people = checked.badges.templates.get("people").expect("the people template is built in");
+        self.online.apply(RoomDefs::new(online, people, new.rooms.clone()));
         self.online.stats.set_configured(super::configured_rooms(&new));
         let templates = checked.badges.templates.clone();
         self.badges.apply(checked.badges);

@@ -112,6 +112,15 @@ pub async fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRespo
         map.insert("stats".into(), serde_json::to_value(figures).unwrap_or_default());
         map.insert("history".into(), json!(history));
         map.insert("shown".into(), json!(shown));
+        // Members and guests (`count: "people"`); who the members are only
+        // with an API token, hidden ones never.
+        let people = if visible { stats.people(room) } else { Default::default() };
+        map.insert("members".into(), json!(people.members));
+        map.insert("guests".into(), json!(people.guests));
+        map.insert("hidden".into(), json!(people.hidden));
+        if super::private::has_token(app, req) {
+            map.insert("member_names".into(), json!(people.names));
+        }
     }
     response::json(StatusCode::OK, &info)
 }

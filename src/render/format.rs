@@ -60,7 +60,21 @@ impl Values for MapValues {
 /// Placeholder keys a template may use; `viewers:{channel}` reads another
 /// channel's live viewer count, e.g. `{viewers:online/lobby}`, and
 /// `badge:{name}` another badge's value or message.
-pub const KEYS: &[&str] = &["label", "message", "value", "color", "label_color", "background", "viewers"];
+pub const KEYS: &[&str] = &[
+    "label",
+    "message",
+    "value",
+    "color",
+    "label_color",
+    "background",
+    "viewers",
+    // A room's people (`count: "people"`).
+    "members",
+    "guests",
+    "hidden",
+    "online",
+    "member_names",
+];
 
 /// A room's figures (`sources/room_stats.rs`): `{peak_today}` in a room's
 /// own template, `{peak_today:ROOM}` anywhere.

@@ -37,6 +37,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("for-the-badge", include_str!("../../templates/badges/for-the-badge.json")),
     ("social", include_str!("../../templates/badges/social.json")),
     ("online", include_str!("../../templates/badges/online.json")),
+    ("people", include_str!("../../templates/badges/people.json")),
     ("counter", include_str!("../../templates/badges/counter.json")),
     ("sparkline", include_str!("../../templates/badges/sparkline.json")),
     ("room-sparkline", include_str!("../../templates/badges/room-sparkline.json")),

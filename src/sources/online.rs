@@ -23,7 +23,7 @@ use crate::push::channel::Channel;
 use crate::push::registry::{JoinError, Kind, Registry};
 use crate::push::viewer::ViewerGuard;
 use crate::render::format::ROOM_KEYS;
-use crate::render::online::{RoomValues, render_room_png};
+use crate::render::online::{RoomPeople, RoomValues, render_room_png};
 use crate::render::pool::{Busy, RenderPool};
 use crate::render::size::TooLarge;
 use crate::render::template::Template;
@@ -56,21 +56,52 @@ pub struct OnlineRooms {
 /// What the config says of rooms: their template and settings. A reload
 /// swaps it whole; producers draw with the new one at their next frame.
 pub struct RoomDefs {
+    /// The `online` template, and `people` for `count: "people"` rooms.
     template: Arc<Template>,
+    people_template: Arc<Template>,
     configs: BTreeMap<String, RoomConfig>,
-    /// Whether the template shows room figures (then they redraw it too).
+    /// Whether a template shows room figures (then they redraw it too).
     shows_figures: bool,
+    /// Whether the `online` template shows members or guests.
+    shows_people: bool,
 }
 
+/// The placeholders that show a room's people.
+const PEOPLE_KEYS: [&str; 5] = ["members", "guests", "hidden", "online", "member_names"];
+
 impl RoomDefs {
-    pub fn new(template: Arc<Template>, configs: BTreeMap<String, RoomConfig>) -> RoomDefs {
-        let json = serde_json::to_string(&*template).unwrap_or_default();
-        let shows_figures = ROOM_KEYS.iter().any(|k| json.contains(&format!("{{{k}")));
-        RoomDefs { template, configs, shows_figures }
+    pub fn new(
+        template: Arc<Template>,
+        people_template: Arc<Template>,
+        configs: BTreeMap<String, RoomConfig>,
+    ) -> RoomDefs {
+        let json = |t: &Template| serde_json::to_string(t).unwrap_or_default();
+        let (online, people) = (json(&template), json(&people_template));
+        let mentions = |json: &str, keys: &[&str]| keys.iter().any(|k| json.contains(&format!("{{{k}")));
+        let shows_figures = mentions(&online, ROOM_KEYS) || mentions(&people, ROOM_KEYS);
+        let shows_people = mentions(&online, &PEOPLE_KEYS);
+        RoomDefs { template, people_template, configs, shows_figures, shows_people }
     }
 
     fn mode(&self, room: &str) -> CountMode {
         self.configs.get(room).map(|c| c.count).unwrap_or_default()
+    }
+
+    /// What `room` is drawn with.
+    fn template_for(&self, room: &str) -> &Arc<Template> {
+        match self.mode(room) {
+            CountMode::People => &self.people_template,
+            _ => &self.template,
+        }
+    }
+
+    /// The room's members and guests, if its template shows them.
+    fn people(&self, stats: &RoomStats, room: &str) -> RoomPeople {
+        if self.mode(room) != CountMode::People && !self.shows_people {
+            return RoomPeople::default();
+        }
+        let now = stats.people(room);
+        RoomPeople { members: now.members, guests: now.guests, hidden: now.hidden, names: now.names }
     }
 }
 
@@ -123,9 +154,9 @@ impl OnlineRooms {
     /// in cluster mode, or distinct addresses) and figures.
     fn values(&self, room: &str) -> RoomValues {
         let count = shown_count(&self.registry, &self.stats, self.mode(room), room);
-        let figures =
-            if self.defs.load().shows_figures { figure_values(&self.stats.figures(room)) } else { Vec::new() };
-        RoomValues { count, figures }
+        let defs = self.defs.load();
+        let figures = if defs.shows_figures { figure_values(&self.stats.figures(room)) } else { Vec::new() };
+        RoomValues { count, figures, people: defs.people(&self.stats, room) }
     }
 
     /// In a cluster, waits (boundedly) until the room's count, and its
@@ -184,7 +215,7 @@ impl OnlineRooms {
         self.settle(room).await;
         let values = self.values(room);
         let values = RoomValues { count: values.count + 1, ..values };
-        let (template, drawn) = (self.defs.load().template.clone(), values.clone());
+        let (template, drawn) = (self.defs.load().template_for(room).clone(), values.clone());
         // Viewers arriving together share one drawing (and its values).
         let draw = move || (Bytes::from(metrics().time_render(|| render_room_png(&template, &drawn))), drawn);
         let (png, values) = renders.run_shared(&name, draw).await.map_err(FirstFrameError::Busy)?;
@@ -206,7 +237,8 @@ impl OnlineRooms {
         let first = first.unwrap_or_else(|| {
             let values = self.values(room);
             let values = RoomValues { count: values.count + 1, ..values };
-            let png = Bytes::from(metrics().time_render(|| render_room_png(&self.defs.load().template, &values)));
+            let png =
+                Bytes::from(metrics().time_render(|| render_room_png(self.defs.load().template_for(room), &values)));
             FirstFrame { values, png }
         });
         let create = || Channel::new(name.clone(), &first.png, PNG);
@@ -261,14 +293,14 @@ impl OnlineRooms {
             return Ok(channel.latest().image());
         }
         self.settle(room).await;
-        let (template, values) = (self.defs.load().template.clone(), self.values(room));
+        let (template, values) = (self.defs.load().template_for(room).clone(), self.values(room));
         renders.run(move || Bytes::from(render_room_png(&template, &values))).await
     }
 
     /// The room's badge now as SVG, drawn in the render pool.
     pub async fn snapshot_svg(&self, room: &str, renders: &RenderPool) -> Result<Result<String, TooLarge>, Busy> {
         self.settle(room).await;
-        let (template, values) = (self.defs.load().template.clone(), self.values(room));
+        let (template, values) = (self.defs.load().template_for(room).clone(), self.values(room));
         renders.run(move || template.render_svg(&values, 1.0)).await
     }
 
@@ -364,10 +396,10 @@ impl Producer {
             } else {
                 Vec::new()
             };
-            let values = RoomValues { count, figures };
+            let values = RoomValues { count, figures, people: defs.people(&self.stats, &self.room) };
             let reloaded = !Arc::ptr_eq(&defs, &drawn_with);
             if shown.as_ref() != Some(&values) || reloaded {
-                let png = metrics().time_render(|| render_room_png(&defs.template, &values));
+                let png = metrics().time_render(|| render_room_png(defs.template_for(&self.room), &values));
                 let pushed = self.channel.publish_if_changed(&png, PNG);
                 shown = Some(values);
                 drawn_with = defs;
