@@ -108,6 +108,13 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
     let anonymous: serde_json::Value = serde_json::from_slice(&anonymous).unwrap();
     assert_eq!(anonymous["members"], 3);
     assert!(anonymous.get("member_names").is_none(), "names only with a token: {anonymous}");
+    // A crawler gets one plain picture and is never counted.
+    let raw = "GET /online/forum.png HTTP/1.1\r\nHost: t\r\nUser-Agent: Mozilla/5.0 (compatible; YandexBot/3.0)\r\nConnection: close\r\n\r\n";
+    let (status, head, body) = common::request(addr, raw).await;
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("content-type: image/png"), "{head}");
+    assert_eq!(decode_png(&body), expected(3, 2));
+    assert_eq!(room(addr).await, (8, 5), "the crawler is not counted");
     // The picture every viewer gets is the renderer's for those numbers.
     let want = expected(3, 2);
     alice_tabs[0].wait_for_image(&want, Duration::from_secs(10)).await;

@@ -130,6 +130,9 @@ pub struct Config {
     /// User-Agent substrings of fetchers that cannot hold a stream (image
     /// proxies, link previewers): they get one plain image.
     pub single_image_user_agents: Vec<String>,
+    /// User-Agent substrings of crawlers (search engines, link previews):
+    /// they get one plain image and are never counted.
+    pub bot_user_agents: Vec<String>,
     /// User-Agent substrings of non-browser readers (ffmpeg, OpenCV, ...):
     /// they get the framing where each part is complete by its own length.
     pub reader_user_agents: Vec<String>,

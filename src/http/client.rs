@@ -43,7 +43,8 @@ pub fn delivery(config: &Config, headers: &HeaderMap, query: Option<&str>) -> Re
     }
     let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let matches = |list: &[String]| list.iter().any(|s| contains_ignore_case(agent, s));
-    if matches(&config.single_image_user_agents) {
+    // Crawlers are never counted: a viewer is a person.
+    if matches(&config.single_image_user_agents) || matches(&config.bot_user_agents) {
         return Ok(Delivery::Once);
     }
     Ok(Delivery::Stream(framing.unwrap_or({
