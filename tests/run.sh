@@ -32,6 +32,11 @@ declare -A needs=(
   [WebKitWebDriver]=webkit2gtk-driver
   [xvfb-run]=xvfb              #   (WebKit's MiniBrowser needs a display)
   [xauth]=xauth                #   (xvfb-run needs it; only recommended by xvfb)
+  [php]=php-cli                # tests/forums.rs: docs/forums.md's signing recipes, run for real
+  [ruby]=ruby
+  [go]=golang-go
+  [node]=nodejs
+  [python3]=python3
 )
 missing=()
 for cmd in "${!needs[@]}"; do
