@@ -51,19 +51,6 @@ async fn wait_for(addr: SocketAddr, streams: u64, shown: u64) {
     }
 }
 
-/// `framecast render people` with these numbers: the picture a people room shows.
-fn expected(members: u64, guests: u64) -> (u32, u32, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("people.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["render", "people", "--set", &format!("members={members}"), "--set", &format!("guests={guests}"), "-o"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    decode_png(&std::fs::read(&out).unwrap())
-}
-
 async fn open(addr: SocketAddr, source: &str, path: &str) -> Viewer {
     Viewer::start(connect_from(source, addr).await, path, "Mozilla/5.0 (people test)").await
 }
@@ -108,16 +95,16 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
     let anonymous: serde_json::Value = serde_json::from_slice(&anonymous).unwrap();
     assert_eq!(anonymous["members"], 3);
     assert!(anonymous.get("member_names").is_none(), "names only with a token: {anonymous}");
+    // The picture every viewer gets is the renderer's for those numbers.
+    let want = common::expected_people(3, 2);
+    alice_tabs[0].wait_for_image(&want, Duration::from_secs(10)).await;
     // A crawler gets one plain picture and is never counted.
     let raw = "GET /online/forum.png HTTP/1.1\r\nHost: t\r\nUser-Agent: Mozilla/5.0 (compatible; YandexBot/3.0)\r\nConnection: close\r\n\r\n";
     let (status, head, body) = common::request(addr, raw).await;
     assert_eq!(status, 200);
     assert!(head.to_ascii_lowercase().contains("content-type: image/png"), "{head}");
-    assert_eq!(decode_png(&body), expected(3, 2));
+    assert_eq!(decode_png(&body), common::expected_people(3, 2));
     assert_eq!(room(addr).await, (8, 5), "the crawler is not counted");
-    // The picture every viewer gets is the renderer's for those numbers.
-    let want = expected(3, 2);
-    alice_tabs[0].wait_for_image(&want, Duration::from_secs(10)).await;
     let (status, _, once) = get(addr, "/online/forum.png?once").await;
     assert_eq!(status, 200);
     assert_eq!(decode_png(&once), want);
@@ -128,5 +115,5 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
     alice_tabs.clear();
     wait_for(addr, 5, 4).await;
     alice_tabs.push(open(addr, "127.0.0.2", "/online/forum.png").await);
-    alice_tabs[0].wait_for_image(&expected(2, 2), Duration::from_secs(10)).await;
+    alice_tabs[0].wait_for_image(&common::expected_people(2, 2), Duration::from_secs(10)).await;
 }

@@ -44,7 +44,8 @@ for cmd in "${!needs[@]}"; do
 done
 # Libraries and modules, by package: nokhwa's V4L2 bindings (the `device`
 # feature) need libclang to build; OpenCV goes into a venv.
-for pkg in libclang1-14 python3-venv; do
+# tests/wordpress.rs: Debian's WordPress on PHP's own server, with a real MariaDB.
+for pkg in libclang1-14 python3-venv wordpress mariadb-server php-mysql; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

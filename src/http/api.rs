@@ -114,11 +114,12 @@ pub async fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRespo
         map.insert("shown".into(), json!(shown));
         // Members and guests (`count: "people"`); who the members are only
         // with an API token, hidden ones never.
-        let people = if visible { stats.people(room) } else { Default::default() };
+        let token = super::private::has_token(app, req);
+        let people = if visible { stats.people(room, token) } else { Default::default() };
         map.insert("members".into(), json!(people.members));
         map.insert("guests".into(), json!(people.guests));
         map.insert("hidden".into(), json!(people.hidden));
-        if super::private::has_token(app, req) {
+        if token {
             map.insert("member_names".into(), json!(people.names));
         }
     }

@@ -58,6 +58,11 @@ impl RoomPeople {
         let more = self.names.len() - shown.len();
         match (shown.as_slice(), more) {
             ([], _) => String::new(),
+            // One name longer than the budget: cut, so the picture stays bounded.
+            ([one], _) if one.chars().count() > NAMES_SHOWN_CHARS => {
+                let cut: String = one.chars().take(NAMES_SHOWN_CHARS - 1).collect();
+                if more == 0 { format!("{cut}…") } else { format!("{cut}… and {more} more") }
+            }
             ([one], 0) => one.to_string(),
             ([init @ .., last], 0) => format!("{} and {last}", init.join(", ")),
             (all, more) => format!("{} and {more} more", all.join(", ")),
@@ -122,7 +127,7 @@ mod people_tests {
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let text = names(&many);
         assert!(text.ends_with("more") && text.chars().count() <= NAMES_SHOWN_CHARS + 20, "{text}");
-        // One name longer than the budget is still shown.
-        assert_eq!(names(&[&"x".repeat(100)]), "x".repeat(100));
+        // One name longer than the budget is cut.
+        assert_eq!(names(&[&"x".repeat(100)]), format!("{}…", "x".repeat(NAMES_SHOWN_CHARS - 1)));
     }
 }

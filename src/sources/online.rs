@@ -64,6 +64,8 @@ pub struct RoomDefs {
     shows_figures: bool,
     /// Whether the `online` template shows members or guests.
     shows_people: bool,
+    /// Whether each template (`online`, `people`) shows members' names.
+    shows_names: (bool, bool),
 }
 
 /// The placeholders that show a room's people.
@@ -80,7 +82,8 @@ impl RoomDefs {
         let mentions = |json: &str, keys: &[&str]| keys.iter().any(|k| json.contains(&format!("{{{k}")));
         let shows_figures = mentions(&online, ROOM_KEYS) || mentions(&people, ROOM_KEYS);
         let shows_people = mentions(&online, &PEOPLE_KEYS);
-        RoomDefs { template, people_template, configs, shows_figures, shows_people }
+        let shows_names = (mentions(&online, &["member_names"]), mentions(&people, &["member_names"]));
+        RoomDefs { template, people_template, configs, shows_figures, shows_people, shows_names }
     }
 
     fn mode(&self, room: &str) -> CountMode {
@@ -97,10 +100,12 @@ impl RoomDefs {
 
     /// The room's members and guests, if its template shows them.
     fn people(&self, stats: &RoomStats, room: &str) -> RoomPeople {
-        if self.mode(room) != CountMode::People && !self.shows_people {
+        let people_mode = self.mode(room) == CountMode::People;
+        if !people_mode && !self.shows_people {
             return RoomPeople::default();
         }
-        let now = stats.people(room);
+        let names = if people_mode { self.shows_names.1 } else { self.shows_names.0 };
+        let now = stats.people(room, names);
         RoomPeople { members: now.members, guests: now.guests, hidden: now.hidden, names: now.names }
     }
 }
@@ -346,7 +351,7 @@ fn shown_count(registry: &Registry, stats: &RoomStats, mode: CountMode, room: &s
     match mode {
         CountMode::Addresses => stats.live_addresses(room),
         // Members (five tabs are one) and guests (one per address).
-        CountMode::People => stats.people(room).online(),
+        CountMode::People => stats.people(room, false).online(),
         // Cluster-wide in cluster mode; this instance's count otherwise.
         // Also for a room live only on other instances (then as fetched).
         CountMode::Streams => registry.count(&OnlineRooms::channel_name(room)).viewers,

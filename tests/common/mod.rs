@@ -2,6 +2,7 @@
 //! viewers that parse the multipart stream, PNG decoding, API polling.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod chromium;
 pub mod chunked;
 pub mod h2client;
 pub mod jpeg;
@@ -544,4 +545,17 @@ pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
 pub fn expected_badge(count: u64) -> (u32, u32, Vec<u8>) {
     let layout = framecast::render::online::builtin_online();
     decode_png(&framecast::render::online::render_online_png(&layout, count))
+}
+
+/// `framecast render people` with these numbers: the picture a people room shows.
+pub fn expected_people(members: u64, guests: u64) -> (u32, u32, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("people.png");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["render", "people", "--set", &format!("members={members}"), "--set", &format!("guests={guests}"), "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    decode_png(&std::fs::read(&out).unwrap())
 }

@@ -143,6 +143,8 @@ pub struct Session {
     addr: IpAddr,
     started: Instant,
     member: Option<Member>,
+    /// The room counted it (it had a slot).
+    recorded: bool,
 }
 
 /// Seconds the room-figures clock runs ahead of the system's: 0, unless a
@@ -274,6 +276,8 @@ impl RoomStats {
                 last_seen: room.last_seen,
                 cluster: room.cluster.next_day(),
                 live: std::mem::take(&mut room.live),
+                // Who is watching does not change at midnight.
+                people: std::mem::take(&mut room.people),
                 ..Room::default()
             };
         }
@@ -357,7 +361,9 @@ impl RoomStats {
         let mut state = self.state();
         self.roll_day(&mut state);
         let now = unix_now();
+        let mut recorded = false;
         if let Some(r) = self.room(&mut state, room) {
+            recorded = true;
             r.last_seen = now;
             r.sessions += u64::from(since.is_none());
             r.cluster.changed();
@@ -366,11 +372,16 @@ impl RoomStats {
             r.dirty = true;
             self.count_visitor(&mut state, room, addr);
         }
-        Session { room: room.to_string(), addr, started: since.unwrap_or_else(Instant::now), member }
+        Session { room: room.to_string(), addr, started: since.unwrap_or_else(Instant::now), member, recorded }
     }
 
     /// The session ended (the stream closed, however).
     pub fn left(&self, session: &Session) {
+        // A stream the room had no slot for when it joined is in none of
+        // its counts: it must not take another stream's place in them.
+        if !session.recorded {
+            return;
+        }
         let mut state = self.state();
         let Some(r) = state.rooms.get_mut(&session.room) else { return };
         if let Some(n) = r.live.get_mut(&session.addr) {
@@ -414,9 +425,10 @@ impl RoomStats {
         self.state().rooms.get(room).map_or(0, |r| r.live.len() as u64)
     }
 
-    /// The room's members and guests with a stream open now.
-    pub fn people(&self, room: &str) -> PeopleNow {
-        self.state().rooms.get(room).map(|r| r.people.now()).unwrap_or_default()
+    /// The room's members and guests with a stream open now, with the
+    /// visible members' names if `names`.
+    pub fn people(&self, room: &str, names: bool) -> PeopleNow {
+        self.state().rooms.get(room).map(|r| r.people.now(names)).unwrap_or_default()
     }
 
     /// The room's figures (zeros for a room never seen).

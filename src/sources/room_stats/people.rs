@@ -44,6 +44,9 @@ impl PeopleNow {
 #[derive(Default)]
 pub(super) struct People {
     members: HashMap<Arc<str>, Present>,
+    /// Members with a hidden stream open (kept as they change: counts are
+    /// read at every join and frame, names only when drawn or asked for).
+    hidden: u64,
     /// Open streams without a member, per address.
     guests: HashMap<IpAddr, u32>,
     /// Join order, for the names.
@@ -73,7 +76,10 @@ impl People {
             arrived: self.arrivals,
         });
         present.streams += 1;
-        present.hidden += u32::from(member.hidden);
+        if member.hidden {
+            present.hidden += 1;
+            self.hidden += u64::from(present.hidden == 1);
+        }
         // The newest stream's name is the member's name now.
         present.name = name;
     }
@@ -89,22 +95,25 @@ impl People {
             return;
         };
         if let Some(present) = self.members.get_mut(&member.id) {
-            present.streams -= 1;
-            present.hidden -= u32::from(member.hidden);
+            present.streams = present.streams.saturating_sub(1);
+            if member.hidden && present.hidden > 0 {
+                present.hidden -= 1;
+                self.hidden -= u64::from(present.hidden == 0);
+            }
             if present.streams == 0 {
                 self.members.remove(&member.id);
             }
         }
     }
 
-    pub(super) fn now(&self) -> PeopleNow {
-        let mut visible: Vec<&Present> = self.members.values().filter(|p| p.hidden == 0).collect();
-        visible.sort_by_key(|p| p.arrived);
-        PeopleNow {
-            members: self.members.len() as u64,
-            guests: self.guests.len() as u64,
-            hidden: (self.members.len() - visible.len()) as u64,
-            names: visible.into_iter().map(|p| p.name.clone()).collect(),
-        }
+    pub(super) fn now(&self, names: bool) -> PeopleNow {
+        let names = if names {
+            let mut visible: Vec<&Present> = self.members.values().filter(|p| p.hidden == 0).collect();
+            visible.sort_by_key(|p| p.arrived);
+            visible.into_iter().map(|p| p.name.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        PeopleNow { members: self.members.len() as u64, guests: self.guests.len() as u64, hidden: self.hidden, names }
     }
 }

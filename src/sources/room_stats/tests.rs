@@ -152,3 +152,23 @@ fn in_a_cluster_hashes_wait_for_the_days_key_and_go_a_part_at_a_time() {
     stats.set_day_key(today, [8; 32]);
     assert_eq!(stats.figures("lobby").unique_today, 2_500, "every address still watching, once");
 }
+
+#[test]
+fn people_stay_counted_across_midnight_and_hidden_follows_the_streams() {
+    let stats = RoomStats::open(None, 0, 100, slots(&[], 10)).unwrap();
+    let alice = Member { id: "alice".into(), name: Some("Alice".into()), hidden: true };
+    let hidden_tab = stats.joined_as("forum", ip("127.0.0.2"), None, Some(alice.clone()));
+    let guest = stats.joined("forum", ip("127.0.0.3"));
+    // Midnight: who is watching does not change.
+    stats.state().day -= 1;
+    let visible_tab = stats.joined_as("forum", ip("127.0.0.2"), None, Some(Member { hidden: false, ..alice }));
+    let now = stats.people("forum", true);
+    assert_eq!((now.members, now.guests, now.hidden), (1, 1, 1));
+    assert!(now.names.is_empty(), "hidden while any of its streams asks");
+    stats.left(&hidden_tab);
+    let now = stats.people("forum", true);
+    assert_eq!((now.members, now.hidden, now.names.len()), (1, 0, 1));
+    stats.left(&visible_tab);
+    stats.left(&guest);
+    assert_eq!(stats.people("forum", true), PeopleNow::default());
+}
