@@ -210,6 +210,19 @@ async fn wait_until_shows(client: &Client, want: &(u32, u32, Vec<u8>), who: &str
     }
 }
 
+/// Waits until the room counts `members` and `guests`; its JSON then.
+async fn wait_for_people(addr: SocketAddr, members: u64, guests: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let json = api_with_token(addr, "/api/v1/channels/online/site", TOKEN).await;
+        if json["members"] == members && json["guests"] == guests {
+            return json;
+        }
+        assert!(Instant::now() < deadline, "want {members} members and {guests} guests: {json}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_and_a_guest_in_wordpress_see_each_other() {
     let _serial = common::serial();
@@ -233,17 +246,8 @@ async fn a_member_and_a_guest_in_wordpress_see_each_other() {
     let (_guest_driver, guest) = start_chromium().await;
     guest.goto(&wp.page).await.unwrap();
 
-    let room = || api_with_token(server.addr, "/api/v1/channels/online/site", TOKEN);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let json = room().await;
-        if json["members"] == 1 && json["guests"] == 1 {
-            assert_eq!(json["member_names"], serde_json::json!(["Alice"]), "the plugin signed the display name");
-            break;
-        }
-        assert!(Instant::now() < deadline, "want 1 member and 1 guest: {json}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let json = wait_for_people(server.addr, 1, 1).await;
+    assert_eq!(json["member_names"], serde_json::json!(["Alice"]), "the plugin signed the display name");
     let one_and_one = on_white(expected_people(1, 1));
     wait_until_shows(&member, &one_and_one, "the member").await;
     wait_until_shows(&guest, &one_and_one, "the guest").await;
@@ -253,18 +257,10 @@ async fn a_member_and_a_guest_in_wordpress_see_each_other() {
     member.find(Locator::LinkText("log out")).await.unwrap().click().await.unwrap();
     member.wait().for_element(Locator::Id("loginform")).await.unwrap();
     member.goto(&wp.page).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let json = room().await;
-        if json["members"] == 0 && json["guests"] == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "want 0 members and 1 guest: {json}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_people(server.addr, 0, 1).await;
     let none_and_one = on_white(expected_people(0, 1));
     wait_until_shows(&member, &none_and_one, "the logged-out member").await;
     wait_until_shows(&guest, &none_and_one, "the guest").await;
-    let json = room().await;
+    let json = api_with_token(server.addr, "/api/v1/channels/online/site", TOKEN).await;
     assert_eq!((json["members"].as_u64(), json["guests"].as_u64()), (Some(0), Some(1)), "{json}");
 }

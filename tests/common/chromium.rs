@@ -5,9 +5,9 @@
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use serde_json::{Value, json};
 
 /// chromedriver and every browser process it started. Dropped, also when a
@@ -57,21 +57,6 @@ pub async fn start_chromium() -> (Driver, Client) {
     });
     let Value::Object(caps) = caps else { unreachable!() };
     let driver = Driver { child, profile };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let client = loop {
-        match ClientBuilder::new(connector.clone())
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(client) => break client,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("cannot start Chromium through chromedriver: {e}"),
-        }
-    };
+    let client = super::webdriver::connect(port, caps, Duration::from_secs(20), "Chromium").await;
     (driver, client)
 }

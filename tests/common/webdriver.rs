@@ -96,23 +96,26 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{self:?}'s WebDriver (the test command installs it): {e}"));
         let driver = Driver { child };
         let Value::Object(caps) = self.capabilities() else { unreachable!() };
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let client = loop {
-            match ClientBuilder::new(connector.clone())
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(client) => break client,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("cannot start {self:?} through WebDriver: {e}"),
-            }
-        };
+        let client = connect(port, caps, Duration::from_secs(60), &format!("{self:?}")).await;
         (driver, client)
+    }
+}
+
+/// A WebDriver session on the driver listening on `port`, asked until it
+/// answers (it takes a moment to start), for at most `limit`.
+pub async fn connect(port: u16, caps: serde_json::Map<String, Value>, limit: Duration, what: &str) -> Client {
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let deadline = Instant::now() + limit;
+    loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return client,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("cannot start {what} through WebDriver: {e}"),
+        }
     }
 }
 
