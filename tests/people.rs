@@ -117,3 +117,23 @@ async fn members_count_once_across_tabs_and_guests_once_per_address() {
     alice_tabs.push(open(addr, "127.0.0.2", "/online/forum.png").await);
     alice_tabs[0].wait_for_image(&common::expected_people(2, 2), Duration::from_secs(10)).await;
 }
+
+/// A member is one only while its signature verifies: a reload that drops
+/// the key that signed it ends its stream (cleanly); a guest's goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_signing_key_ends_member_streams_and_keeps_guests() {
+    let _serial = common::serial();
+    let server = Server::start(&config());
+    let addr = server.addr;
+    let mut alice = open(addr, "127.0.0.1", &signed("/online/forum.png?member=alice")).await;
+    let mut guest = open(addr, "127.0.0.2", "/online/forum.png").await;
+    wait_for(addr, 2, 2).await;
+    let mut changed: serde_json::Value = serde_json::from_str(&config()).unwrap();
+    changed["url_signing_keys"] = serde_json::json!(["another-people-test-key-0123456789"]);
+    server.rewrite_config(&changed.to_string());
+    server.signal("HUP");
+    assert!(alice.read_until_ended(Duration::from_secs(20)).await, "the member's stream ends with its key");
+    wait_for(addr, 1, 1).await;
+    let before = guest.received.len();
+    assert!(guest.read_parts(before + 1, Duration::from_secs(10)).await, "the guest's stream goes on");
+}
