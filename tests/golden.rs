@@ -47,6 +47,7 @@ fn cases() -> Vec<(&'static str, &'static str, MapValues, f32)> {
         ("online", "online", values(&[("viewers", "42")], &[]), 1.0),
         ("online-idle", "online", values(&[("viewers", "0")], &[]), 1.0),
         ("people", "people", values(&[("members", "2"), ("guests", "33")], &[]), 1.0),
+        ("people-footer", "people-footer", values(&[("online", "35"), ("members", "2"), ("guests", "33")], &[]), 1.0),
         ("counter", "counter", values(&[("label", "page views"), ("value", "1234567")], &[]), 1.0),
         ("sparkline", "sparkline", values(&[("label", "requests/s"), ("value", "4200")], &series), 1.0),
         ("social", "social", values(&[("label", "stars"), ("message", "1.2k")], &[]), 1.0),

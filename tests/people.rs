@@ -137,3 +137,27 @@ async fn a_dropped_signing_key_ends_member_streams_and_keeps_guests() {
     let before = guest.received.len();
     assert!(guest.read_parts(before + 1, Duration::from_secs(10)).await, "the guest's stream goes on");
 }
+
+/// A room names its template: the built-in forum footer line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_draws_with_the_template_it_names() {
+    let _serial = common::serial();
+    let mut json: serde_json::Value = serde_json::from_str(&config()).unwrap();
+    json["rooms"]["forum"]["template"] = "people-footer".into();
+    let server = Server::start(&json.to_string());
+    let addr = server.addr;
+    let mut alice = open(addr, "127.0.0.1", &signed("/online/forum.png?member=alice")).await;
+    let _guest = open(addr, "127.0.0.2", "/online/forum.png").await;
+    wait_for(addr, 2, 2).await;
+    let want = common::expected_render("people-footer", &["online=2", "members=1", "guests=1"]);
+    alice.wait_for_image(&want, Duration::from_secs(10)).await;
+    // A template nobody has is refused, with the ones there are.
+    json["rooms"]["forum"]["template"] = "nope".into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, json.to_string()).unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_framecast")).arg("check-config").arg(&file).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("rooms.forum.template") && said.contains("people-footer"), "{said}");
+}

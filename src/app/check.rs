@@ -24,6 +24,24 @@ pub fn check_file(file: &Path) -> Result<Checked, String> {
     check(config).map_err(|e| format!("{}: {e}", file.display()))
 }
 
+/// The template each room with `rooms.NAME.template` names; an unknown
+/// name is an error that lists the templates there are.
+pub fn room_templates(
+    templates: &Templates,
+    config: &Config,
+) -> Result<std::collections::BTreeMap<String, std::sync::Arc<crate::render::template::Template>>, String> {
+    let named = config.rooms.iter().filter_map(|(room, c)| Some((room, c.template.as_deref()?)));
+    named
+        .map(|(room, name)| match templates.get(name) {
+            Some(template) => Ok((room.clone(), template)),
+            None => {
+                let known: Vec<&str> = templates.names().collect();
+                Err(format!("rooms.{room}.template: no template {name:?}; there are: {}", known.join(", ")))
+            }
+        })
+        .collect()
+}
+
 /// Checks `config` as `serve` would at startup (the database and state
 /// file are read, not written).
 pub fn check(config: Config) -> Result<Checked, String> {
@@ -32,6 +50,7 @@ pub fn check(config: Config) -> Result<Checked, String> {
     crate::sources::camera::check(&config)?;
     crate::sources::polled::poller::check(&config)?;
     crate::config::rooms::day_start_seconds(&config.day_starts_at)?;
+    room_templates(&templates, &config)?;
     let badges = Defs::new(templates, config.badges.clone(), config.max_badges, config.history_len)?;
     crate::sources::boards::check(&config, &badges)?;
     // In a cluster badge values and room figures live in Redis.

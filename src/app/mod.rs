@@ -139,7 +139,8 @@ impl App {
             RoomSlots { configured: configured_rooms(&config), max_unconfigured: config.max_unconfigured_rooms };
         let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, slots)?);
         let people_template = templates.get("people").expect("the people template is built in");
-        let rooms = RoomDefs::new(online_template, people_template, config.rooms.clone());
+        let named = check::room_templates(&templates, &config)?;
+        let rooms = RoomDefs::new(online_template, people_template, named, config.rooms.clone());
         let online = OnlineRooms::new(registry.clone(), rooms, timings.clone(), tasks.clone(), stats);
         online.start_sampler(Duration::from_millis(config.room_sample_ms));
         let settings = BadgeSettings { rooms: online.stats.clone(), timing: timings.clone(), renders: renders.clone() };

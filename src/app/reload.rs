@@ -200,7 +200,8 @@ impl App {
         self.timings.set(Timing::from_config(&new));
         let online = checked.badges.templates.get("online").expect("the online template is built in");
         let people = checked.badges.templates.get("people").expect("the people template is built in");
-        self.online.apply(RoomDefs::new(online, people, new.rooms.clone()));
+        let named = super::check::room_templates(&checked.badges.templates, &new).map_err(Refused::Invalid)?;
+        self.online.apply(RoomDefs::new(online, people, named, new.rooms.clone()));
         self.online.stats.set_configured(super::configured_rooms(&new));
         let templates = checked.badges.templates.clone();
         self.badges.apply(checked.badges);

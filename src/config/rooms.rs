@@ -30,6 +30,10 @@ pub struct RoomConfig {
     /// Only signed URLs (`exp`, `sig`) may show it.
     #[serde(default)]
     pub require_signature: bool,
+    /// The template it is drawn with (built in, e.g. `people-footer`, or
+    /// from `template_dir`); default `online`, or `people` for people rooms.
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 /// The one header a trusted proxy names the client in; the other is never

@@ -38,6 +38,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("social", include_str!("../../templates/badges/social.json")),
     ("online", include_str!("../../templates/badges/online.json")),
     ("people", include_str!("../../templates/badges/people.json")),
+    ("people-footer", include_str!("../../templates/badges/people-footer.json")),
     ("counter", include_str!("../../templates/badges/counter.json")),
     ("sparkline", include_str!("../../templates/badges/sparkline.json")),
     ("room-sparkline", include_str!("../../templates/badges/room-sparkline.json")),

@@ -53,59 +53,81 @@ pub struct OnlineRooms {
     pub stats: Arc<RoomStats>,
 }
 
-/// What the config says of rooms: their template and settings. A reload
+/// What the config says of rooms: their templates and settings. A reload
 /// swaps it whole; producers draw with the new one at their next frame.
 pub struct RoomDefs {
-    /// The `online` template, and `people` for `count: "people"` rooms.
-    template: Arc<Template>,
-    people_template: Arc<Template>,
+    /// The `online` template, for rooms that name none.
+    online: Look,
+    /// The `people` template, for `count: "people"` rooms that name none.
+    people: Look,
+    /// Rooms that name a template (`rooms.NAME.template`).
+    named: BTreeMap<String, Look>,
     configs: BTreeMap<String, RoomConfig>,
-    /// Whether a template shows room figures (then they redraw it too).
+    /// Whether any room's template shows room figures (then they redraw it).
     shows_figures: bool,
-    /// Whether the `online` template shows members or guests.
-    shows_people: bool,
-    /// Whether each template (`online`, `people`) shows members' names.
-    shows_names: (bool, bool),
+}
+
+/// A template and which of a room's values it shows.
+struct Look {
+    template: Arc<Template>,
+    people: bool,
+    names: bool,
+}
+
+impl Look {
+    fn new(template: Arc<Template>) -> Look {
+        let json = serde_json::to_string(&*template).unwrap_or_default();
+        Look { people: mentions(&json, &PEOPLE_KEYS), names: mentions(&json, &["member_names"]), template }
+    }
+}
+
+fn mentions(json: &str, keys: &[&str]) -> bool {
+    keys.iter().any(|k| json.contains(&format!("{{{k}")))
 }
 
 /// The placeholders that show a room's people.
 const PEOPLE_KEYS: [&str; 5] = ["members", "guests", "hidden", "online", "member_names"];
 
 impl RoomDefs {
+    /// `online` and `people` are the built-in (or `template_dir`) templates;
+    /// `named` the one each room with `template` names (checked to exist).
     pub fn new(
-        template: Arc<Template>,
-        people_template: Arc<Template>,
+        online: Arc<Template>,
+        people: Arc<Template>,
+        named: BTreeMap<String, Arc<Template>>,
         configs: BTreeMap<String, RoomConfig>,
     ) -> RoomDefs {
-        let json = |t: &Template| serde_json::to_string(t).unwrap_or_default();
-        let (online, people) = (json(&template), json(&people_template));
-        let mentions = |json: &str, keys: &[&str]| keys.iter().any(|k| json.contains(&format!("{{{k}")));
-        let shows_figures = mentions(&online, ROOM_KEYS) || mentions(&people, ROOM_KEYS);
-        let shows_people = mentions(&online, &PEOPLE_KEYS);
-        let shows_names = (mentions(&online, &["member_names"]), mentions(&people, &["member_names"]));
-        RoomDefs { template, people_template, configs, shows_figures, shows_people, shows_names }
+        let all = [&online, &people].into_iter().chain(named.values());
+        let shows_figures =
+            all.map(|t| serde_json::to_string(&**t).unwrap_or_default()).any(|j| mentions(&j, ROOM_KEYS));
+        let named = named.into_iter().map(|(room, t)| (room, Look::new(t))).collect();
+        RoomDefs { online: Look::new(online), people: Look::new(people), named, configs, shows_figures }
     }
 
     fn mode(&self, room: &str) -> CountMode {
         self.configs.get(room).map(|c| c.count).unwrap_or_default()
     }
 
+    fn look(&self, room: &str) -> &Look {
+        match (self.named.get(room), self.mode(room)) {
+            (Some(look), _) => look,
+            (None, CountMode::People) => &self.people,
+            (None, _) => &self.online,
+        }
+    }
+
     /// What `room` is drawn with.
     fn template_for(&self, room: &str) -> &Arc<Template> {
-        match self.mode(room) {
-            CountMode::People => &self.people_template,
-            _ => &self.template,
-        }
+        &self.look(room).template
     }
 
     /// The room's members and guests, if its template shows them.
     fn people(&self, stats: &RoomStats, room: &str) -> RoomPeople {
-        let people_mode = self.mode(room) == CountMode::People;
-        if !people_mode && !self.shows_people {
+        let look = self.look(room);
+        if !look.people {
             return RoomPeople::default();
         }
-        let names = if people_mode { self.shows_names.1 } else { self.shows_names.0 };
-        let now = stats.people(room, names);
+        let now = stats.people(room, look.names);
         RoomPeople { members: now.members, guests: now.guests, hidden: now.hidden, names: now.names }
     }
 }

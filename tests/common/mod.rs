@@ -549,13 +549,19 @@ pub fn expected_badge(count: u64) -> (u32, u32, Vec<u8>) {
 
 /// `framecast render people` with these numbers: the picture a people room shows.
 pub fn expected_people(members: u64, guests: u64) -> (u32, u32, Vec<u8>) {
+    let (members, guests) = (format!("members={members}"), format!("guests={guests}"));
+    expected_render("people", &[&members, &guests])
+}
+
+/// `framecast render TEMPLATE --set KEY=VALUE...`, decoded.
+pub fn expected_render(template: &str, sets: &[&str]) -> (u32, u32, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("people.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["render", "people", "--set", &format!("members={members}"), "--set", &format!("guests={guests}"), "-o"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = dir.path().join("out.png");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"));
+    command.args(["render", template]);
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    assert!(command.arg("-o").arg(&out).status().unwrap().success());
     decode_png(&std::fs::read(&out).unwrap())
 }
