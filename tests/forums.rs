@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::watched::poll_until;
 use common::{Server, Viewer, api_with_token, connect_from};
 
 const KEY: &str = "forum-recipes-signing-key-0123456789";
@@ -73,15 +74,12 @@ async fn every_recipe_signs_a_member_the_server_counts() {
         viewers.push(Viewer::start(connect_from("127.0.0.1", server.addr).await, &url, "Mozilla/5.0 (forum)").await);
         names.push(name);
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("members {names:?}");
+    poll_until(&what, Duration::from_secs(10), || async {
         let json = api_with_token(server.addr, "/api/v1/channels/online/forum", TOKEN).await;
         let shown: Vec<String> =
             json["member_names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
-        if json["members"] == 5 && shown == names {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "want members {names:?}, the room has {json}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if json["members"] == 5 && shown == names { Ok(()) } else { Err(json.to_string()) }
+    })
+    .await;
 }

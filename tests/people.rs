@@ -10,6 +10,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::watched::poll_until;
 use common::{Server, Viewer, api_with_token, connect_from, decode_png, get};
 
 const KEY: &str = "people-test-signing-key-0123456789";
@@ -40,15 +41,12 @@ async fn room(addr: SocketAddr) -> (u64, u64) {
 
 /// Waits until the room has `streams` open streams and shows `shown`.
 async fn wait_for(addr: SocketAddr, streams: u64, shown: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("{streams} streams showing {shown}");
+    poll_until(&what, Duration::from_secs(10), || async {
         let now = room(addr).await;
-        if now == (streams, shown) {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "want {:?}, the room has {now:?}", (streams, shown));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if now == (streams, shown) { Ok(()) } else { Err(format!("{now:?}")) }
+    })
+    .await
 }
 
 async fn open(addr: SocketAddr, source: &str, path: &str) -> Viewer {

@@ -68,16 +68,8 @@ fn after() -> serde_json::Value {
 
 /// What a removed badge's last frame shows, drawn by `framecast render`.
 fn removed_badge(name: &str) -> (u32, u32, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("removed.png");
     let label = format!("label={name}");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .args(["render", "flat", "--set", &label, "--set", "message=removed", "--set", "color=lightgrey", "-o"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    decode_png(&std::fs::read(&out).unwrap())
+    common::expected_render("flat", &[&label, "message=removed", "color=lightgrey"])
 }
 
 fn signed(key: &str, path: &str) -> String {

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::chromium::start_chromium;
+use common::watched::poll_until;
 use common::{Server, api_with_token, expected_people};
 use fantoccini::{Client, Locator};
 
@@ -187,40 +188,33 @@ fn on_white((w, h, rgba): (u32, u32, Vec<u8>)) -> (u32, u32, Vec<u8>) {
 /// Waits until the page's live image, as Chromium draws it, equals `want`
 /// (RGB on the page's white).
 async fn wait_until_shows(client: &Client, want: &(u32, u32, Vec<u8>), who: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("{who}'s page showing the {}x{} picture", want.0, want.1);
+    poll_until(&what, Duration::from_secs(20), || async {
         let shot = match client.find(Locator::Css("img.framecast-online")).await {
             Ok(img) => img.screenshot().await.ok(),
             Err(_) => None,
         };
         let seen = shot.map(|png| screenshot_rgb(&png));
-        if let Some((w, h, px)) = &seen
-            && (*w, *h) == (want.0, want.1)
-            && px.iter().zip(&want.2).all(|(a, b)| a.abs_diff(*b) <= 2)
-        {
-            return;
+        match &seen {
+            Some((w, h, px))
+                if (*w, *h) == (want.0, want.1) && px.iter().zip(&want.2).all(|(a, b)| a.abs_diff(*b) <= 2) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("{:?}", seen.map(|(w, h, _)| (w, h)))),
         }
-        let size = seen.map(|(w, h, _)| (w, h));
-        assert!(
-            Instant::now() < deadline,
-            "{who}'s page never showed the picture: last {size:?}, want {:?}",
-            (want.0, want.1)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Waits until the room counts `members` and `guests`; its JSON then.
 async fn wait_for_people(addr: SocketAddr, members: u64, guests: u64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("{members} members and {guests} guests");
+    poll_until(&what, Duration::from_secs(20), || async {
         let json = api_with_token(addr, "/api/v1/channels/online/site", TOKEN).await;
-        if json["members"] == members && json["guests"] == guests {
-            return json;
-        }
-        assert!(Instant::now() < deadline, "want {members} members and {guests} guests: {json}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if json["members"] == members && json["guests"] == guests { Ok(json) } else { Err(json.to_string()) }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

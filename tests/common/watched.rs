@@ -61,6 +61,24 @@ pub async fn watch(set: &mut tokio::task::JoinSet<()>, addr: SocketAddr, path: &
     all
 }
 
+/// Asks `check` until it answers `Ok`, at most for `limit`; then panics
+/// naming `what` and its last `Err` (what it saw). For conditions that
+/// need an await to look (a request).
+pub async fn poll_until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(Instant::now() < deadline, "{what}: not within {limit:?}; last {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until `ok()` holds, or panics naming `what` after `limit`.
 pub async fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;

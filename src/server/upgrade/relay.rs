@@ -100,7 +100,7 @@ impl Relays {
                 let _counting = counting.lock().unwrap_or_else(|e| e.into_inner());
                 registry.moved_here(&name);
                 flag.store(true, SeqCst);
-                standing_in_set().get_or_insert_with(HashSet::new).insert(name.clone());
+                standing_in_set().insert(name.clone());
             };
             // Not joined after all (a cap, a failed first frame), or ended by
             // itself: the viewer it stood in for is counted there again.
@@ -108,7 +108,7 @@ impl Relays {
                 let _counting = counting.lock().unwrap_or_else(|e| e.into_inner());
                 drop(viewer);
                 if flag.swap(false, SeqCst) {
-                    standing_in_set().get_or_insert_with(HashSet::new).remove(&name);
+                    standing_in_set().remove(&name);
                     registry.moved_back(&name);
                 }
             };
@@ -151,15 +151,15 @@ impl Relays {
 /// Channels whose relay is joined: their viewers here include one that
 /// stands in for a viewer of the old process (left out of this process's
 /// report to it).
-static STANDING_IN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+static STANDING_IN: std::sync::LazyLock<Mutex<HashSet<String>>> = std::sync::LazyLock::new(Mutex::default);
 
-fn standing_in_set() -> std::sync::MutexGuard<'static, Option<HashSet<String>>> {
+fn standing_in_set() -> std::sync::MutexGuard<'static, HashSet<String>> {
     STANDING_IN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Viewers of `channel` here that stand in for the old process's (0 or 1).
 pub(super) fn standing_in(channel: &str) -> u64 {
-    u64::from(standing_in_set().as_ref().is_some_and(|set| set.contains(channel)))
+    u64::from(standing_in_set().contains(channel))
 }
 
 /// A joined relay's mark in `STANDING_IN`, removed when its task ends.
@@ -171,7 +171,7 @@ struct StandIn {
 impl Drop for StandIn {
     fn drop(&mut self) {
         if self.joined.load(SeqCst) {
-            standing_in_set().get_or_insert_with(HashSet::new).remove(&self.name);
+            standing_in_set().remove(&self.name);
         }
     }
 }
