@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::config::rooms::{CountMode, RoomConfig};
 use crate::push::registry::{Caps, Registry};
 use crate::render::pool::RenderPool;
 use crate::render::template::Templates;
@@ -75,6 +76,12 @@ pub struct ConfigSource {
 fn configured_rooms(config: &Config) -> std::collections::BTreeMap<String, bool> {
     let public = |room: &String| !config.requires_signature(&format!("online/{room}"));
     config.rooms.keys().map(|room| (room.clone(), public(room))).collect()
+}
+
+/// The rooms that count members and guests (`count: "people"`).
+fn people_rooms(config: &Config) -> std::collections::BTreeSet<String> {
+    let people = |(_, room): &(&String, &RoomConfig)| room.count == CountMode::People;
+    config.rooms.iter().filter(people).map(|(name, _)| name.clone()).collect()
 }
 
 fn caps(config: &Config) -> Caps {
@@ -138,6 +145,7 @@ impl App {
         let slots =
             RoomSlots { configured: configured_rooms(&config), max_unconfigured: config.max_unconfigured_rooms };
         let stats = Arc::new(RoomStats::open(stats_db, day_start, config.max_unique_per_room, slots)?);
+        stats.set_people_rooms(people_rooms(&config));
         let people_template = templates.get("people").expect("the people template is built in");
         let named = check::room_templates(&templates, &config)?;
         let rooms = RoomDefs::new(online_template, people_template, named, config.rooms.clone());

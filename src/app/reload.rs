@@ -203,6 +203,7 @@ impl App {
         let named = super::check::room_templates(&checked.badges.templates, &new).map_err(Refused::Invalid)?;
         self.online.apply(RoomDefs::new(online, people, named, new.rooms.clone()));
         self.online.stats.set_configured(super::configured_rooms(&new));
+        self.online.stats.set_people_rooms(super::people_rooms(&new));
         let templates = checked.badges.templates.clone();
         self.badges.apply(checked.badges);
         self.boards.apply(&new);

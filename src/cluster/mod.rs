@@ -14,6 +14,7 @@
 //! May import: config, push, sources, store.
 
 pub mod badges;
+mod people;
 mod room_figures;
 mod scripts;
 mod totals;
@@ -44,6 +45,11 @@ const REREAD_EVERY: Duration = Duration::from_secs(2);
 /// One Redis call at most this long; a silent partition shows as an error.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The error of a call that took longer than `CALL_TIMEOUT`.
+pub(crate) fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
+}
+
 /// A connection that fails fast: one try, then the caller's own rhythm
 /// (a heartbeat) tries again. redis-rs' default retries with a backoff
 /// that can sleep for a second after Redis is back, keeping counts marked
@@ -55,7 +61,7 @@ pub(crate) async fn connect(client: &Client) -> redis::RedisResult<ConnectionMan
         .set_connection_timeout(Some(CALL_TIMEOUT));
     match tokio::time::timeout(CALL_TIMEOUT, ConnectionManager::new_with_config(client.clone(), config)).await {
         Ok(made) => made,
-        Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))),
+        Err(_) => Err(timed_out()),
     }
 }
 
@@ -90,28 +96,39 @@ pub fn start(
     let rooms = Arc::new(room_figures::RoomSync {
         client: client.clone(),
         registry: registry.clone(),
-        stats: room_stats,
+        stats: room_stats.clone(),
         instance: instance.clone(),
         heartbeat: Duration::from_millis(config.heartbeat_ms),
     });
     tasks.supervise("cluster_rooms", "figures".into(), move || rooms.clone().run());
+    let (registered, registrations) = tokio::sync::watch::channel(0u64);
+    let people = people::PeopleSync {
+        client: client.clone(),
+        registry: registry.clone(),
+        stats: room_stats.clone(),
+        instance: instance.clone(),
+        heartbeat: Duration::from_millis(config.heartbeat_ms),
+        registered: registrations,
+    };
+    tasks.supervise("cluster_people", "people".into(), move || people.clone().run());
     let reporter = Reporter {
         client: client.clone(),
         registry: registry.clone(),
         instance,
+        registered,
         lease_ms: config.lease_ms,
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         scripts: Arc::new(Scripts {
             renew: Script::new(scripts::RENEW),
             set_count: Script::new(scripts::SET_COUNT),
-            reap: Script::new(scripts::REAP),
+            reap: Script::new(&scripts::reap()),
         }),
     };
     // Tracked but not cancelled at shutdown: it leaves the cluster first.
     tasks.tracker.spawn(reporter.run(tasks.shutdown.clone()));
     let fetcher = totals::Fetcher { client: client.clone(), registry: registry.clone() };
     tasks.supervise("cluster_totals", "fetch".into(), move || fetcher.clone().run());
-    let listener = Listener { client, registry, badges: badge_values };
+    let listener = Listener { client, registry, badges: badge_values, stats: room_stats };
     tasks.supervise("cluster_listener", "pubsub".into(), move || listener.clone().run());
     Ok(())
 }
@@ -120,6 +137,8 @@ struct Reporter {
     client: Client,
     registry: Arc<Registry>,
     instance: String,
+    /// Counts this instance's registrations (people rooms send all again).
+    registered: tokio::sync::watch::Sender<u64>,
     lease_ms: u64,
     heartbeat: Duration,
     scripts: Arc<Scripts>,
@@ -147,6 +166,7 @@ impl Reporter {
                             // (Re)registered: Redis may have lost everything,
                             // so report every local count afresh.
                             registered = true;
+                            self.registered.send_modify(|n| *n += 1);
                             self.registry.remote.set_reachable(Part::Presence, true);
                             for channel in self.registry.list() {
                                 channel.global.restart_versions();
@@ -217,7 +237,7 @@ impl Reporter {
     ) -> redis::RedisResult<T> {
         match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(conn)).await {
             Ok(result) => result,
-            Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))),
+            Err(_) => Err(timed_out()),
         }
     }
 
@@ -253,7 +273,7 @@ impl Reporter {
             let read = cmd.query_async(conn);
             let (version, total): (Option<u64>, Option<u64>) = match tokio::time::timeout(CALL_TIMEOUT, read).await {
                 Ok(result) => result?,
-                Err(_) => return Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))),
+                Err(_) => return Err(timed_out()),
             };
             if let (Some(version), Some(total)) = (version, total) {
                 heard(&channel, version, total);
@@ -286,14 +306,15 @@ fn heard(channel: &Channel, version: u64, total: u64) {
     }
 }
 
-/// Hears every channel's new total (`"version total"` on `fc:ch:{name}`)
-/// and every badge another instance stored (`"name version"` on
+/// Hears every channel's new total (`"version total"` on `fc:ch:{name}`),
+/// every people room's counts (`fc:pp:{room}`) and every badge another instance stored (`"name version"` on
 /// `fc:badge-changes`).
 #[derive(Clone)]
 struct Listener {
     client: Client,
     registry: Arc<Registry>,
     badges: Arc<Badges>,
+    stats: Arc<RoomStats>,
 }
 
 impl Listener {
@@ -302,6 +323,7 @@ impl Listener {
             let connected = async {
                 let mut pubsub = self.client.get_async_pubsub().await?;
                 pubsub.psubscribe("fc:ch:*").await?;
+                pubsub.psubscribe("fc:pp:*").await?;
                 pubsub.subscribe("fc:badge-changes").await?;
                 let conn = self.client.get_multiplexed_async_connection().await?;
                 Ok::<_, redis::RedisError>((pubsub, conn))
@@ -318,6 +340,12 @@ impl Listener {
                             && let Ok(version) = version.parse()
                         {
                             let _ = self.badge_changed(&mut conn, name, version).await;
+                        }
+                    } else if let Some(room) = channel.strip_prefix("fc:pp:") {
+                        if let Some(counts) = people::parse_counts(&payload)
+                            && self.stats.people_heard(room, counts)
+                        {
+                            people::heard(&self.registry, &self.stats, room);
                         }
                     } else if let Some(name) = channel.strip_prefix("fc:ch:") {
                         let parsed =
@@ -355,9 +383,7 @@ impl Listener {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(format!("fc:badge:{name}")).arg("state").arg("version");
         let read = cmd.query_async::<(Option<String>, Option<u64>)>(conn);
-        let (json, version) = tokio::time::timeout(CALL_TIMEOUT, read)
-            .await
-            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time")))??;
+        let (json, version) = tokio::time::timeout(CALL_TIMEOUT, read).await.map_err(|_| timed_out())??;
         // Newer than what shows here (a deleted badge shows nothing, version 0).
         let state = badges::parse(json, version);
         if state.as_ref().map_or(0, |s| s.version) > self.known(name) || (state.is_none() && self.known(name) > 0) {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{Client, Script};
 
-use super::CALL_TIMEOUT;
+use super::{CALL_TIMEOUT, timed_out};
 use crate::push::registry::Registry;
 use crate::push::remote::Part;
 use crate::sources::room_stats::RoomStats;
@@ -279,15 +279,11 @@ impl RoomSync {
     }
 }
 
-fn timed_out() -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
-}
-
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<[u8; 32]> {
+pub(super) fn unhex(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if text.len() != 64 {
         return None;

@@ -6,6 +6,16 @@
 //! `fc:room:{channel}` (hash: instance → its absolute count, `_total`,
 //! `_version`), `fc:rooms:{instance}` (set: channels it counts in). Every
 //! change to a total is published as `"version total"` on `fc:ch:{channel}`.
+//!
+//! People rooms (`count: "people"`), by room: `fc:pi:{room}:{instance}`
+//! (hash: `m:ID` → `v` or `h` (hidden), `g:HASH` → `g`: what the instance
+//! has); across instances, `fc:pm:{room}` (member → how many instances
+//! have it), `fc:ph:{room}` (hidden member → how many hide it),
+//! `fc:pg:{room}` (guest hash → how many), `fc:pn:{room}` (member → name),
+//! `fc:po:{room}` (sorted set: member → when it arrived, ms), `fc:pv:{room}`
+//! (version); `fc:prooms:{instance}` (set: its people rooms). Counts are
+//! the hashes' lengths, so a member on two instances is one; each change
+//! is published as `"version members guests hidden"` on `fc:pp:{room}`.
 
 /// Registers or renews an instance's lease. KEYS: leases; ARGV: instance,
 /// lease_ms. Returns 1 if the lease was still there (a renewal), 0 if not:
@@ -50,10 +60,133 @@ redis.call('PUBLISH', 'fc:ch:' .. ARGV[2], version .. ' ' .. total)
 return {version, total}
 ";
 
-/// Removes instances from every count: the one named in ARGV[1] (a clean
+/// Shared by the people scripts and `REAP`: how an instance's entry in a
+/// people room changes the room's cross-instance counts. Each entry moves
+/// a reference count only when the instance's own record of it changes,
+/// so a retried call counts nothing twice.
+const PEOPLE_LIB: &str = r"
+local function decr(key, field)
+  if redis.call('HINCRBY', key, field, -1) <= 0 then
+    redis.call('HDEL', key, field)
+    return true
+  end
+  return false
+end
+local function people_set(room, inst, field, st, name, now)
+  local ikey = 'fc:pi:' .. room .. ':' .. inst
+  local old = redis.call('HGET', ikey, field) or ''
+  local kind, id = string.sub(field, 1, 1), string.sub(field, 3)
+  local renamed = false
+  if kind == 'm' and st ~= '' and redis.call('HGET', 'fc:pn:' .. room, id) ~= name then
+    redis.call('HSET', 'fc:pn:' .. room, id, name)
+    renamed = true
+  end
+  if old == st then return renamed end
+  if kind == 'g' then
+    if old == '' then redis.call('HINCRBY', 'fc:pg:' .. room, id, 1) else decr('fc:pg:' .. room, id) end
+  else
+    if old == 'h' then decr('fc:ph:' .. room, id) end
+    if st == 'h' then redis.call('HINCRBY', 'fc:ph:' .. room, id, 1) end
+    if old == '' then
+      if redis.call('HINCRBY', 'fc:pm:' .. room, id, 1) == 1 then redis.call('ZADD', 'fc:po:' .. room, now, id) end
+    elseif st == '' and decr('fc:pm:' .. room, id) then
+      redis.call('ZREM', 'fc:po:' .. room, id)
+      redis.call('HDEL', 'fc:pn:' .. room, id)
+    end
+  end
+  if st == '' then redis.call('HDEL', ikey, field) else redis.call('HSET', ikey, field, st) end
+  return true
+end
+local function people_counts(room, changed)
+  local version = tonumber(redis.call('GET', 'fc:pv:' .. room) or '0')
+  local m = redis.call('HLEN', 'fc:pm:' .. room)
+  local g = redis.call('HLEN', 'fc:pg:' .. room)
+  local h = redis.call('HLEN', 'fc:ph:' .. room)
+  if changed then
+    version = redis.call('INCR', 'fc:pv:' .. room)
+    redis.call('PUBLISH', 'fc:pp:' .. room, version .. ' ' .. m .. ' ' .. g .. ' ' .. h)
+  end
+  return {version, m, g, h}
+end
+local function people_drop(room, inst, keep)
+  local changed = false
+  for _, field in ipairs(redis.call('HKEYS', 'fc:pi:' .. room .. ':' .. inst)) do
+    if not keep[field] and people_set(room, inst, field, '', '', 0) then changed = true end
+  end
+  return changed
+end
+";
+
+/// Sets what an instance has in a people room: refused (`LEASE`) once
+/// its lease expired. KEYS: leases. ARGV: 1 instance, 2 room, 3 full (1:
+/// drop what is not listed), 4 the number of members, each as (id, `v`,
+/// `h` or empty for gone, name), then the number of guests, each as
+/// (hash, `g` or empty). Returns {version, members, guests, hidden}.
+const PEOPLE_BODY: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not lease or tonumber(lease) < now then
+  return redis.error_reply('LEASE expired')
+end
+local inst, room = ARGV[1], ARGV[2]
+local changed, keep, i = false, {}, 5
+for _ = 1, tonumber(ARGV[4]) do
+  local field = 'm:' .. ARGV[i]
+  keep[field] = true
+  if people_set(room, inst, field, ARGV[i + 1], ARGV[i + 2], now) then changed = true end
+  i = i + 3
+end
+local guests = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, guests do
+  local field = 'g:' .. ARGV[i]
+  keep[field] = true
+  if people_set(room, inst, field, ARGV[i + 1], '', now) then changed = true end
+  i = i + 2
+end
+if ARGV[3] == '1' and people_drop(room, inst, keep) then changed = true end
+redis.call('SADD', 'fc:prooms:' .. inst, room)
+return people_counts(room, changed)
+";
+
+/// A people room's counts. ARGV: room. Returns {version, members,
+/// guests, hidden}.
+const PEOPLE_COUNTS_BODY: &str = r"
+return people_counts(ARGV[1], false)
+";
+
+/// The visible members of a people room in the order they arrived, at
+/// most ARGV[2]. ARGV: room, limit. Returns {version, name...}.
+pub const PEOPLE_NAMES: &str = r"
+local room, limit = ARGV[1], tonumber(ARGV[2])
+local out = {tonumber(redis.call('GET', 'fc:pv:' .. room) or '0')}
+for _, id in ipairs(redis.call('ZRANGE', 'fc:po:' .. room, 0, -1)) do
+  if #out > limit then break end
+  if redis.call('HEXISTS', 'fc:ph:' .. room, id) == 0 then
+    local name = redis.call('HGET', 'fc:pn:' .. room, id)
+    if name then table.insert(out, name) end
+  end
+end
+return out
+";
+
+pub fn people() -> String {
+    format!("{PEOPLE_LIB}{PEOPLE_BODY}")
+}
+
+pub fn people_counts() -> String {
+    format!("{PEOPLE_LIB}{PEOPLE_COUNTS_BODY}")
+}
+
+pub fn reap() -> String {
+    format!("{PEOPLE_LIB}{REAP_BODY}")
+}
+
+/// Removes instances from every count (people rooms' too): the one named in ARGV[1] (a clean
 /// stop), or with ARGV[1] empty every instance whose lease expired. KEYS:
 /// leases. Returns how many left.
-pub const REAP: &str = r"
+const REAP_BODY: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local gone
@@ -75,6 +208,10 @@ for _, instance in ipairs(gone) do
     end
   end
   redis.call('DEL', 'fc:rooms:' .. instance)
+  for _, room in ipairs(redis.call('SMEMBERS', 'fc:prooms:' .. instance)) do
+    if people_drop(room, instance, {}) then people_counts(room, true) end
+  end
+  redis.call('DEL', 'fc:prooms:' .. instance)
   redis.call('ZREM', KEYS[1], instance)
 end
 return #gone

@@ -10,16 +10,12 @@ use std::time::Duration;
 use redis::Client;
 use redis::aio::ConnectionManager;
 
-use super::CALL_TIMEOUT;
+use super::{CALL_TIMEOUT, timed_out};
 use crate::push::registry::Registry;
 use crate::push::remote::Part;
 
 /// Reads asked for this close together are fetched together.
 const COALESCE: Duration = Duration::from_millis(2);
-
-fn timed_out() -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
-}
 
 #[derive(Clone)]
 pub(super) struct Fetcher {

@@ -27,10 +27,12 @@ use crate::config::rooms::client_key;
 use crate::store::stats::StatsDb;
 
 mod people;
+mod people_shared;
 mod saved;
 pub mod shared;
 
 pub use people::{Member, PeopleNow};
+pub use people_shared::{MemberHere, PeopleCounts, PeopleReport};
 
 const MINUTES_KEPT: i64 = 24 * 60;
 
@@ -77,6 +79,8 @@ struct Room {
     live: HashMap<IpAddr, u32>,
     /// Members and guests with a stream open (`count: "people"`).
     people: people::People,
+    /// Cluster mode: its place in the cluster's people.
+    people_share: people_shared::PeopleShare,
     /// `(minute, viewers)`: the last 24 h of non-zero samples.
     history: VecDeque<(i64, u64)>,
     unsaved_history: Vec<(i64, u64)>,
@@ -135,6 +139,10 @@ pub struct RoomStats {
     /// Set once an upgrade's new process owns the figures: this one saves
     /// nothing more (its copy would overwrite the newer one).
     handed_off: std::sync::atomic::AtomicBool,
+    /// The rooms that count people (`count: "people"`).
+    people_rooms: arc_swap::ArcSwap<BTreeSet<String>>,
+    /// Cluster mode: woken when a people room changed here.
+    people_signal: tokio::sync::Notify,
 }
 
 /// A viewer's session in a room; `RoomStats::left` ends it.
@@ -211,6 +219,8 @@ impl RoomStats {
             configured: arc_swap::ArcSwap::from_pointee(slots.configured),
             max_unconfigured: slots.max_unconfigured,
             handed_off: std::sync::atomic::AtomicBool::new(false),
+            people_rooms: Default::default(),
+            people_signal: Default::default(),
         };
         stats.load()?;
         Ok(stats)
@@ -241,7 +251,7 @@ impl RoomStats {
 
     /// The keyed hash of a client address in `room`, the address taken as
     /// the connection caps count it (an IPv6 /64 is one).
-    fn hash(key: &hmac::Key, room: &str, addr: IpAddr) -> Hash {
+    pub fn keyed_hash(key: &hmac::Key, room: &str, addr: IpAddr) -> Hash {
         let addr = client_key(addr);
         let mut ctx = hmac::Context::with_key(key);
         ctx.update(room.as_bytes());
@@ -278,6 +288,7 @@ impl RoomStats {
                 live: std::mem::take(&mut room.live),
                 // Who is watching does not change at midnight.
                 people: std::mem::take(&mut room.people),
+                people_share: std::mem::take(&mut room.people_share),
                 ..Room::default()
             };
         }
@@ -306,7 +317,7 @@ impl RoomStats {
         {
             return;
         }
-        let hash = Self::hash(&state.key, room, addr);
+        let hash = Self::keyed_hash(&state.key, room, addr);
         let configured = self.configured(room);
         // Unconfigured rooms share one budget of hashes.
         let shared_left = configured || state.unconfigured_visitors < self.max_unique;
@@ -369,6 +380,10 @@ impl RoomStats {
             r.cluster.changed();
             *r.live.entry(addr).or_default() += 1;
             r.people.joined(addr, member.as_ref());
+            r.people_share.touched(addr, member.as_ref());
+            if r.people_share.is_on() {
+                self.people_signal.notify_one();
+            }
             r.dirty = true;
             self.count_visitor(&mut state, room, addr);
         }
@@ -390,6 +405,10 @@ impl RoomStats {
                 r.live.remove(&session.addr);
             }
             r.people.left(session.addr, session.member.as_ref());
+            r.people_share.touched(session.addr, session.member.as_ref());
+            if r.people_share.is_on() {
+                self.people_signal.notify_one();
+            }
         }
         // After an upgrade's hand-off the session goes on in the new
         // process, which records its end (a stream that stayed here is not
@@ -426,9 +445,15 @@ impl RoomStats {
     }
 
     /// The room's members and guests with a stream open now, with the
-    /// visible members' names if `names`.
+    /// visible members' names if `names` (across the cluster in cluster mode).
     pub fn people(&self, room: &str, names: bool) -> PeopleNow {
-        self.state().rooms.get(room).map(|r| r.people.now(names)).unwrap_or_default()
+        let mut state = self.state();
+        let Some(r) = state.rooms.get_mut(room) else { return PeopleNow::default() };
+        let (now, ask) = r.people_share.shown(r.people.now(names), names);
+        if ask {
+            self.people_signal.notify_one();
+        }
+        now
     }
 
     /// The room's figures (zeros for a room never seen).

@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::people_shared::MemberHere;
+
 /// A signed member on a viewer's URL (`?member=ID&name=NAME&hidden=1`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -104,6 +106,21 @@ impl People {
                 self.members.remove(&member.id);
             }
         }
+    }
+
+    /// How member `id` is here now (`None`: not here).
+    pub(super) fn member(&self, id: &str) -> Option<MemberHere> {
+        self.members.get(id).map(|p| MemberHere { hidden: p.hidden > 0, name: p.name.clone() })
+    }
+
+    pub(super) fn has_guest(&self, addr: IpAddr) -> bool {
+        self.guests.contains_key(&addr)
+    }
+
+    /// Every member and guest address here.
+    pub(super) fn everyone(&self) -> (Vec<(Arc<str>, MemberHere)>, Vec<IpAddr>) {
+        let members = self.members.keys().filter_map(|id| Some((id.clone(), self.member(id)?))).collect();
+        (members, self.guests.keys().copied().collect())
     }
 
     pub(super) fn now(&self, names: bool) -> PeopleNow {

@@ -39,7 +39,11 @@ fn counts_peaks_uniques_and_sessions() {
     assert_eq!(stats.live_addresses("lobby"), 1);
     assert_eq!(stats.figures("other").sessions_today, 0);
     let key = stats.state().key.clone();
-    assert_ne!(RoomStats::hash(&key, "lobby", a), RoomStats::hash(&key, "other", a), "rooms do not share hashes");
+    assert_ne!(
+        RoomStats::keyed_hash(&key, "lobby", a),
+        RoomStats::keyed_hash(&key, "other", a),
+        "rooms do not share hashes"
+    );
 }
 
 #[test]
@@ -171,4 +175,36 @@ fn people_stay_counted_across_midnight_and_hidden_follows_the_streams() {
     stats.left(&visible_tab);
     stats.left(&guest);
     assert_eq!(stats.people("forum", true), PeopleNow::default());
+}
+
+#[test]
+fn a_shared_people_room_sends_changes_then_everything_past_the_bound() {
+    let stats = RoomStats::open(None, 0, 100, slots(&[("forum", true)], 10)).unwrap();
+    stats.set_people_rooms(["forum".to_string()].into());
+    assert!(stats.take_people_reports().is_empty(), "not shared outside a cluster");
+    stats.enable_cluster(std::time::Duration::from_secs(1));
+    stats.people_send_all_again();
+    let alice = Member { id: "alice".into(), name: Some("Alice".into()), hidden: false };
+    let tab = stats.joined_as("forum", ip("127.0.0.2"), None, Some(alice));
+    let reports = stats.take_people_reports();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].full, "the first report after registering is everything");
+    assert_eq!(reports[0].members.len(), 1);
+    // Then only what changed: alice left.
+    stats.left(&tab);
+    let reports = stats.take_people_reports();
+    assert!(!reports[0].full);
+    assert_eq!(reports[0].members, vec![("alice".into(), None)]);
+    // Past MAX_CHANGED changed entries, the room sends all it has instead.
+    let guests: Vec<Session> =
+        (0..5000u32).map(|i| stats.joined("forum", IpAddr::V4((0x0a00_0000 + i).into()))).collect();
+    let reports = stats.take_people_reports();
+    assert!(reports[0].full);
+    assert_eq!(reports[0].guests.len(), 5000);
+    // A room no longer counting people drops its part in the cluster.
+    stats.set_people_rooms(Default::default());
+    let reports = stats.take_people_reports();
+    assert!(reports[0].full && reports[0].guests.is_empty() && reports[0].members.is_empty());
+    drop(guests);
+    assert!(stats.take_people_reports().is_empty());
 }
