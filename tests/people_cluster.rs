@@ -77,6 +77,13 @@ async fn members_and_guests_count_once_across_instances() {
     let names = serde_json::json!(["Alice", "Bob"]);
     let took = wait_people(&both, (3, 2, 1, names.clone())).await;
     eprintln!("both instances agree on 3 members and 2 guests {took:?} after the last join");
+    // Carol opens a visible tab on B: hidden on any instance is hidden.
+    // The guest who joins after her on B shows that B's changes arrived.
+    let carol_on_b = open(b.addr, "127.0.0.1", &signed("member=carol&name=Carol")).await;
+    let guest_5_on_b = open(b.addr, "127.0.0.5", "/online/forum.png").await;
+    wait_people(&both, (3, 3, 1, names.clone())).await;
+    drop((carol_on_b, guest_5_on_b));
+    wait_people(&both, (3, 2, 1, names.clone())).await;
     // The picture on each instance is the renderer's for the cluster's numbers.
     let want = common::expected_people(3, 2);
     alice_on_a[0].wait_for_image(&want, Duration::from_secs(10)).await;

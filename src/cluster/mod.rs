@@ -343,7 +343,7 @@ impl Listener {
                         }
                     } else if let Some(room) = channel.strip_prefix("fc:pp:") {
                         if let Some(counts) = people::parse_counts(&payload)
-                            && self.stats.people_heard(room, counts)
+                            && self.stats.people_heard(room, counts, false)
                         {
                             people::heard(&self.registry, &self.stats, room);
                         }

@@ -1,22 +1,28 @@
 //! People rooms across the cluster (`sources::room_stats::people_shared`):
 //! soon after a member or guest comes or goes here, each changed entry is
-//! sent to Redis in one Lua call per room (`scripts::people`), which keeps
-//! per-instance records and cross-instance reference counts, and answers
-//! with the room's counts. The other instances hear them on `fc:pp:{room}`
-//! (the listener) or read them every `REREAD_EVERY`. Names are read only
-//! for rooms whose template or API caller asked for them.
+//! sent to Redis (`scripts::people`, at most `BATCH` entries a call, so no
+//! call holds Redis long), which keeps per-instance records and
+//! cross-instance reference counts, and answers with the room's counts.
+//! The other instances hear them on `fc:pp:{room}` (the listener) or read
+//! them every `REREAD_EVERY`. Names are read only for rooms whose template
+//! or API caller asked for them, and only when the names version moved.
+//!
+//! Everything is sent again (a "full" report: this instance's record in
+//! Redis is read, and what it holds beyond what is here is dropped) after
+//! each (re)registration, when the key for guests' hashes changes, and
+//! every `RECONCILE_EVERY`, which heals what a write Redis lost left behind.
 //!
 //! Guests go to Redis as keyed hashes (HMAC-SHA256 of room and address,
-//! cut to 16 bytes) under the cluster's key `fc:pkey`, made by the first
-//! instance that needs it. Unlike the day's key for distinct visitors it
-//! does not roll: a guest's hash lives in Redis only while its streams are
-//! open, and goes with them.
+//! cut to 16 bytes) under the day's shared key (`fc:daykey:D`, as distinct
+//! visitors are), so the hashes change with the day. Until this instance
+//! has the day's key, guests wait here.
 //!
 //! Sent only while this instance holds its lease (the reporter's
-//! registrations are counted in `registered`); after each (re)registration
-//! every people room sends all it has, since Redis may have lost it or
-//! another instance reaped it.
+//! registrations are counted in `registered`). Each call carries a
+//! sequence number; Redis refuses one older than the last it ran, so a
+//! call that timed out and arrives late cannot undo a newer one.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +31,6 @@ use redis::{Client, Script};
 use ring::hmac;
 use tokio::sync::watch;
 
-use super::room_figures::{hex, unhex};
 use super::{CALL_TIMEOUT, scripts, timed_out};
 use crate::push::registry::Registry;
 use crate::sources::online::OnlineRooms;
@@ -35,6 +40,10 @@ use crate::sources::room_stats::{PeopleCounts, PeopleReport, RoomStats};
 const COALESCE: Duration = Duration::from_millis(10);
 /// How often counts are read again (pub/sub may lose messages).
 const REREAD_EVERY: Duration = Duration::from_secs(2);
+/// How often everything is sent again.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+/// Entries per call at most.
+const BATCH: usize = 2000;
 /// Names read for one room at most (the API's `member_names`).
 pub const MAX_NAMES: usize = 1000;
 
@@ -59,6 +68,17 @@ struct Scripts {
     names: Script,
 }
 
+/// One entry as sent: `m:ID` or `g:HASH`, its state, its name.
+type Entry = (String, &'static str, Arc<str>);
+
+/// The state of the task between passes.
+struct Pass {
+    conn: Option<ConnectionManager>,
+    /// The key guests were hashed with, and its raw bytes (to see it change).
+    key: Option<([u8; 32], hmac::Key)>,
+    seq: u64,
+}
+
 impl PeopleSync {
     pub async fn run(mut self) {
         let scripts = Scripts {
@@ -66,10 +86,13 @@ impl PeopleSync {
             counts: Script::new(&scripts::people_counts()),
             names: Script::new(scripts::PEOPLE_NAMES),
         };
-        let mut conn: Option<ConnectionManager> = None;
-        let mut key: Option<hmac::Key> = None;
+        // Sequence numbers only grow, across restarts of this task too.
+        let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+        let mut pass = Pass { conn: None, key: None, seq: start as u64 };
         let mut reread = tokio::time::interval(REREAD_EVERY);
-        let mut failing = false;
+        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        reconcile.tick().await;
+        let mut retry = false;
         loop {
             tokio::select! {
                 _ = self.stats.people_wanted() => tokio::time::sleep(COALESCE).await,
@@ -77,27 +100,25 @@ impl PeopleSync {
                     if changed.is_err() {
                         return;
                     }
-                    // Redis may hold another key now (it lost its data).
-                    key = None;
                     self.stats.people_send_all_again();
                 }
+                _ = reconcile.tick() => self.stats.people_send_all_again(),
                 _ = reread.tick() => {
-                    if *self.registered.borrow() > 0 && self.reread(&mut conn, &scripts).await.is_err() {
-                        conn = None;
+                    if *self.registered.borrow() > 0 && self.reread(&mut pass, &scripts).await.is_err() {
+                        pass.conn = None;
                         self.stats.people_unreachable();
                     }
                     continue;
                 }
-                _ = tokio::time::sleep(self.heartbeat), if failing => {}
+                _ = tokio::time::sleep(self.heartbeat), if retry => {}
             }
             if *self.registered.borrow() == 0 {
                 continue;
             }
-            failing = match self.pass(&mut conn, &mut key, &scripts).await {
-                Ok(()) => false,
+            retry = match self.pass(&mut pass, &scripts).await {
+                Ok(waiting) => waiting,
                 Err(_) => {
-                    conn = None;
-                    key = None;
+                    pass.conn = None;
                     self.stats.people_unreachable();
                     true
                 }
@@ -105,99 +126,124 @@ impl PeopleSync {
         }
     }
 
-    /// Sends what changed, then reads the names asked for.
-    async fn pass(
-        &self,
-        conn: &mut Option<ConnectionManager>,
-        key: &mut Option<hmac::Key>,
-        scripts: &Scripts,
-    ) -> redis::RedisResult<()> {
+    /// Sends what changed, then reads the names asked for. `Ok(true)`:
+    /// guests wait for the day's key (try again soon).
+    async fn pass(&self, pass: &mut Pass, scripts: &Scripts) -> redis::RedisResult<bool> {
+        // A new key (a new day, or Redis lost it): every guest's hash changes.
+        let shared = self.stats.shared_key();
+        if shared != pass.key.as_ref().map(|(raw, _)| *raw) {
+            let had = pass.key.is_some();
+            pass.key = shared.map(|raw| (raw, hmac::Key::new(hmac::HMAC_SHA256, &raw)));
+            if had || pass.key.is_some() {
+                self.stats.people_send_all_again();
+            }
+        }
         let reports = self.stats.take_people_reports();
-        if !reports.is_empty() {
-            let sent = self.send(conn, key, scripts, &reports).await;
-            if let Err((unsent, e)) = sent {
-                self.stats.people_not_reported(reports.into_iter().skip(unsent).collect());
+        let waiting = pass.key.is_none() && reports.iter().any(|r| !r.guests.is_empty());
+        let (ready, held): (Vec<PeopleReport>, Vec<PeopleReport>) =
+            reports.into_iter().partition(|r| pass.key.is_some() || r.guests.is_empty());
+        self.stats.people_not_reported(held);
+        let mut reports = ready.into_iter();
+        while let Some(report) = reports.next() {
+            if let Err(e) = self.send(pass, scripts, &report).await {
+                self.stats.people_not_reported(std::iter::once(report).chain(reports).collect());
                 return Err(e);
             }
         }
         for room in self.stats.people_names_wanted() {
-            let c = self.connected(conn).await?;
+            let c = connected(&self.client, &mut pass.conn).await?;
             let mut call = scripts.names.prepare_invoke();
             call.arg(&room).arg(MAX_NAMES);
             let answer: Vec<String> = timed(call.invoke_async(c)).await?;
             let mut answer = answer.into_iter();
             let version = answer.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-            if self.stats.people_names_heard(&room, version, answer.map(Arc::from).collect()) {
+            let rest: Vec<String> = answer.collect();
+            let names = rest.chunks_exact(2).map(|p| (Arc::from(p[0].as_str()), Arc::from(p[1].as_str()))).collect();
+            if self.stats.people_names_heard(&room, version, names) {
                 self.changed(&room);
+            }
+        }
+        Ok(waiting)
+    }
+
+    /// Sends one room's report, in batches; a full one first reads what
+    /// Redis holds for this instance and drops what is no longer here.
+    async fn send(&self, pass: &mut Pass, scripts: &Scripts, report: &PeopleReport) -> redis::RedisResult<()> {
+        let mut entries: Vec<Entry> = Vec::with_capacity(report.members.len() + report.guests.len());
+        for (id, here) in &report.members {
+            let state = here.as_ref().map_or("", |h| if h.hidden { "h" } else { "v" });
+            // A hidden member's name never leaves this process.
+            let name = here.as_ref().filter(|h| !h.hidden).map_or_else(|| Arc::from(""), |h| h.name.clone());
+            entries.push((format!("m:{id}"), state, name));
+        }
+        if let Some((_, key)) = &pass.key {
+            for (addr, here) in &report.guests {
+                let hash = RoomStats::keyed_hash(key, &report.room, *addr);
+                entries.push((
+                    format!("g:{}", super::room_figures::hex(&hash)),
+                    if *here { "g" } else { "" },
+                    Arc::from(""),
+                ));
+            }
+        }
+        if report.full {
+            let here: HashSet<&str> = entries.iter().map(|(field, ..)| field.as_str()).collect();
+            let held = self.held(pass, &report.room).await?;
+            let gone: Vec<Entry> = held
+                .into_iter()
+                .filter(|field| !here.contains(field.as_str()))
+                .map(|f| (f, "", Arc::from("")))
+                .collect();
+            entries.extend(gone);
+        }
+        // An empty report still reads the counts back (a room just shared).
+        let batches: Vec<&[Entry]> = if entries.is_empty() { vec![&[]] } else { entries.chunks(BATCH).collect() };
+        for batch in batches {
+            pass.seq += 1;
+            let c = connected(&self.client, &mut pass.conn).await?;
+            let mut call = scripts.people.key("fc:leases");
+            call.arg(&self.instance).arg(&report.room).arg(pass.seq).arg(batch.len());
+            for (field, state, name) in batch {
+                call.arg(field).arg(*state).arg(name.as_ref());
+            }
+            let counts = parse_answer(timed(call.invoke_async(c)).await?);
+            if self.stats.people_heard(&report.room, counts, true) {
+                self.changed(&report.room);
             }
         }
         Ok(())
     }
 
-    /// Sends each report; on a failure, how many were sent and the error.
-    async fn send(
-        &self,
-        conn: &mut Option<ConnectionManager>,
-        key: &mut Option<hmac::Key>,
-        scripts: &Scripts,
-        reports: &[PeopleReport],
-    ) -> Result<(), (usize, redis::RedisError)> {
-        for (i, report) in reports.iter().enumerate() {
-            let result = async {
-                let c = self.connected(conn).await?;
-                if key.is_none() {
-                    *key = Some(cluster_key(c).await?);
-                }
-                let key = key.as_ref().expect("read above");
-                let mut call = scripts.people.key("fc:leases");
-                call.arg(&self.instance).arg(&report.room).arg(u8::from(report.full));
-                call.arg(report.members.len());
-                for (id, here) in &report.members {
-                    let state = here.as_ref().map_or("", |h| if h.hidden { "h" } else { "v" });
-                    call.arg(id.as_ref()).arg(state).arg(here.as_ref().map_or("", |h| h.name.as_ref()));
-                }
-                call.arg(report.guests.len());
-                for (addr, here) in &report.guests {
-                    let hash = RoomStats::keyed_hash(key, &report.room, *addr);
-                    call.arg(hex(&hash)).arg(if *here { "g" } else { "" });
-                }
-                let (version, members, guests, hidden): (u64, u64, u64, u64) = timed(call.invoke_async(c)).await?;
-                Ok::<_, redis::RedisError>(PeopleCounts { version, members, guests, hidden })
-            };
-            match result.await {
-                Ok(counts) => {
-                    if self.stats.people_heard(&report.room, counts) {
-                        self.changed(&report.room);
-                    }
-                }
-                Err(e) => return Err((i, e)),
+    /// The fields Redis holds for this instance in `room`.
+    async fn held(&self, pass: &mut Pass, room: &str) -> redis::RedisResult<Vec<String>> {
+        let key = format!("fc:pi:{room}:{}", self.instance);
+        let mut cursor = 0u64;
+        let mut fields = Vec::new();
+        loop {
+            let c = connected(&self.client, &mut pass.conn).await?;
+            let mut cmd = redis::cmd("HSCAN");
+            cmd.arg(&key).arg(cursor).arg("COUNT").arg(1000);
+            let (next, pairs): (u64, Vec<(String, String)>) = timed(cmd.query_async(c)).await?;
+            fields.extend(pairs.into_iter().map(|(field, _)| field));
+            if next == 0 {
+                return Ok(fields);
             }
+            cursor = next;
         }
-        Ok(())
     }
 
     /// Reads every people room's counts again.
-    async fn reread(&self, conn: &mut Option<ConnectionManager>, scripts: &Scripts) -> redis::RedisResult<()> {
+    async fn reread(&self, pass: &mut Pass, scripts: &Scripts) -> redis::RedisResult<()> {
         for room in self.stats.shared_people_rooms() {
-            let c = self.connected(conn).await?;
+            let c = connected(&self.client, &mut pass.conn).await?;
             let mut call = scripts.counts.prepare_invoke();
             call.arg(&room);
-            let (version, members, guests, hidden): (u64, u64, u64, u64) = timed(call.invoke_async(c)).await?;
-            if self.stats.people_heard(&room, PeopleCounts { version, members, guests, hidden }) {
+            let counts = parse_answer(timed(call.invoke_async(c)).await?);
+            if self.stats.people_heard(&room, counts, true) {
                 self.changed(&room);
             }
         }
         Ok(())
-    }
-
-    async fn connected<'a>(
-        &self,
-        conn: &'a mut Option<ConnectionManager>,
-    ) -> redis::RedisResult<&'a mut ConnectionManager> {
-        if conn.is_none() {
-            *conn = Some(super::connect(&self.client).await?);
-        }
-        Ok(conn.as_mut().expect("connected above"))
     }
 
     /// What `room` shows changed: its producer draws it again.
@@ -206,18 +252,31 @@ impl PeopleSync {
     }
 }
 
+async fn connected<'a>(
+    client: &Client,
+    conn: &'a mut Option<ConnectionManager>,
+) -> redis::RedisResult<&'a mut ConnectionManager> {
+    if conn.is_none() {
+        *conn = Some(super::connect(client).await?);
+    }
+    Ok(conn.as_mut().expect("connected above"))
+}
+
+fn parse_answer((version, members, guests, hidden, names_version): (u64, u64, u64, u64, u64)) -> PeopleCounts {
+    PeopleCounts { version, members, guests, hidden, names_version }
+}
+
 /// The cluster's counts of a room changed: its producer draws it again,
-/// and the names are read again if someone shows them.
+/// and the people task reads the names again if someone shows them.
 pub(super) fn heard(registry: &Registry, stats: &RoomStats, room: &str) {
     if let Some(channel) = registry.get(&OnlineRooms::channel_name(room)) {
         channel.presence_changed.notify_one();
     }
-    if !stats.people_names_wanted().is_empty() {
-        stats.wake_people();
-    }
+    stats.wake_people();
 }
 
-/// Parses `"version members guests hidden"` (published on `fc:pp:{room}`).
+/// Parses `"version members guests hidden names_version"` (published on
+/// `fc:pp:{room}`).
 pub(super) fn parse_counts(payload: &str) -> Option<PeopleCounts> {
     let mut parts = payload.split(' ').map(|p| p.parse::<u64>().ok());
     let counts = PeopleCounts {
@@ -225,25 +284,9 @@ pub(super) fn parse_counts(payload: &str) -> Option<PeopleCounts> {
         members: parts.next()??,
         guests: parts.next()??,
         hidden: parts.next()??,
+        names_version: parts.next()??,
     };
     parts.next().is_none().then_some(counts)
-}
-
-/// The cluster's key for guests' hashes: this instance's offer unless
-/// Redis has one.
-async fn cluster_key(conn: &mut ConnectionManager) -> redis::RedisResult<hmac::Key> {
-    use ring::rand::SecureRandom;
-    let mut offer = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut offer).expect("the system random source works");
-    let mut cmd = redis::cmd("SET");
-    cmd.arg("fc:pkey").arg(hex(&offer)).arg("NX").arg("GET");
-    let held: Option<String> = timed(cmd.query_async(conn)).await?;
-    let raw = match held {
-        Some(held) => unhex(&held)
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Client, "fc:pkey is not a 32-byte hex key")))?,
-        None => offer,
-    };
-    Ok(hmac::Key::new(hmac::HMAC_SHA256, &raw))
 }
 
 #[cfg(test)]
@@ -252,10 +295,10 @@ mod tests {
 
     #[test]
     fn counts_parse_only_whole() {
-        let parsed = parse_counts("7 2 3 1");
-        assert_eq!(parsed, Some(PeopleCounts { version: 7, members: 2, guests: 3, hidden: 1 }));
-        assert_eq!(parse_counts("7 2 3"), None);
-        assert_eq!(parse_counts("7 2 3 1 9"), None);
-        assert_eq!(parse_counts("7 x 3 1"), None);
+        let parsed = parse_counts("7 2 3 1 4");
+        assert_eq!(parsed, Some(PeopleCounts { version: 7, members: 2, guests: 3, hidden: 1, names_version: 4 }));
+        assert_eq!(parse_counts("7 2 3 1"), None);
+        assert_eq!(parse_counts("7 2 3 1 4 9"), None);
+        assert_eq!(parse_counts("7 x 3 1 4"), None);
     }
 }

@@ -13,9 +13,12 @@
 //! have it), `fc:ph:{room}` (hidden member → how many hide it),
 //! `fc:pg:{room}` (guest hash → how many), `fc:pn:{room}` (member → name),
 //! `fc:po:{room}` (sorted set: member → when it arrived, ms), `fc:pv:{room}`
-//! (version); `fc:prooms:{instance}` (set: its people rooms). Counts are
-//! the hashes' lengths, so a member on two instances is one; each change
-//! is published as `"version members guests hidden"` on `fc:pp:{room}`.
+//! (version), `fc:pnv:{room}` (names version: moves only when the names
+//! shown may change), `fc:pseq:{room}:{instance}` (the instance's last
+//! call); `fc:prooms:{instance}` (set: its people rooms). Counts are the
+//! hashes' lengths, so a member on two instances is one; each change is
+//! published as `"version members guests hidden names_version"` on
+//! `fc:pp:{room}`.
 
 /// Registers or renews an instance's lease. KEYS: leases; ARGV: instance,
 /// lease_ms. Returns 1 if the lease was still there (a renewal), 0 if not:
@@ -63,7 +66,9 @@ return {version, total}
 /// Shared by the people scripts and `REAP`: how an instance's entry in a
 /// people room changes the room's cross-instance counts. Each entry moves
 /// a reference count only when the instance's own record of it changes,
-/// so a retried call counts nothing twice.
+/// so a retried call counts nothing twice. `people_set` returns whether
+/// the counts changed, and whether the names did (a member came or went,
+/// was hidden or shown, or renamed).
 const PEOPLE_LIB: &str = r"
 local function decr(key, field)
   if redis.call('HINCRBY', key, field, -1) <= 0 then
@@ -77,51 +82,64 @@ local function people_set(room, inst, field, st, name, now)
   local old = redis.call('HGET', ikey, field) or ''
   local kind, id = string.sub(field, 1, 1), string.sub(field, 3)
   local renamed = false
-  if kind == 'm' and st ~= '' and redis.call('HGET', 'fc:pn:' .. room, id) ~= name then
+  -- Only a visible member's name is stored: a hidden one's never is.
+  if kind == 'm' and st == 'v' and redis.call('HGET', 'fc:pn:' .. room, id) ~= name then
     redis.call('HSET', 'fc:pn:' .. room, id, name)
     renamed = true
   end
-  if old == st then return renamed end
+  if old == st then return renamed, renamed end
+  local names = renamed
   if kind == 'g' then
     if old == '' then redis.call('HINCRBY', 'fc:pg:' .. room, id, 1) else decr('fc:pg:' .. room, id) end
   else
-    if old == 'h' then decr('fc:ph:' .. room, id) end
-    if st == 'h' then redis.call('HINCRBY', 'fc:ph:' .. room, id, 1) end
+    if old == 'h' and decr('fc:ph:' .. room, id) then names = true end
+    if st == 'h' and redis.call('HINCRBY', 'fc:ph:' .. room, id, 1) == 1 then names = true end
     if old == '' then
-      if redis.call('HINCRBY', 'fc:pm:' .. room, id, 1) == 1 then redis.call('ZADD', 'fc:po:' .. room, now, id) end
+      if redis.call('HINCRBY', 'fc:pm:' .. room, id, 1) == 1 then
+        redis.call('ZADD', 'fc:po:' .. room, now, id)
+        names = true
+      end
     elseif st == '' and decr('fc:pm:' .. room, id) then
       redis.call('ZREM', 'fc:po:' .. room, id)
       redis.call('HDEL', 'fc:pn:' .. room, id)
+      names = true
     end
   end
   if st == '' then redis.call('HDEL', ikey, field) else redis.call('HSET', ikey, field, st) end
-  return true
+  return true, names
 end
-local function people_counts(room, changed)
+local function people_counts(room, changed, names)
   local version = tonumber(redis.call('GET', 'fc:pv:' .. room) or '0')
+  local nv = tonumber(redis.call('GET', 'fc:pnv:' .. room) or '0')
   local m = redis.call('HLEN', 'fc:pm:' .. room)
   local g = redis.call('HLEN', 'fc:pg:' .. room)
   local h = redis.call('HLEN', 'fc:ph:' .. room)
-  if changed then
+  if names then nv = redis.call('INCR', 'fc:pnv:' .. room) end
+  if changed or names then
     version = redis.call('INCR', 'fc:pv:' .. room)
-    redis.call('PUBLISH', 'fc:pp:' .. room, version .. ' ' .. m .. ' ' .. g .. ' ' .. h)
+    redis.call('PUBLISH', 'fc:pp:' .. room, version .. ' ' .. m .. ' ' .. g .. ' ' .. h .. ' ' .. nv)
   end
-  return {version, m, g, h}
+  return {version, m, g, h, nv}
 end
-local function people_drop(room, inst, keep)
-  local changed = false
+local function people_drop(room, inst)
+  local changed, names = false, false
   for _, field in ipairs(redis.call('HKEYS', 'fc:pi:' .. room .. ':' .. inst)) do
-    if not keep[field] and people_set(room, inst, field, '', '', 0) then changed = true end
+    local c, n = people_set(room, inst, field, '', '', 0)
+    changed = changed or c
+    names = names or n
   end
-  return changed
+  redis.call('DEL', 'fc:pseq:' .. room .. ':' .. inst)
+  return changed, names
 end
 ";
 
-/// Sets what an instance has in a people room: refused (`LEASE`) once
-/// its lease expired. KEYS: leases. ARGV: 1 instance, 2 room, 3 full (1:
-/// drop what is not listed), 4 the number of members, each as (id, `v`,
-/// `h` or empty for gone, name), then the number of guests, each as
-/// (hash, `g` or empty). Returns {version, members, guests, hidden}.
+/// Sets entries of what an instance has in a people room: refused
+/// (`LEASE`) once its lease expired, and (`STALE`) if a later call of the
+/// instance ran first (a call that timed out and arrived late). KEYS:
+/// leases. ARGV: 1 instance, 2 room, 3 the call's sequence number, 4 the
+/// number of entries, each as (`m:ID` or `g:HASH`, its state: `v`, `h`
+/// (hidden) or `g` (a guest), empty for gone, the name). Returns {version,
+/// members, guests, hidden, names version}.
 const PEOPLE_BODY: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -130,43 +148,50 @@ if not lease or tonumber(lease) < now then
   return redis.error_reply('LEASE expired')
 end
 local inst, room = ARGV[1], ARGV[2]
-local changed, keep, i = false, {}, 5
+local seq_key = 'fc:pseq:' .. room .. ':' .. inst
+if tonumber(ARGV[3]) <= tonumber(redis.call('GET', seq_key) or '0') then
+  return redis.error_reply('STALE call')
+end
+redis.call('SET', seq_key, ARGV[3])
+local changed, names, i = false, false, 5
 for _ = 1, tonumber(ARGV[4]) do
-  local field = 'm:' .. ARGV[i]
-  keep[field] = true
-  if people_set(room, inst, field, ARGV[i + 1], ARGV[i + 2], now) then changed = true end
+  local c, n = people_set(room, inst, ARGV[i], ARGV[i + 1], ARGV[i + 2], now)
+  changed = changed or c
+  names = names or n
   i = i + 3
 end
-local guests = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, guests do
-  local field = 'g:' .. ARGV[i]
-  keep[field] = true
-  if people_set(room, inst, field, ARGV[i + 1], '', now) then changed = true end
-  i = i + 2
-end
-if ARGV[3] == '1' and people_drop(room, inst, keep) then changed = true end
 redis.call('SADD', 'fc:prooms:' .. inst, room)
-return people_counts(room, changed)
+return people_counts(room, changed, names)
 ";
 
 /// A people room's counts. ARGV: room. Returns {version, members,
-/// guests, hidden}.
+/// guests, hidden, names version}.
 const PEOPLE_COUNTS_BODY: &str = r"
-return people_counts(ARGV[1], false)
+return people_counts(ARGV[1], false, false)
 ";
 
 /// The visible members of a people room in the order they arrived, at
-/// most ARGV[2]. ARGV: room, limit. Returns {version, name...}.
+/// most ARGV[2], each as its id and name. ARGV: room, limit. Returns
+/// {names version, id, name, id, name...}. Reads the order a slice at a
+/// time, so a room with many hidden members costs what it holds, no more.
 pub const PEOPLE_NAMES: &str = r"
 local room, limit = ARGV[1], tonumber(ARGV[2])
-local out = {tonumber(redis.call('GET', 'fc:pv:' .. room) or '0')}
-for _, id in ipairs(redis.call('ZRANGE', 'fc:po:' .. room, 0, -1)) do
-  if #out > limit then break end
-  if redis.call('HEXISTS', 'fc:ph:' .. room, id) == 0 then
-    local name = redis.call('HGET', 'fc:pn:' .. room, id)
-    if name then table.insert(out, name) end
+local out = {tonumber(redis.call('GET', 'fc:pnv:' .. room) or '0')}
+local start = 0
+while (#out - 1) / 2 < limit do
+  local ids = redis.call('ZRANGE', 'fc:po:' .. room, start, start + 255)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    if (#out - 1) / 2 >= limit then break end
+    if redis.call('HEXISTS', 'fc:ph:' .. room, id) == 0 then
+      local name = redis.call('HGET', 'fc:pn:' .. room, id)
+      if name then
+        table.insert(out, id)
+        table.insert(out, name)
+      end
+    end
   end
+  start = start + 256
 end
 return out
 ";
@@ -209,7 +234,8 @@ for _, instance in ipairs(gone) do
   end
   redis.call('DEL', 'fc:rooms:' .. instance)
   for _, room in ipairs(redis.call('SMEMBERS', 'fc:prooms:' .. instance)) do
-    if people_drop(room, instance, {}) then people_counts(room, true) end
+    local changed, names = people_drop(room, instance)
+    if changed or names then people_counts(room, changed, names) end
   end
   redis.call('DEL', 'fc:prooms:' .. instance)
   redis.call('ZREM', KEYS[1], instance)

@@ -115,7 +115,14 @@ pub async fn one(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRespo
         // Members and guests (`count: "people"`); who the members are only
         // with an API token, hidden ones never.
         let token = super::private::has_token(app, req);
+        if visible && token {
+            // In a cluster the names are read from Redis when asked for.
+            stats.settle_people_names(room, crate::push::registry::SETTLE_DEADLINE).await;
+        }
         let people = if visible { stats.people(room, token) } else { Default::default() };
+        if visible && !stats.people_exact(room) {
+            map.insert("exact".into(), json!(false));
+        }
         map.insert("members".into(), json!(people.members));
         map.insert("guests".into(), json!(people.guests));
         map.insert("hidden".into(), json!(people.hidden));

@@ -143,6 +143,8 @@ pub struct RoomStats {
     people_rooms: arc_swap::ArcSwap<BTreeSet<String>>,
     /// Cluster mode: woken when a people room changed here.
     people_signal: tokio::sync::Notify,
+    /// Cluster mode: bumped when a people room's names were read.
+    people_names: tokio::sync::watch::Sender<u64>,
 }
 
 /// A viewer's session in a room; `RoomStats::left` ends it.
@@ -221,6 +223,7 @@ impl RoomStats {
             handed_off: std::sync::atomic::AtomicBool::new(false),
             people_rooms: Default::default(),
             people_signal: Default::default(),
+            people_names: tokio::sync::watch::Sender::new(0),
         };
         stats.load()?;
         Ok(stats)
@@ -449,7 +452,8 @@ impl RoomStats {
     pub fn people(&self, room: &str, names: bool) -> PeopleNow {
         let mut state = self.state();
         let Some(r) = state.rooms.get_mut(room) else { return PeopleNow::default() };
-        let (now, ask) = r.people_share.shown(r.people.now(names), names);
+        let people = &r.people;
+        let (now, ask) = r.people_share.shown(people.now(names), names, |id| people.is_hidden(id));
         if ask {
             self.people_signal.notify_one();
         }

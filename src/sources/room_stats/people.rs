@@ -113,6 +113,11 @@ impl People {
         self.members.get(id).map(|p| MemberHere { hidden: p.hidden > 0, name: p.name.clone() })
     }
 
+    /// Member `id` has a hidden stream open here.
+    pub(super) fn is_hidden(&self, id: &str) -> bool {
+        self.members.get(id).is_some_and(|p| p.hidden > 0)
+    }
+
     pub(super) fn has_guest(&self, addr: IpAddr) -> bool {
         self.guests.contains_key(&addr)
     }

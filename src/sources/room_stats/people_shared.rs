@@ -9,7 +9,11 @@
 //! most `MAX_CHANGED` per room, past which the room sends everything it
 //! has instead, so a Redis that is away for long costs no more memory than
 //! the streams themselves. Guests leave this process as keyed hashes only
-//! (`RoomStats::keyed_hash` under the cluster's key), never as addresses.
+//! (`RoomStats::keyed_hash` under the day's shared key), never as addresses.
+//!
+//! Names are shown only as read at the room's current names version, and
+//! never one this instance has hidden: a stale list could name a member who
+//! has since hidden. Until they are read the picture shows none.
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -25,6 +29,9 @@ const MAX_CHANGED: usize = 4096;
 /// Names asked for within this long are kept fresh from the cluster.
 const NAMES_WINDOW: Duration = Duration::from_secs(10);
 
+/// A visible member across the cluster: its id and name.
+pub type Named = (Arc<str>, Arc<str>);
+
 /// The cluster's count of a room, as Redis answered or published it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeopleCounts {
@@ -33,6 +40,8 @@ pub struct PeopleCounts {
     pub members: u64,
     pub guests: u64,
     pub hidden: u64,
+    /// Bumped only when the visible names may have changed.
+    pub names_version: u64,
 }
 
 /// A member as this instance has it in a room.
@@ -72,8 +81,9 @@ pub(super) struct PeopleShare {
 
 struct Seen {
     counts: PeopleCounts,
-    /// The visible names in join order, as last read, and at which version.
-    names: Option<(u64, Vec<Arc<str>>)>,
+    /// The visible members `(id, name)` in join order, as last read, and
+    /// at which names version.
+    names: Option<(u64, Vec<Named>)>,
     /// Local counts when `counts` arrived: while Redis is away, what
     /// changed here since is added to them.
     base: (u64, u64, u64),
@@ -111,13 +121,26 @@ impl PeopleShare {
 
     /// The counts shown: the cluster's once heard (with this instance's
     /// changes since, while Redis is away), else this instance's own.
-    /// Returns whether names were newly asked for (the cluster then reads them).
-    pub(super) fn shown(&mut self, local: PeopleNow, names: bool) -> (PeopleNow, bool) {
-        let Some(seen) = self.seen.as_ref().filter(|_| self.on) else { return (local, false) };
+    /// Returns whether names were newly asked for (the cluster then reads
+    /// them). `hidden_here`: a member this instance has hidden.
+    pub(super) fn shown(
+        &mut self,
+        local: PeopleNow,
+        names: bool,
+        hidden_here: impl Fn(&str) -> bool,
+    ) -> (PeopleNow, bool) {
+        if !self.on {
+            return (local, false);
+        }
         let newly_asked = names && self.names_asked.is_none_or(|t| t.elapsed() > NAMES_WINDOW);
         if names {
             self.names_asked = Some(Instant::now());
         }
+        let Some(seen) = self.seen.as_ref() else {
+            // Not heard yet: this instance's counts, and no names until the
+            // cluster's are read (these could name someone hidden elsewhere).
+            return (PeopleNow { names: Vec::new(), ..local }, newly_asked);
+        };
         let c = seen.counts;
         let (members, guests, hidden) = if seen.degraded {
             let (m, g, h) = local_counts(&local);
@@ -128,8 +151,10 @@ impl PeopleShare {
             (c.members, c.guests, c.hidden)
         };
         let names = match (&seen.names, names) {
-            (Some((_, shared)), true) => shared.clone(),
-            _ => local.names,
+            (Some((version, shared)), true) if *version == c.names_version => {
+                shared.iter().filter(|(id, _)| !hidden_here(id)).map(|(_, name)| name.clone()).collect()
+            }
+            _ => Vec::new(),
         };
         (PeopleNow { members, guests, hidden, names }, newly_asked)
     }
@@ -172,8 +197,10 @@ impl RoomStats {
         self.people_resync(false);
     }
 
-    /// Cluster mode, (re)registered with Redis: every people room sends
-    /// all it has, and versions start again (Redis may have lost them).
+    /// Cluster mode: every people room sends all it has, and Redis drops
+    /// what it holds for this instance beyond it: after (re)registering
+    /// (Redis may have lost it, or reaped it), when the key for guests'
+    /// hashes changed, and now and then, to heal what a lost write left.
     pub fn people_send_all_again(&self) {
         self.people_resync(true);
     }
@@ -187,12 +214,6 @@ impl RoomStats {
             let want = cluster && rooms.contains(name);
             if want && (everything || !share.on) {
                 share.send_all();
-                if let Some(seen) = share.seen.as_mut() {
-                    seen.counts.version = 0;
-                    if let Some(names) = seen.names.as_mut() {
-                        names.0 = 0;
-                    }
-                }
             }
             if !want && share.on {
                 share.clear = true;
@@ -234,9 +255,12 @@ impl RoomStats {
         }
     }
 
-    /// The cluster's counts of `room` (from a report's answer, a message or
-    /// a read). Returns whether what the room shows changed.
-    pub fn people_heard(&self, room: &str, counts: PeopleCounts) -> bool {
+    /// The cluster's counts of `room`: `read` (an answer to this instance's
+    /// call, or a read) is the state now and always taken, which heals
+    /// versions that went back (Redis lost them); a published message is
+    /// taken only if newer than what was taken. Returns whether what the
+    /// room shows changed.
+    pub fn people_heard(&self, room: &str, counts: PeopleCounts, read: bool) -> bool {
         let mut state = self.state();
         let Some(r) = state.rooms.get_mut(room) else { return false };
         if !r.people_share.on {
@@ -245,7 +269,7 @@ impl RoomStats {
         let base = local_counts(&r.people.now(false));
         let seen = &mut r.people_share.seen;
         match seen {
-            Some(s) if counts.version < s.counts.version => false,
+            Some(s) if !read && counts.version <= s.counts.version => false,
             Some(s) => {
                 let changed = s.counts != counts || s.degraded;
                 (s.counts, s.base, s.degraded) = (counts, base, false);
@@ -269,33 +293,68 @@ impl RoomStats {
         }
     }
 
-    /// People rooms whose names were asked for lately and were read at an
-    /// older version than the counts.
+    /// People rooms whose names were asked for lately and were not read at
+    /// the current names version. Names nobody asked for lately are dropped.
     pub fn people_names_wanted(&self) -> Vec<String> {
-        let state = self.state();
-        let fresh = |s: &PeopleShare| s.names_asked.is_some_and(|t| t.elapsed() <= NAMES_WINDOW);
-        state
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.people_share.on && fresh(&r.people_share))
-            .filter(|(_, r)| {
-                r.people_share.seen.as_ref().is_some_and(|s| s.names.as_ref().is_none_or(|n| n.0 != s.counts.version))
-            })
-            .map(|(name, _)| name.clone())
-            .collect()
+        let mut state = self.state();
+        let mut wanted = Vec::new();
+        for (name, r) in state.rooms.iter_mut().filter(|(_, r)| r.people_share.on) {
+            let share = &mut r.people_share;
+            let Some(seen) = share.seen.as_mut() else { continue };
+            if share.names_asked.is_none_or(|t| t.elapsed() > NAMES_WINDOW) {
+                seen.names = None;
+            } else if seen.names.as_ref().is_none_or(|n| n.0 != seen.counts.names_version) {
+                wanted.push(name.clone());
+            }
+        }
+        wanted
     }
 
-    /// The visible names of `room` across the cluster, read at `version`.
-    /// Returns whether what the room shows changed.
-    pub fn people_names_heard(&self, room: &str, version: u64, names: Vec<Arc<str>>) -> bool {
-        let mut state = self.state();
-        let Some(seen) = state.rooms.get_mut(room).and_then(|r| r.people_share.seen.as_mut()) else { return false };
-        if seen.names.as_ref().is_some_and(|n| n.0 > version) {
-            return false;
-        }
-        let changed = seen.names.as_ref().is_none_or(|n| n.1 != names);
-        seen.names = Some((version, names));
+    /// The visible members `(id, name)` of `room` across the cluster, read
+    /// at names version `version`. Returns whether what the room shows changed.
+    pub fn people_names_heard(&self, room: &str, version: u64, names: Vec<Named>) -> bool {
+        let changed = {
+            let mut state = self.state();
+            let Some(seen) = state.rooms.get_mut(room).and_then(|r| r.people_share.seen.as_mut()) else {
+                return false;
+            };
+            // The read is the state now: newer than any version held.
+            seen.counts.names_version = seen.counts.names_version.max(version);
+            let changed = seen.names.as_ref().is_none_or(|n| n.1 != names || n.0 != version);
+            seen.names = Some((version, names));
+            changed
+        };
+        self.people_names.send_modify(|n| *n += 1);
         changed
+    }
+
+    /// Waits (at most `deadline`) until `room`'s names are read at its
+    /// current names version, for an API answer; at once outside a cluster.
+    pub async fn settle_people_names(&self, room: &str, deadline: std::time::Duration) {
+        let fresh = |stats: &RoomStats| {
+            let state = stats.state();
+            let Some(r) = state.rooms.get(room).filter(|r| r.people_share.on) else { return true };
+            let Some(seen) = r.people_share.seen.as_ref() else { return false };
+            seen.names.as_ref().is_some_and(|n| n.0 == seen.counts.names_version)
+        };
+        let mut synced = self.people_names.subscribe();
+        let wait = async {
+            while !fresh(self) {
+                self.people(room, true);
+                if synced.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(deadline, wait).await;
+    }
+
+    /// Whether `room`'s people are the cluster's as last heard (false while
+    /// Redis is away and they are this instance's estimate).
+    pub fn people_exact(&self, room: &str) -> bool {
+        let state = self.state();
+        let share = state.rooms.get(room).map(|r| &r.people_share);
+        share.is_none_or(|s| !s.on || s.seen.as_ref().is_some_and(|seen| !seen.degraded))
     }
 
     /// The people rooms counted across the cluster, to read again.
