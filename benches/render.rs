@@ -48,6 +48,8 @@ fn values(pairs: &[(&str, &str)], history: Vec<f64>) -> MapValues {
 }
 
 fn main() {
+    // The fallback faces first (before anything is drawn), as `serve` does.
+    let scripts = script_fonts();
     let templates = Templates::builtin();
     let online = builtin_online();
     let flat = templates.get("flat").unwrap();
@@ -140,6 +142,11 @@ fn main() {
     println!("  encode q80 (jpeg-encoder, simd)                {encode:>10.2?}");
     println!("  decode + draw + encode                         {whole:>10.2?}   (goal <= 12 ms)");
     costliest_logo(&templates);
+    if scripts {
+        text_in_scripts(&templates, flat_png);
+    } else {
+        println!("text in other scripts: skipped (install fonts-noto-core and fonts-noto-cjk)");
+    }
     println!("ratios in this run:");
     println!("  Balanced / Fast encode time                    {:>10.1}x", balanced.as_secs_f64() / fast.as_secs_f64());
     println!("  Fast / Balanced size                           {:>10.2}x", png.len() as f64 / balanced_len as f64);
@@ -182,4 +189,52 @@ fn costliest_logo(templates: &Templates) {
     println!("  parse + check (on the request's thread)        {parse:>10.2?}");
     println!("  for-the-badge @4x {w}x{h}, {chars}+{chars} chars: all   {whole:>10.2?}");
     println!("  the same badge without a logo                  {plain:>10.2?}");
+}
+
+const NOTO_CJK: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+const NOTO_ARABIC: &str = "/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf";
+
+/// Installs Debian's Noto CJK and Arabic faces as fallbacks, if present.
+fn script_fonts() -> bool {
+    use framecast::config::fonts::FontFile;
+    if !std::path::Path::new(NOTO_CJK).exists() || !std::path::Path::new(NOTO_ARABIC).exists() {
+        return false;
+    }
+    let files = [FontFile::Path(NOTO_ARABIC.into()), FontFile::Face { path: NOTO_CJK.into(), index: 2 }];
+    framecast::render::fonts::install(&files, false).is_ok()
+}
+
+/// A CJK, an Arabic and a Latin badge: with the shaped-run cache warm (a
+/// live badge's steady state), with a new text each time (shaped, glyphs
+/// cached), and the worst anonymous case: 200 CJK characters nobody drew
+/// before, at @4x.
+fn text_in_scripts(templates: &Templates, latin: Duration) {
+    let flat = templates.get("flat").unwrap();
+    let badge =
+        |label: &str, message: &str| values(&[("label", label), ("message", message), ("color", "blue")], vec![]);
+    let cjk = badge("在线", "12 人");
+    let arabic = badge("مرحبا", "بالعالم");
+    let cjk_warm = median(|| flat.render_png(&cjk, 1.0));
+    let arabic_warm = median(|| flat.render_png(&arabic, 1.0));
+    let mut n = 0u64;
+    let arabic_new = median(|| {
+        n += 1;
+        flat.render_png(&badge("مرحبا", &format!("بالعالم {n}")), 1.0)
+    });
+    let mut next = 0x4E00u32;
+    let mut fresh = || {
+        (0..200)
+            .map(|_| {
+                next = if next >= 0x9FA5 { 0x4E00 } else { next + 1 };
+                char::from_u32(next).unwrap()
+            })
+            .collect::<String>()
+    };
+    let worst = median(|| flat.render_png(&badge("x", &fresh()), 4.0));
+    println!("text in other scripts (Noto Sans CJK SC, Noto Sans Arabic as fallbacks):");
+    println!("  flat \"build | passing\" (Latin, unshaped path) {latin:>10.2?}");
+    println!("  flat \"在线 | 12 人\", shaped text cached       {cjk_warm:>10.2?}");
+    println!("  flat \"مرحبا | بالعالم\", shaped text cached    {arabic_warm:>10.2?}");
+    println!("  the Arabic badge, a new text each time         {arabic_new:>10.2?}");
+    println!("  200 CJK characters never drawn before, @4x     {worst:>10.2?}");
 }

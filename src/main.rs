@@ -26,6 +26,7 @@ static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_de
 use framecast::app::App;
 use framecast::config::Config;
 use framecast::config::bounds::quantize_scale;
+use framecast::config::fonts::FontFile;
 use framecast::render::format::MapValues;
 use framecast::render::logo::LogoFields;
 use framecast::render::template::{Template, Templates};
@@ -47,6 +48,9 @@ enum Command {
     Serve(ServeArgs),
     /// Render a template offline, byte for byte what the server would push.
     Render(RenderArgs),
+    /// Show how TEXT is laid out: its runs (direction, the face each is
+    /// drawn with) and their shaped glyphs, as JSON in `hb-shape`'s form.
+    Shape(ShapeArgs),
     /// Check a config file (and the templates and state file it names)
     /// without serving: exit 0 if `serve` would start, 2 with the reason if not.
     CheckConfig { file: PathBuf },
@@ -127,6 +131,47 @@ struct RenderArgs {
     /// The file to write: PNG, or SVG when it ends in .svg.
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    fonts: FontArgs,
+}
+
+/// Fallback faces for `render` and `shape`, as the config's `fonts` and
+/// `system_fonts` give them to `serve`.
+#[derive(clap::Args)]
+struct FontArgs {
+    /// A fallback font file (TTF, OTF or TTC; `FILE#N` for face N of a
+    /// collection), tried in order after DejaVu Sans. Repeatable.
+    #[arg(long = "font", value_name = "FILE")]
+    fonts: Vec<String>,
+    /// Also fall back to the machine's fonts.
+    #[arg(long)]
+    system_fonts: bool,
+}
+
+impl FontArgs {
+    fn install(&self) -> Result<(), String> {
+        let files: Vec<FontFile> = self
+            .fonts
+            .iter()
+            .map(|f| match f.rsplit_once('#').and_then(|(path, n)| Some((path, n.parse().ok()?))) {
+                Some((path, index)) => FontFile::Face { path: path.into(), index },
+                None => FontFile::Path(f.into()),
+            })
+            .collect();
+        framecast::config::fonts::validate(&files)?;
+        framecast::render::fonts::install(&files, self.system_fonts)
+    }
+}
+
+#[derive(clap::Args)]
+struct ShapeArgs {
+    /// The text to lay out.
+    text: String,
+    /// With DejaVu Sans Bold first.
+    #[arg(long)]
+    bold: bool,
+    #[command(flatten)]
+    fonts: FontArgs,
 }
 
 fn main() -> ExitCode {
@@ -152,6 +197,13 @@ fn main() -> ExitCode {
                 println!("{signed}");
                 ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("framecast: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Shape(args) => match shape(args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("framecast: {e}");
                 ExitCode::from(2)
@@ -200,7 +252,35 @@ fn check_config(file: &std::path::Path) -> Result<String, String> {
     framecast::app::check::check_file(file).map(|checked| checked.summary)
 }
 
+/// One JSON line per run, left to right: `{"font", "index", "rtl",
+/// "text", "glyphs"}`, each glyph as `hb-shape --output-format=json` writes
+/// it (`g`, `cl` from the run's start, `dx`, `dy`, `ax`, in font units).
+fn shape(args: ShapeArgs) -> Result<(), String> {
+    use framecast::render::fonts::{self, BOLD, REGULAR};
+    args.fonts.install()?;
+    let set = fonts::set();
+    let runs = framecast::render::shape::shape(set, if args.bold { BOLD } else { REGULAR }, &args.text);
+    for run in runs {
+        let face = &set.faces[run.face as usize];
+        let glyphs: Vec<serde_json::Value> = run
+            .glyphs
+            .iter()
+            .map(|g| {
+                let cl = g.cluster as usize - run.range.start;
+                serde_json::json!({ "g": g.id, "cl": cl, "dx": g.x_offset, "dy": g.y_offset, "ax": g.x_advance })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "font": face.file, "index": face.index, "rtl": run.rtl,
+            "text": &args.text[run.range.clone()], "glyphs": glyphs,
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
 fn render(args: RenderArgs) -> Result<(), String> {
+    args.fonts.install()?;
     let template = if args.template.ends_with(".json") {
         let json = std::fs::read_to_string(&args.template).map_err(|e| format!("{}: {e}", args.template))?;
         Template::parse(&json).map_err(|e| format!("{}: {e}", args.template))?

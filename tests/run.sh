@@ -37,6 +37,7 @@ declare -A needs=(
   [go]=golang-go
   [node]=nodejs
   [python3]=python3
+  [hb-shape]=libharfbuzz-bin   # tests/scripts.rs: HarfBuzz itself, the oracle for shaping
 )
 missing=()
 for cmd in "${!needs[@]}"; do
@@ -45,7 +46,9 @@ done
 # Libraries and modules, by package: nokhwa's V4L2 bindings (the `device`
 # feature) need libclang to build; OpenCV goes into a venv.
 # tests/wordpress.rs: Debian's WordPress on PHP's own server, with a real MariaDB.
-for pkg in libclang1-14 python3-venv wordpress mariadb-server php-mysql; do
+# tests/scripts.rs: the fonts Debian ships for CJK, Devanagari and colour emoji.
+for pkg in libclang1-14 python3-venv wordpress mariadb-server php-mysql \
+  fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -47,6 +47,7 @@ pub fn room_templates(
 pub fn check(config: Config) -> Result<Checked, String> {
     let templates = Templates::load(config.template_dir.as_deref())?;
     templates.show_nothing_private(&config)?;
+    let system_faces = crate::render::fonts::check(&config.fonts, config.system_fonts)?;
     crate::sources::camera::check(&config)?;
     crate::sources::polled::poller::check(&config)?;
     crate::config::rooms::day_start_seconds(&config.day_starts_at)?;
@@ -63,11 +64,17 @@ pub fn check(config: Config) -> Result<Checked, String> {
         None => crate::store::inspect(config.database.as_deref(), config.state_file.as_deref())?,
     };
     let cameras: Vec<String> = config.cameras.iter().map(|(name, c)| format!("{name} ({})", c.source.kind())).collect();
-    let summary = format!(
+    let mut summary = format!(
         "listen {}, {} templates, {stored}, cameras: {}",
         config.listen,
         badges.templates.names().count(),
         if cameras.is_empty() { "none".to_string() } else { cameras.join(", ") }
     );
+    if !config.fonts.is_empty() || config.system_fonts {
+        summary += &format!(", fallback fonts: {} files", config.fonts.len());
+        if config.system_fonts {
+            summary += &format!(" and {system_faces} system faces");
+        }
+    }
     Ok(Checked { config, badges, summary })
 }

@@ -120,6 +120,8 @@ impl App {
     /// template or the state file is bad. Needs a tokio runtime (camera
     /// producers start here).
     pub fn new(config: Config) -> Result<Arc<App>, String> {
+        // Before anything is drawn: the faces are the process's.
+        crate::render::fonts::install(&config.fonts, config.system_fonts)?;
         let templates = Templates::load(config.template_dir.as_deref())?;
         templates.show_nothing_private(&config)?;
         let registry = Arc::new(Registry::new(caps(&config)));

@@ -106,6 +106,8 @@ fn keep_running_values(old: &Config, new: &mut Config) -> Vec<&'static str> {
     keep!(
         listen,
         tls,
+        fonts,
+        system_fonts,
         database,
         state_file,
         cluster,

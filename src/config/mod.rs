@@ -21,6 +21,7 @@ use serde_json::Value;
 pub mod boards;
 pub mod bounds;
 pub mod camera;
+pub mod fonts;
 pub mod limits;
 pub mod polled;
 pub mod privacy;
@@ -88,6 +89,11 @@ pub struct Config {
     pub max_unconfigured_rooms: usize,
     /// Extra templates (`NAME.json`), added to and overriding the built-in ones.
     pub template_dir: Option<PathBuf>,
+    /// Fallback font files, tried in order after the embedded DejaVu Sans
+    /// for each character it lacks (CJK, Devanagari, emoji, ...).
+    pub fonts: Vec<fonts::FontFile>,
+    /// Also fall back to the machine's fonts (after `fonts`).
+    pub system_fonts: bool,
     /// Bearer tokens that may write badge values; none means writes are off.
     pub api_tokens: Vec<String>,
     /// Keys for signed URLs (`require_signature`): the first signs, all
@@ -357,6 +363,7 @@ impl Config {
             }
         }
         rooms::day_start_seconds(&self.day_starts_at)?;
+        fonts::validate(&self.fonts)?;
         if let Some(name) = self.rooms.keys().find(|n| !crate::names::valid_name(n)) {
             return Err(format!("rooms: {name:?} is invalid: {}", crate::names::invalid_name("room")));
         }

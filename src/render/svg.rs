@@ -44,11 +44,18 @@ fn fill_attr(color: Color) -> String {
     }
 }
 
-fn family(name: FontName) -> &'static str {
-    match name {
-        FontName::Regular => r#"font-family="DejaVu Sans,Verdana,Geneva,sans-serif""#,
-        FontName::Bold => r#"font-family="DejaVu Sans,Verdana,Geneva,sans-serif" font-weight="bold""#,
+/// The families a browser should draw with: DejaVu Sans (whose widths
+/// the badge has), then the fallback faces' families in the server's own
+/// order, so a browser picks the same coverage.
+fn family(name: FontName) -> String {
+    let mut families = vec!["'DejaVu Sans'".to_string(), "Verdana".into(), "Geneva".into()];
+    for family in super::fonts::set().fallback_families() {
+        // Quoted as CSS strings; quotes and backslashes cannot be in them.
+        families.push(format!("'{}'", family.replace(['\\', '\''], "")));
     }
+    families.push("sans-serif".into());
+    let weight = if name == FontName::Bold { r#" font-weight="bold""# } else { "" };
+    format!(r#"font-family="{}"{weight}"#, escape(&families.join(",")))
 }
 
 struct TextRun<'a> {
@@ -69,20 +76,27 @@ fn text(out: &mut String, g: (&super::badge::BadgeLayout, FontName), run: TextRu
     let (layout, face) = g;
     let measure = font(face);
     let w = measure.width(run.s, layout.font_size, layout.letter_spacing);
-    let x = run.section.0 + ((run.section.1 - w) / 2.0).round();
+    let mut x = run.section.0 + ((run.section.1 - w) / 2.0).round();
+    // A right-to-left paragraph (first strong character) is laid out as
+    // the PNG lays it out: from its right edge.
+    let rtl = super::shape::paragraph_is_rtl(run.s);
+    if rtl {
+        x += w;
+    }
+    let dir = if rtl { r#" direction="rtl""# } else { "" };
     let s = escape(run.s);
     if let Some(shadow) = run.shadow {
         let dy = (layout.font_size / 11.0).round().max(1.0);
         let _ = write!(
             out,
-            r#"<text x="{x}" y="{}" {} textLength="{w:.2}" lengthAdjust="spacingAndGlyphs">{s}</text>"#,
+            r#"<text x="{x}" y="{}" {}{dir} textLength="{w:.2}" lengthAdjust="spacingAndGlyphs">{s}</text>"#,
             run.baseline + dy,
             fill_attr(shadow)
         );
     }
     let _ = write!(
         out,
-        r#"<text x="{x}" y="{}" {} textLength="{w:.2}" lengthAdjust="spacingAndGlyphs">{s}</text>"#,
+        r#"<text x="{x}" y="{}" {}{dir} textLength="{w:.2}" lengthAdjust="spacingAndGlyphs">{s}</text>"#,
         run.baseline,
         fill_attr(text_color_on(run.bg))
     );

@@ -1,16 +1,20 @@
-//! Text with fontdue onto tiny-skia pixmaps: measuring by the font's real
-//! glyph metrics (so badges fit their text) and drawing from a glyph cache
-//! (rasterizing is the expensive part; a badge reuses a dozen glyphs).
+//! Text onto tiny-skia pixmaps: measured by the faces' real metrics (so
+//! badges fit their text) and drawn from a glyph cache (rasterizing is the
+//! expensive part; a badge reuses a dozen glyphs). Text the embedded DejaVu
+//! Sans draws alone, one glyph per character (Latin, Greek, Cyrillic), goes
+//! character by character with its kerning, as it always did; any other
+//! text is laid out by `shape` (fallback faces, bidi, HarfBuzz shaping) and
+//! its shaped runs are cached, so a live badge shapes each distinct text once.
 
 use std::sync::{Arc, OnceLock};
 
-use fontdue::{Font, FontSettings, Metrics};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
-use tiny_skia::{Color, Pixmap};
+use rustybuzz::ttf_parser::{self, GlyphId};
+use tiny_skia::{Color, FillRule, Mask, PathBuilder, Pixmap, PixmapPaint, Transform};
 
-static DEJAVU_SANS: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
-static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");
+use super::fonts::{self, BOLD, Face, REGULAR};
+use super::shape::{self, ShapedRun};
 
 /// The bundled faces templates can name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -32,110 +36,281 @@ pub struct TextStyle {
 /// Bytes of rasterized glyphs kept per font at most. Anonymous URLs choose
 /// the characters, so the cache is bounded by weight, least used first out.
 pub const GLYPH_CACHE_BYTES: u64 = 4 << 20;
+/// Bytes of shaped runs kept per font at most (the text and its glyphs).
+pub const SHAPED_CACHE_BYTES: u64 = 2 << 20;
 
-/// A font plus its rasterized glyphs, shared by every renderer.
+/// One of the embedded faces with its fallbacks, and its caches; shared by
+/// every renderer.
 pub struct TextRenderer {
-    font: Font,
-    glyphs: Cache<(char, u32), Arc<Glyph>, GlyphBytes>,
+    primary: u16,
+    /// `(face, glyph, px bits)` → its pixels.
+    glyphs: Cache<(u16, u16, u32), Arc<Glyph>, GlyphBytes>,
+    shaped: Cache<String, Arc<Vec<ShapedRun>>, RunBytes>,
 }
 
 struct Glyph {
-    metrics: Metrics,
-    coverage: Vec<u8>,
+    /// Of its top-left pixel, from the pen on the baseline (y down).
+    left: i32,
+    top: i32,
+    width: usize,
+    pixels: Pixels,
+}
+
+enum Pixels {
+    /// How much of each pixel the glyph covers: drawn in the text's colour.
+    Coverage(Vec<u8>),
+    /// A colour emoji's own pixels (premultiplied).
+    Color(Pixmap),
 }
 
 #[derive(Clone)]
 struct GlyphBytes;
 
-impl Weighter<(char, u32), Arc<Glyph>> for GlyphBytes {
-    fn weight(&self, _key: &(char, u32), glyph: &Arc<Glyph>) -> u64 {
-        glyph.coverage.len() as u64 + 96
+impl Weighter<(u16, u16, u32), Arc<Glyph>> for GlyphBytes {
+    fn weight(&self, _key: &(u16, u16, u32), glyph: &Arc<Glyph>) -> u64 {
+        let pixels = match &glyph.pixels {
+            Pixels::Coverage(c) => c.len(),
+            Pixels::Color(p) => p.data().len(),
+        };
+        pixels as u64 + 96
     }
 }
 
-/// The bundled DejaVu Sans, loaded once per process.
+#[derive(Clone)]
+struct RunBytes;
+
+impl Weighter<String, Arc<Vec<ShapedRun>>> for RunBytes {
+    fn weight(&self, text: &String, runs: &Arc<Vec<ShapedRun>>) -> u64 {
+        let glyphs: usize = runs.iter().map(|r| r.glyphs.len()).sum();
+        (text.len() + 64 * runs.len() + 16 * glyphs + 64) as u64
+    }
+}
+
+/// The embedded DejaVu Sans with its fallbacks, loaded once per process.
 pub fn default_text() -> &'static TextRenderer {
     font(FontName::Regular)
 }
 
-/// A bundled face, loaded once per process.
+/// An embedded face with its fallbacks, loaded once per process.
 pub fn font(name: FontName) -> &'static TextRenderer {
-    static REGULAR: OnceLock<TextRenderer> = OnceLock::new();
-    static BOLD: OnceLock<TextRenderer> = OnceLock::new();
-    let (cell, bytes) = match name {
-        FontName::Regular => (&REGULAR, DEJAVU_SANS),
-        FontName::Bold => (&BOLD, DEJAVU_SANS_BOLD),
+    static REGULAR_TEXT: OnceLock<TextRenderer> = OnceLock::new();
+    static BOLD_TEXT: OnceLock<TextRenderer> = OnceLock::new();
+    let (cell, primary) = match name {
+        FontName::Regular => (&REGULAR_TEXT, REGULAR),
+        FontName::Bold => (&BOLD_TEXT, BOLD),
     };
-    cell.get_or_init(|| TextRenderer::new(bytes).expect("bundled font parses"))
+    cell.get_or_init(|| TextRenderer::new(primary))
+}
+
+/// A glyph placed on a line: `x` from the line's left edge and `y` up from
+/// the baseline, in pixels.
+struct Placed {
+    face: u16,
+    id: u16,
+    x: f32,
+    y: f32,
 }
 
 impl TextRenderer {
-    pub fn new(font_bytes: &[u8]) -> Result<TextRenderer, String> {
-        let font = Font::from_bytes(font_bytes, FontSettings::default()).map_err(|e| e.to_string())?;
-        Ok(TextRenderer { font, glyphs: Cache::with_weighter(4096, GLYPH_CACHE_BYTES, GlyphBytes) })
+    fn new(primary: u16) -> TextRenderer {
+        TextRenderer {
+            primary,
+            glyphs: Cache::with_weighter(4096, GLYPH_CACHE_BYTES, GlyphBytes),
+            shaped: Cache::with_weighter(1024, SHAPED_CACHE_BYTES, RunBytes),
+        }
+    }
+
+    fn face(&self) -> &'static Face {
+        &fonts::set().faces[self.primary as usize]
+    }
+
+    fn fontdue(&self) -> &'static fontdue::Font {
+        self.face().fontdue.as_ref().expect("the embedded faces have fontdue")
+    }
+
+    fn is_simple(&self, text: &str) -> bool {
+        let font = self.fontdue();
+        shape::is_simple(text, |c| font.lookup_glyph_index(c) != 0)
+    }
+
+    /// The shaped runs of `text` (cached).
+    pub fn shaped(&self, text: &str) -> Arc<Vec<ShapedRun>> {
+        if let Some(runs) = self.shaped.get(text) {
+            return runs;
+        }
+        let runs = Arc::new(shape::shape(fonts::set(), self.primary, text));
+        self.shaped.insert(text.to_string(), runs.clone());
+        runs
+    }
+
+    /// The glyphs of `text` placed on one line at `px`, and its width.
+    fn layout(&self, text: &str, px: f32, spacing: f32) -> (Vec<Placed>, f32) {
+        let mut placed = Vec::new();
+        let mut pen = 0.0;
+        if self.is_simple(text) {
+            // One glyph per character, kerned: the hot path, as before shaping.
+            let font = self.fontdue();
+            let mut prev = None;
+            for c in text.chars() {
+                let id = font.lookup_glyph_index(c);
+                if let Some(p) = prev {
+                    pen += font.horizontal_kern_indexed(p, id, px).unwrap_or(0.0) + spacing;
+                }
+                placed.push(Placed { face: self.primary, id, x: pen, y: 0.0 });
+                pen += font.metrics_indexed(id, px).advance_width;
+                prev = Some(id);
+            }
+            return (placed, pen);
+        }
+        let runs = self.shaped(text);
+        let mut last_cluster = None;
+        for run in runs.iter() {
+            let scale = px / fonts::set().faces[run.face as usize].units_per_em();
+            for g in &run.glyphs {
+                if last_cluster.is_some_and(|c| c != g.cluster) {
+                    pen += spacing;
+                }
+                last_cluster = Some(g.cluster);
+                let (x, y) = (pen + g.x_offset as f32 * scale, g.y_offset as f32 * scale);
+                placed.push(Placed { face: run.face, id: g.id, x, y });
+                pen += g.x_advance as f32 * scale;
+            }
+        }
+        (placed, pen)
     }
 
     /// Advance width of `text` at `px`, kerning and `spacing` between
     /// letters included.
     pub fn width(&self, text: &str, px: f32, spacing: f32) -> f32 {
-        let mut width = 0.0;
-        let mut prev = None;
-        for c in text.chars() {
-            if let Some(p) = prev {
-                width += self.font.horizontal_kern(p, c, px).unwrap_or(0.0) + spacing;
-            }
-            width += self.font.metrics(c, px).advance_width;
-            prev = Some(c);
-        }
-        width
+        self.layout(text, px, spacing).1
     }
 
     /// Baseline that centres the font's ascent/descent box in `height`.
     pub fn centered_baseline(&self, height: f32, px: f32) -> f32 {
-        match self.font.horizontal_line_metrics(px) {
+        match self.fontdue().horizontal_line_metrics(px) {
             Some(m) => ((height + m.ascent + m.descent) / 2.0).round(),
             None => (height * 0.7).round(),
         }
     }
 
     /// Draws `text` with its left edge at `x` and baseline at `baseline`.
+    /// Colour glyphs keep their colours in opaque text; in translucent text
+    /// (a shadow) they are drawn as shapes in its colour.
     pub fn draw(&self, pixmap: &mut Pixmap, text: &str, x: f32, baseline: f32, style: TextStyle) {
-        let TextStyle { px, spacing, color } = style;
-        let glyphs = self.glyphs(text, px);
-        let mut pen = x;
-        let mut prev = None;
-        for (c, glyph) in text.chars().zip(glyphs) {
-            if let Some(p) = prev {
-                pen += self.font.horizontal_kern(p, c, px).unwrap_or(0.0) + spacing;
+        let (placed, _) = self.layout(text, style.px, style.spacing);
+        for p in placed {
+            let glyph = self.glyph(p.face, p.id, style.px);
+            let left = (x + p.x).round() as i32 + glyph.left;
+            let top = (baseline - p.y).round() as i32 + glyph.top;
+            match &glyph.pixels {
+                Pixels::Coverage(coverage) => blend_coverage(pixmap, coverage, glyph.width, left, top, style.color),
+                Pixels::Color(image) if style.color.alpha() >= 1.0 => {
+                    pixmap.draw_pixmap(left, top, image.as_ref(), &PixmapPaint::default(), Transform::identity(), None);
+                }
+                Pixels::Color(image) => {
+                    let alpha: Vec<u8> = image.pixels().iter().map(|p| p.alpha()).collect();
+                    blend_coverage(pixmap, &alpha, glyph.width, left, top, style.color);
+                }
             }
-            let m = glyph.metrics;
-            let left = (pen + m.xmin as f32).round() as i32;
-            let top = (baseline - m.ymin as f32 - m.height as f32).round() as i32;
-            blend_coverage(pixmap, &glyph.coverage, m.width, left, top, color);
-            pen += m.advance_width;
-            prev = Some(c);
         }
     }
 
-    /// The rasterized glyphs of `text`.
-    fn glyphs(&self, text: &str, px: f32) -> Vec<Arc<Glyph>> {
-        text.chars()
-            .map(|c| {
-                let key = (c, px.to_bits());
-                self.glyphs.get(&key).unwrap_or_else(|| {
-                    let (metrics, coverage) = self.font.rasterize(c, px);
-                    let glyph = Arc::new(Glyph { metrics, coverage });
-                    self.glyphs.insert(key, glyph.clone());
-                    glyph
-                })
-            })
-            .collect()
+    /// The rasterized glyph `id` of `face` at `px` (cached).
+    fn glyph(&self, face: u16, id: u16, px: f32) -> Arc<Glyph> {
+        let key = (face, id, px.to_bits());
+        if let Some(glyph) = self.glyphs.get(&key) {
+            return glyph;
+        }
+        let glyph = Arc::new(rasterize(&fonts::set().faces[face as usize], id, px));
+        self.glyphs.insert(key, glyph.clone());
+        glyph
     }
 
-    /// Bytes of glyphs held now.
+    /// Bytes of glyphs and shaped runs held now.
     pub fn cached_bytes(&self) -> u64 {
-        self.glyphs.weight()
+        self.glyphs.weight() + self.shaped.weight()
     }
+}
+
+fn rasterize(face: &Face, id: u16, px: f32) -> Glyph {
+    if let Some(font) = &face.fontdue {
+        let (m, coverage) = font.rasterize_indexed(id, px);
+        return Glyph {
+            left: m.xmin,
+            top: -(m.ymin + m.height as i32),
+            width: m.width,
+            pixels: Pixels::Coverage(coverage),
+        };
+    }
+    let empty = || Glyph { left: 0, top: 0, width: 0, pixels: Pixels::Coverage(Vec::new()) };
+    if face.color
+        && let Some(glyph) = color_bitmap(face, id, px)
+    {
+        return glyph;
+    }
+    outline(face, id, px).unwrap_or_else(empty)
+}
+
+/// A glyph's outline, filled with antialiasing (how fallback faces draw).
+fn outline(face: &Face, id: u16, px: f32) -> Option<Glyph> {
+    struct Builder(PathBuilder, f32);
+    impl ttf_parser::OutlineBuilder for Builder {
+        fn move_to(&mut self, x: f32, y: f32) {
+            self.0.move_to(x * self.1, -y * self.1);
+        }
+        fn line_to(&mut self, x: f32, y: f32) {
+            self.0.line_to(x * self.1, -y * self.1);
+        }
+        fn quad_to(&mut self, x1: f32, y1: f32, x: f32, y: f32) {
+            self.0.quad_to(x1 * self.1, -y1 * self.1, x * self.1, -y * self.1);
+        }
+        fn curve_to(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, x: f32, y: f32) {
+            let s = self.1;
+            self.0.cubic_to(x1 * s, -y1 * s, x2 * s, -y2 * s, x * s, -y * s);
+        }
+        fn close(&mut self) {
+            self.0.close();
+        }
+    }
+    let mut builder = Builder(PathBuilder::new(), px / face.units_per_em());
+    face.shaper.outline_glyph(GlyphId(id), &mut builder)?;
+    let path = builder.0.finish()?;
+    let b = path.bounds();
+    let (left, top) = (b.left().floor(), b.top().floor());
+    // A glyph reaching far outside its em (a broken font) is cut to a sane box.
+    let limit = (4.0 * px + 64.0) as u32;
+    let width = ((b.right().ceil() - left) as u32).clamp(1, limit);
+    let height = ((b.bottom().ceil() - top) as u32).clamp(1, limit);
+    let mut mask = Mask::new(width, height)?;
+    mask.fill_path(&path, FillRule::Winding, true, Transform::from_translate(-left, -top));
+    Some(Glyph {
+        left: left as i32,
+        top: top as i32,
+        width: width as usize,
+        pixels: Pixels::Coverage(mask.data().to_vec()),
+    })
+}
+
+/// A colour emoji's bitmap (CBDT or sbix, PNG), scaled to `px`.
+fn color_bitmap(face: &Face, id: u16, px: f32) -> Option<Glyph> {
+    let image = face.shaper.glyph_raster_image(GlyphId(id), px.ceil() as u16)?;
+    // Emoji strikes are about 128 px; anything far larger is not decoded.
+    if image.format != ttf_parser::RasterImageFormat::PNG
+        || image.pixels_per_em == 0
+        || image.width.max(image.height) > 1024
+    {
+        return None;
+    }
+    let source = Pixmap::decode_png(image.data).ok()?;
+    let scale = px / f32::from(image.pixels_per_em);
+    let width = ((source.width() as f32 * scale).ceil() as u32).max(1);
+    let height = ((source.height() as f32 * scale).ceil() as u32).max(1);
+    let mut scaled = Pixmap::new(width, height)?;
+    let paint = PixmapPaint { quality: tiny_skia::FilterQuality::Bicubic, ..PixmapPaint::default() };
+    scaled.draw_pixmap(0, 0, source.as_ref(), &paint, Transform::from_scale(scale, scale), None);
+    let left = (f32::from(image.x) * scale).round() as i32;
+    let top = -((f32::from(image.y) + f32::from(image.height)) * scale).round() as i32;
+    Some(Glyph { left, top, width: width as usize, pixels: Pixels::Color(scaled) })
 }
 
 /// Source-over blend of a solid colour through an 8-bit coverage mask, in
