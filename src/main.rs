@@ -26,7 +26,7 @@ static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_de
 use framecast::app::App;
 use framecast::config::Config;
 use framecast::config::bounds::quantize_scale;
-use framecast::config::fonts::FontFile;
+use framecast::config::fonts::{FontFace, FontFile};
 use framecast::render::format::MapValues;
 use framecast::render::logo::LogoFields;
 use framecast::render::template::{Template, Templates};
@@ -154,7 +154,7 @@ impl FontArgs {
             .fonts
             .iter()
             .map(|f| match f.rsplit_once('#').and_then(|(path, n)| Some((path, n.parse().ok()?))) {
-                Some((path, index)) => FontFile::Face { path: path.into(), index },
+                Some((path, index)) => FontFile::Face(FontFace { path: path.into(), index }),
                 None => FontFile::Path(f.into()),
             })
             .collect();

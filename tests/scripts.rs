@@ -95,6 +95,15 @@ fn shaping_matches_hb_shape_on_the_same_fonts() {
         // Mixed: an Arabic paragraph with a Latin word, laid out by bidi.
         ("مرحبا world", vec!["DejaVuSans.ttf", "DejaVuSans.ttf"]),
         ("version 2 مستقر", vec!["DejaVuSans.ttf", "DejaVuSans.ttf"]),
+        // Urdu: DejaVu Sans lacks ہ, so the word goes whole to a face that
+        // has every letter, and its letters join.
+        ("شکریہ", vec!["NotoSansArabic-Regular.ttf"]),
+        // Emoji after text, a keycap, a ZWJ sequence, and one that is text
+        // by default elsewhere (⚡): all in the colour face.
+        ("hi 😀", vec!["DejaVuSans.ttf", "NotoColorEmoji.ttf"]),
+        ("build ⚡", vec!["DejaVuSans.ttf", "NotoColorEmoji.ttf"]),
+        ("Step 1\u{FE0F}\u{20E3}", vec!["DejaVuSans.ttf", "NotoColorEmoji.ttf"]),
+        ("so 😶\u{200D}🌫\u{FE0F}", vec!["DejaVuSans.ttf", "NotoColorEmoji.ttf"]),
     ];
     for (text, faces) in cases {
         let runs = framecast_shape(text);

@@ -15,24 +15,29 @@ pub const MAX_FONT_FILES: usize = 64;
 #[serde(untagged)]
 pub enum FontFile {
     Path(PathBuf),
-    Face {
-        path: PathBuf,
-        #[serde(default)]
-        index: u32,
-    },
+    Face(FontFace),
+}
+
+/// `{"path": ..., "index": N}`: a misspelt key is an error, not face 0.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FontFace {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub index: u32,
 }
 
 impl FontFile {
     pub fn path(&self) -> &std::path::Path {
         match self {
-            FontFile::Path(path) | FontFile::Face { path, .. } => path,
+            FontFile::Path(path) | FontFile::Face(FontFace { path, .. }) => path,
         }
     }
 
     pub fn index(&self) -> u32 {
         match self {
             FontFile::Path(_) => 0,
-            FontFile::Face { index, .. } => *index,
+            FontFile::Face(face) => face.index,
         }
     }
 }
@@ -50,4 +55,19 @@ pub fn validate(fonts: &[FontFile]) -> Result<(), String> {
         super::bounds::within(&format!("fonts[{i}].index"), u64::from(font.index()), (0, 255))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_face_of_a_collection_or_a_plain_path() {
+        let fonts: Vec<FontFile> = serde_json::from_str(r#"["/a.ttf", {"path": "/b.ttc", "index": 2}]"#).unwrap();
+        assert_eq!((fonts[0].index(), fonts[1].index()), (0, 2));
+        assert_eq!(fonts[1].path(), std::path::Path::new("/b.ttc"));
+        // A misspelt key does not quietly mean face 0.
+        assert!(serde_json::from_str::<Vec<FontFile>>(r#"[{"path": "/b.ttc", "face": 2}]"#).is_err());
+        assert!(validate(&[FontFile::Face(FontFace { path: "/b.ttc".into(), index: 300 })]).is_err());
+    }
 }

@@ -13,8 +13,8 @@
 use std::ops::Range;
 
 use unicode_bidi::BidiInfo;
-use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 use unicode_script::{Script, UnicodeScript};
+use unicode_segmentation::UnicodeSegmentation;
 
 use super::fonts::{FontSet, wants_emoji};
 
@@ -64,13 +64,6 @@ pub fn paragraph_is_rtl(text: &str) -> bool {
     !simple && BidiInfo::new(text, None).paragraphs.first().is_some_and(|p| p.level.is_rtl())
 }
 
-/// Characters that stay in the face of the character before them: marks,
-/// joiners, variation selectors, emoji modifiers and tags.
-fn continues_cluster(c: char) -> bool {
-    matches!(c as u32, 0x200C | 0x200D | 0xFE00..=0xFE0F | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F | 0xE0100..=0xE01EF)
-        || c.general_category_group() == GeneralCategoryGroup::Mark
-}
-
 /// Shapes `text` with faces from `set`, `primary` first.
 pub fn shape(set: &FontSet, primary: u16, text: &str) -> Vec<ShapedRun> {
     let bidi = BidiInfo::new(text, None);
@@ -91,33 +84,104 @@ pub fn shape(set: &FontSet, primary: u16, text: &str) -> Vec<ShapedRun> {
     out
 }
 
-/// Splits `range` of `text` into pieces each one face draws, in logical order.
+/// Characters that need no glyph of their own (joiners, variation
+/// selectors, bidi controls, tags, ...): any face "has" them.
+fn ignorable(c: char) -> bool {
+    matches!(c as u32, 0x00AD | 0x034F | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
+        | 0xFE00..=0xFE0F | 0xFEFF | 0xE0000..=0xE0FFF)
+}
+
+/// Whether `face` draws every character of `text` that needs a glyph.
+fn covers(set: &FontSet, face: u16, text: &str) -> bool {
+    text.chars().all(|c| ignorable(c) || set.faces[face as usize].has(c))
+}
+
+/// What a grapheme cluster is, for choosing its face.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A picture: an emoji, a keycap, a ZWJ sequence.
+    Emoji,
+    /// Letters of one script.
+    Script(Script),
+    /// Spaces, digits, punctuation: they go with the text around them.
+    Common,
+}
+
+fn kind(cluster: &str) -> Kind {
+    let mut chars = cluster.chars();
+    let first = chars.next().unwrap_or(' ');
+    let second = chars.next();
+    let emoji = wants_emoji(first, second)
+        || (second.is_some() && (cluster.contains('\u{FE0F}') || cluster.contains('\u{20E3}')))
+        || (cluster.contains('\u{200D}') && wants_emoji(first, Some('\u{FE0F}')));
+    if emoji && !cluster.contains('\u{FE0E}') {
+        return Kind::Emoji;
+    }
+    match cluster.chars().map(|c| c.script()).find(|s| !matches!(s, Script::Common | Script::Inherited)) {
+        Some(script) => Kind::Script(script),
+        None => Kind::Common,
+    }
+}
+
+/// Splits `range` of `text` into pieces each one face draws, in logical
+/// order. Letters go in runs of one script, emoji in runs of their own: a
+/// run takes the first face that has all of it, so a word is shaped in one
+/// face (Arabic letters join only within one); failing that, each grapheme
+/// cluster takes the first face that has all of it (a base keeps its
+/// marks). Spaces, digits and punctuation stay in the face before them if
+/// it has them (not an emoji face), else take the first face that does.
 fn by_face(set: &FontSet, primary: u16, text: &str, range: Range<usize>) -> Vec<(Range<usize>, u16)> {
+    let mut runs: Vec<(Range<usize>, Kind)> = Vec::new();
+    for (i, cluster) in text[range.clone()].grapheme_indices(true) {
+        let at = range.start + i..range.start + i + cluster.len();
+        let kind = kind(cluster);
+        match runs.last_mut() {
+            Some((r, k)) if *k == kind => r.end = at.end,
+            _ => runs.push((at, kind)),
+        }
+    }
     let mut pieces: Vec<(Range<usize>, u16)> = Vec::new();
-    let mut chars = text[range.clone()].char_indices().peekable();
-    let mut after_joiner = false;
-    while let Some((i, c)) = chars.next() {
-        let at = range.start + i;
-        let next = chars.peek().map(|(_, n)| *n);
-        let current = pieces.last().map(|(_, f)| *f);
-        let face = match current {
-            // A mark or joiner goes with its base; so does what a ZWJ joins.
-            Some(f) if continues_cluster(c) || after_joiner => f,
-            // Spaces, digits and punctuation stay in the face they follow
-            // (not in an emoji face, unless they ask for an emoji).
-            Some(f)
-                if matches!(c.script(), Script::Common | Script::Inherited)
-                    && set.faces[f as usize].has(c)
-                    && (!set.faces[f as usize].color || wants_emoji(c, next)) =>
-            {
-                f
+    let mut push = |r: Range<usize>, face: u16| match pieces.last_mut() {
+        Some((last, f)) if *f == face && last.end == r.start => last.end = r.end,
+        _ => pieces.push((r, face)),
+    };
+    let mut last_face: Option<u16> = None;
+    for (run, run_kind) in runs {
+        let run_text = &text[run.clone()];
+        let clusters = run_text.grapheme_indices(true).map(|(i, c)| (run.start + i..run.start + i + c.len(), c));
+        if run_kind == Kind::Common {
+            for (at, cluster) in clusters {
+                let stay = last_face.filter(|&f| !set.faces[f as usize].color && covers(set, f, cluster));
+                let first = cluster.chars().find(|c| !ignorable(*c)).unwrap_or(' ');
+                let face = stay.or_else(|| set.face_for(primary, first, false)).unwrap_or(primary);
+                push(at, face);
+                last_face = Some(face);
             }
-            _ => set.face_for(primary, c, wants_emoji(c, next)).unwrap_or(primary),
-        };
-        after_joiner = c == '\u{200D}';
-        match pieces.last_mut() {
-            Some((r, f)) if *f == face => r.end = at + c.len_utf8(),
-            _ => pieces.push((at..at + c.len_utf8(), face)),
+            continue;
+        }
+        let emoji = run_kind == Kind::Emoji;
+        // The faces that could draw all of it: each character's first face.
+        let mut candidates: Vec<u16> = Vec::new();
+        for c in run_text.chars().filter(|c| !ignorable(*c)) {
+            if candidates.len() == 8 {
+                break;
+            }
+            if let Some(face) = set.face_for(primary, c, emoji).filter(|f| !candidates.contains(f)) {
+                candidates.push(face);
+            }
+        }
+        if let Some(face) = candidates.iter().copied().find(|&f| covers(set, f, run_text)) {
+            push(run, face);
+            last_face = Some(face);
+            continue;
+        }
+        for (at, cluster) in clusters {
+            let first = cluster.chars().find(|c| !ignorable(*c)).unwrap_or(' ');
+            let wanted = set.face_for(primary, first, emoji);
+            let covering = candidates.iter().copied().chain(wanted).find(|&f| covers(set, f, cluster));
+            let face = covering.or(wanted).unwrap_or(primary);
+            push(at, face);
+            last_face = Some(face);
         }
     }
     pieces
@@ -126,9 +190,11 @@ fn by_face(set: &FontSet, primary: u16, text: &str, range: Range<usize>) -> Vec<
 fn shape_piece(set: &FontSet, face: u16, text: &str, range: Range<usize>, rtl: bool) -> ShapedRun {
     let mut buffer = rustybuzz::UnicodeBuffer::new();
     buffer.push_str(&text[range.clone()]);
-    buffer.set_direction(if rtl { rustybuzz::Direction::RightToLeft } else { rustybuzz::Direction::LeftToRight });
+    let direction = if rtl { rustybuzz::Direction::RightToLeft } else { rustybuzz::Direction::LeftToRight };
+    buffer.set_direction(direction);
     buffer.guess_segment_properties();
-    let shaped = rustybuzz::shape(&set.faces[face as usize].shaper, &[], buffer);
+    let plan = set.plan(face, direction, buffer.script());
+    let shaped = rustybuzz::shape_with_plan(&set.faces[face as usize].shaper, &plan, buffer);
     let glyphs = shaped
         .glyph_infos()
         .iter()

@@ -48,14 +48,8 @@ fn fill_attr(color: Color) -> String {
 /// the badge has), then the fallback faces' families in the server's own
 /// order, so a browser picks the same coverage.
 fn family(name: FontName) -> String {
-    let mut families = vec!["'DejaVu Sans'".to_string(), "Verdana".into(), "Geneva".into()];
-    for family in super::fonts::set().fallback_families() {
-        // Quoted as CSS strings; quotes and backslashes cannot be in them.
-        families.push(format!("'{}'", family.replace(['\\', '\''], "")));
-    }
-    families.push("sans-serif".into());
     let weight = if name == FontName::Bold { r#" font-weight="bold""# } else { "" };
-    format!(r#"font-family="{}"{weight}"#, escape(&families.join(",")))
+    format!(r#"font-family="{}"{weight}"#, escape(super::fonts::set().svg_families()))
 }
 
 struct TextRun<'a> {

@@ -81,8 +81,10 @@ struct RunBytes;
 
 impl Weighter<String, Arc<Vec<ShapedRun>>> for RunBytes {
     fn weight(&self, text: &String, runs: &Arc<Vec<ShapedRun>>) -> u64 {
-        let glyphs: usize = runs.iter().map(|r| r.glyphs.len()).sum();
-        (text.len() + 64 * runs.len() + 16 * glyphs + 64) as u64
+        let glyph = std::mem::size_of::<shape::ShapedGlyph>();
+        let glyphs: usize = runs.iter().map(|r| r.glyphs.capacity() * glyph).sum();
+        // The text, the runs, their glyphs, and the entry's own overhead.
+        (text.capacity() + runs.capacity() * std::mem::size_of::<ShapedRun>() + glyphs + 128) as u64
     }
 }
 
@@ -130,7 +132,10 @@ impl TextRenderer {
 
     fn is_simple(&self, text: &str) -> bool {
         let font = self.fontdue();
-        shape::is_simple(text, |c| font.lookup_glyph_index(c) != 0)
+        // With a colour face, a character shown as emoji by default (⚡, ☕)
+        // goes the shaped way, to be drawn in colour.
+        let colour = fonts::set().has_colour();
+        shape::is_simple(text, |c| font.lookup_glyph_index(c) != 0 && !(colour && fonts::wants_emoji(c, None)))
     }
 
     /// The shaped runs of `text` (cached).
@@ -138,7 +143,9 @@ impl TextRenderer {
         if let Some(runs) = self.shaped.get(text) {
             return runs;
         }
-        let runs = Arc::new(shape::shape(fonts::set(), self.primary, text));
+        let mut runs = shape::shape(fonts::set(), self.primary, text);
+        runs.shrink_to_fit();
+        let runs = Arc::new(runs);
         self.shaped.insert(text.to_string(), runs.clone());
         runs
     }
@@ -278,7 +285,7 @@ fn outline(face: &Face, id: u16, px: f32) -> Option<Glyph> {
     let b = path.bounds();
     let (left, top) = (b.left().floor(), b.top().floor());
     // A glyph reaching far outside its em (a broken font) is cut to a sane box.
-    let limit = (4.0 * px + 64.0) as u32;
+    let limit = (2.0 * px + 16.0) as u32;
     let width = ((b.right().ceil() - left) as u32).clamp(1, limit);
     let height = ((b.bottom().ceil() - top) as u32).clamp(1, limit);
     let mut mask = Mask::new(width, height)?;
