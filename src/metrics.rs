@@ -34,6 +34,18 @@ pub struct Status {
     pub status: u16,
 }
 
+/// Which part of cluster mode talks to Redis (`presence`, `totals`, `figures`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterPart {
+    pub part: &'static str,
+}
+
+/// Where the served certificate came from (`files`, `acme`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertSource {
+    pub source: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChannelName {
     pub channel: String,
@@ -77,6 +89,19 @@ pub struct Metrics {
     /// Panics caught at a task boundary, by where (`handler`, `connection`,
     /// `producer`, ...).
     panics: Family<Vec<(&'static str, &'static str)>, Counter>,
+    /// Renders turned away (`503`): every slot stayed taken for `render_queue_ms`.
+    pub render_pool_busy: Counter,
+    /// Render slots in use now.
+    pub render_pool_in_use: Gauge,
+    /// From a new frame's publish until its part is handed to a viewer's
+    /// connection (resends and first parts not counted).
+    pub fanout_delay_seconds: Histogram,
+    /// Badge writes the store refused, by reason (`full`, `failed`, `unavailable`).
+    pub store_write_failures: Family<Reason, Counter>,
+    /// Cluster mode: whether each part's last Redis call answered (1) or not (0).
+    pub cluster_redis_up: Family<ClusterPart, Gauge>,
+    /// When the certificate served expires (unix seconds); only with `tls`.
+    pub tls_certificate_expiry: Family<CertSource, Gauge>,
 }
 
 /// The process's metrics.
@@ -113,8 +138,22 @@ impl Metrics {
             store_batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             // 10 µs to ~80 ms.
             store_commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 14)),
+            render_pool_busy: Counter::default(),
+            render_pool_in_use: Gauge::default(),
+            // 100 µs to ~3.3 s.
+            fanout_delay_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 16)),
+            store_write_failures: Family::default(),
+            cluster_redis_up: Family::default(),
+            tls_certificate_expiry: Family::default(),
             registry: Registry::default(),
         };
+        // Each reason from the start, at 0: an alert on its rate has a series.
+        for reason in ["full", "failed", "unavailable"] {
+            let _ = m.store_write_failures.get_or_create(&Reason { reason });
+        }
+        for reason in ["connection_cap", "per_ip_cap", "refusals_full"] {
+            let _ = m.refused.get_or_create(&Reason { reason });
+        }
         registry.register("connections_open", "Open client connections", m.connections_open.clone());
         registry.register("connections_refused", "Connections refused at accept, by reason", m.refused.clone());
         registry.register("connections_closed", "Connections ended, by how they ended", m.closed.clone());
@@ -144,6 +183,32 @@ impl Metrics {
         registry.register("store_commits", "Store transactions committed", m.store_commits.clone());
         registry.register("store_batch_changes", "Badge changes per committed batch", m.store_batch_changes.clone());
         registry.register("store_commit_seconds", "Time to commit one batch", m.store_commit_seconds.clone());
+        registry.register(
+            "render_pool_busy",
+            "Renders turned away with 503: every slot stayed taken",
+            m.render_pool_busy.clone(),
+        );
+        registry.register("render_pool_in_use", "Render slots in use", m.render_pool_in_use.clone());
+        registry.register(
+            "fanout_delay_seconds",
+            "From a new frame's publish until its part is handed to a viewer",
+            m.fanout_delay_seconds.clone(),
+        );
+        registry.register(
+            "store_write_failures",
+            "Badge writes the store refused, by reason",
+            m.store_write_failures.clone(),
+        );
+        registry.register(
+            "cluster_redis_up",
+            "Cluster mode: whether each part's last Redis call answered",
+            m.cluster_redis_up.clone(),
+        );
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the served certificate expires, unix seconds",
+            m.tls_certificate_expiry.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -116,6 +116,13 @@ async fn private_resources_show_only_to_a_token_or_their_signature() {
     // One resource: the very answer a name that does not exist gets.
     let missing_badge = get_with(addr, "/api/v1/badges/nosuch", "").await.2;
     assert_eq!(get_with(addr, "/api/v1/badges/payroll", "").await.2, missing_badge.replace("nosuch", "payroll"));
+    // Its shields endpoint too; a token holder reads the value.
+    let missing_shields = get_with(addr, "/api/v1/badges/nosuch/shields", "").await;
+    let private_shields = get_with(addr, "/api/v1/badges/payroll/shields", "").await;
+    assert_eq!((private_shields.0, missing_shields.0), (404, 404));
+    assert_eq!(private_shields.2, missing_shields.2.replace("nosuch", "payroll"));
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    assert!(get_with(addr, "/api/v1/badges/payroll/shields", &auth).await.2.contains(SECRET));
     // A private room reads as a room nobody has watched (a valid room name
     // is never a 404), its name the only difference.
     let unseen = get_with(addr, "/api/v1/channels/online/neverseen", "").await;

@@ -38,6 +38,9 @@ declare -A needs=(
   [node]=nodejs
   [python3]=python3
   [hb-shape]=libharfbuzz-bin   # tests/scripts.rs: HarfBuzz itself, the oracle for shaping
+  [lintian]=lintian            # tests/package.rs: the .deb checked as Debian checks packages
+  [dpkg-deb]=dpkg
+  [promtool]=prometheus        # tests/package.rs: the alerts and their unit tests
 )
 missing=()
 for cmd in "${!needs[@]}"; do
@@ -61,6 +64,9 @@ fi
 
 # tests/engines.rs: Firefox's WebDriver is not in Debian; crates.io has it.
 command -v geckodriver >/dev/null 2>&1 || cargo install geckodriver --locked --quiet
+# tests/package.rs: the Debian package is built with cargo-deb (a pinned
+# release: later ones may refuse the dev profile the test packages from).
+cargo deb --version 2>/dev/null | grep -q "^cargo-deb 3.8.0" || cargo install cargo-deb --version 3.8.0 --locked --quiet
 
 # tests/readers.rs: OpenCV's cv2.VideoCapture, from PyPI (headless build).
 if ! target/pyenv/bin/python3 -c "import cv2" 2>/dev/null; then

@@ -7,10 +7,10 @@ use std::process::Command;
 #[test]
 fn the_service_unit_verifies_without_warnings() {
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/framecast.service")).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/framecast serve --config /etc/framecast/config.json"));
+    assert!(unit.contains("ExecStart=/usr/bin/framecast serve --config /etc/framecast/framecast.json"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("framecast.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/framecast", env!("CARGO_BIN_EXE_framecast"))).unwrap();
+    std::fs::write(&path, unit.replace("/usr/bin/framecast", env!("CARGO_BIN_EXE_framecast"))).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)

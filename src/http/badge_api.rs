@@ -93,3 +93,22 @@ pub async fn one(app: &App, name: &str, req: Request<RequestBody>) -> HttpRespon
 fn not_found(name: &str) -> HttpResponse {
     response::json_error(StatusCode::NOT_FOUND, &format!("no badge named {name:?}"))
 }
+
+/// `GET /api/v1/badges/NAME/shields`: the badge as shields.io's endpoint
+/// schema, so shields' `endpoint` badge (which image proxies such as
+/// GitHub's camo can show, where a live stream cannot be) shows its value.
+/// A private badge reads as a missing one to whoever may not see it.
+pub fn shields(app: &App, name: &str, req: &Request<RequestBody>) -> HttpResponse {
+    if !valid_name(name) {
+        return errors::json(&BadRequest(invalid_name("badge")));
+    }
+    let visible = may_see(app, req, &format!("badge/{name}"));
+    match app.badges.shields(name).filter(|_| visible) {
+        Some(json) => response::json(StatusCode::OK, &json),
+        // Still the schema: shields draws "not found" instead of an error.
+        None => response::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "schemaVersion": 1, "label": name, "message": "not found", "color": "lightgrey", "isError": true }),
+        ),
+    }
+}

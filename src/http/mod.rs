@@ -28,6 +28,7 @@ pub mod route_table;
 pub mod routes;
 pub mod signed;
 pub mod static_badge;
+pub mod ustreamer_state;
 pub mod viewers;
 
 /// A request's body as handlers see it: hyper's `Incoming` from a

@@ -29,6 +29,8 @@ pub enum Route {
     StaticBadge(String, Format),
     BadgeList,
     BadgeApi(String),
+    /// `/api/v1/badges/NAME/shields`: the value in shields.io's endpoint schema.
+    BadgeShields(String),
     CameraStream(String),
     CameraSnapshot(String),
     CameraPull(String),
@@ -39,6 +41,8 @@ pub enum Route {
     /// The default camera at µStreamer's `/stream` and `/snapshot` and
     /// mjpg-streamer's `/?action=stream|snapshot` (`/index.html` too).
     DefaultStream,
+    /// µStreamer's `/state`: the default camera's source and clients, as JSON.
+    DefaultState,
     DefaultSnapshot,
     /// Test hooks, only with `debug_endpoints`: a handler that panics, and
     /// a camera producer made to panic on its next pass.
@@ -195,6 +199,7 @@ impl Route {
             "/api/v1/admin/reload" => Route::AdminReload,
             "/stream" => Route::DefaultStream,
             "/snapshot" => Route::DefaultSnapshot,
+            "/state" => Route::DefaultState,
             "/debug/panic" => Route::DebugPanic,
             "/debug/clock" => Route::DebugClock,
             _ => {
@@ -223,7 +228,10 @@ impl Route {
                 } else if let Some(name) = path.strip_prefix("/api/v1/cameras/") {
                     Route::CameraApi(name.to_string())
                 } else if let Some(name) = path.strip_prefix("/api/v1/badges/") {
-                    Route::BadgeApi(name.to_string())
+                    match name.strip_suffix("/shields") {
+                        Some(badge) => Route::BadgeShields(badge.to_string()),
+                        None => Route::BadgeApi(name.to_string()),
+                    }
                 } else if let Some(name) = path.strip_prefix("/debug/panic/camera/") {
                     Route::DebugPanicProducer(name.to_string())
                 } else {
@@ -273,6 +281,8 @@ impl Route {
             | Route::Viewer(_)
             | Route::BadgeList
             | Route::BadgeApi(_)
+            | Route::BadgeShields(_)
+            | Route::DefaultState
             | Route::Cameras
             | Route::CameraApi(_)
             | Route::AdminReload => None,
@@ -311,6 +321,8 @@ mod tests {
         ("/metrics", None),
         ("/api/v1/channels", None),
         ("/api/v1/channels/online/staff", None),
+        ("/api/v1/badges/build/shields", None),
+        ("/state", None),
         ("/api/v1/channels/camera/door/viewers", None),
         ("/api/v1/viewers/abc", None),
         ("/api/v1/badges", None),
@@ -341,6 +353,8 @@ mod tests {
             Route::StaticBadge(..) => "StaticBadge",
             Route::BadgeList => "BadgeList",
             Route::BadgeApi(_) => "BadgeApi",
+            Route::BadgeShields(_) => "BadgeShields",
+            Route::DefaultState => "DefaultState",
             Route::CameraStream(_) => "CameraStream",
             Route::CameraSnapshot(_) => "CameraSnapshot",
             Route::CameraPull(_) => "CameraPull",
@@ -354,7 +368,7 @@ mod tests {
             Route::DebugClock => "DebugClock",
         }
     }
-    const VARIANTS: usize = 24;
+    const VARIANTS: usize = 26;
 
     #[test]
     fn every_route_states_what_it_serves() {

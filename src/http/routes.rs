@@ -13,12 +13,14 @@ use super::RequestBody;
 use super::response::{self, HttpResponse};
 use super::route_table::{self, DELETE_ONLY, POST_ONLY, READ_WRITE, Route};
 use super::{
-    admin, api, badge_api, badges, boards, camera, cors, demo, online, private, signed, static_badge, viewers,
+    admin, api, badge_api, badges, boards, camera, cors, demo, online, private, signed, static_badge, ustreamer_state,
+    viewers,
 };
 use crate::app::App;
 use crate::metrics::{Status, metrics};
 use crate::panics;
 use crate::push::gauges::ViewerGauges;
+use crate::sources::camera::gauges::CameraGauges;
 use crate::sources::room_gauges::RoomGauges;
 
 /// Handlers name badge formats from here; the route table owns them.
@@ -117,9 +119,12 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
             let rooms: Vec<String> =
                 app.config().rooms.keys().map(|r| format!("online/{r}")).filter(|c| shown(c)).collect();
             app.online.settle_shown(&rooms).await;
+            let cameras = app.cameras.list().into_iter().map(|c| c.info());
+            let cameras = cameras.filter(|c| shown(&format!("camera/{}", c.name))).map(|c| (c.name, c.fps)).collect();
+            let cameras = Box::new(CameraGauges(cameras));
             let viewers = Box::new(ViewerGauges { registry: app.registry.clone(), shown, always: rooms });
             let rooms = Box::new(RoomGauges(app.online.stats.clone()));
-            response::prometheus(metrics().encode(vec![viewers, rooms]))
+            response::prometheus(metrics().encode(vec![viewers, rooms, cameras]))
         }
         Route::Online(room, format) => online::serve(app, &room, format, &req).await,
         Route::Channels => api::list(app, &req),
@@ -131,6 +136,8 @@ async fn route(app: &Arc<App>, mut req: Request<RequestBody>) -> HttpResponse {
         Route::StaticBadge(content, format) => static_badge::serve(app, &content, format, &req).await,
         Route::BadgeList => badge_api::list(app, &req),
         Route::BadgeApi(name) => badge_api::one(app, &name, req).await,
+        Route::BadgeShields(name) => badge_api::shields(app, &name, &req),
+        Route::DefaultState => ustreamer_state::state(app, &req),
         Route::CameraStream(name) => camera::stream(app, &name, &req).await,
         Route::CameraSnapshot(name) => camera::snapshot(app, &name, &req).await,
         Route::CameraPull(name) => camera::pull_page(app, &name, &req),

@@ -199,6 +199,10 @@ impl Body for PushBody {
             }
         }
         let first = this.last_seq == 0 && !this.continued;
+        if !first && frame.seq > this.last_seq {
+            // A new picture reaching a viewer who had the one before.
+            metrics().fanout_delay_seconds.observe(frame.published.elapsed().as_secs_f64());
+        }
         let part = frame.part(this.framing, first);
         if let Some(limits) = &mut this.limits {
             // The first frame always goes out: a viewer sees a picture.

@@ -38,6 +38,8 @@ pub struct Frame {
     image: Range<usize>,
     /// End of the reader part (image plus CRLF).
     reader_end: usize,
+    /// When it was made (published): the fan-out delay is measured from it.
+    pub published: std::time::Instant,
 }
 
 impl Frame {
@@ -52,7 +54,8 @@ impl Frame {
         buf.put_slice(b"\r\n");
         let reader_end = buf.len();
         buf.put_slice(next_header.as_bytes());
-        Frame { seq, content_type, bytes: buf.freeze(), image: image_range, reader_end }
+        let published = std::time::Instant::now();
+        Frame { seq, content_type, bytes: buf.freeze(), image: image_range, reader_end, published }
     }
 
     /// The bytes to write for this frame, shared by every viewer. `first`:

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
+use crate::metrics::{ClusterPart, metrics};
+
 /// Names kept at most (each a name and a few integers).
 pub const MAX_ENTRIES: usize = 4096;
 /// An entry nobody read for this long is dropped.
@@ -107,6 +109,8 @@ impl RemoteTotals {
     /// Redis answered `part`'s last call (`true`) or did not (`false`).
     pub fn set_reachable(&self, part: Part, reachable: bool) {
         self.unreachable[part as usize].store(!reachable, Relaxed);
+        let label = ClusterPart { part: ["presence", "totals", "figures"][part as usize] };
+        metrics().cluster_redis_up.get_or_create(&label).set(i64::from(reachable));
         if !reachable && part == Part::Totals {
             self.all_failed();
         }

@@ -2,7 +2,7 @@
 //! PNG and JPEG encoding; the bounds on what one picture may cost, and the
 //! pool one-off renders run in. Knows nothing of HTTP or channels.
 //!
-//! May import: config, names.
+//! May import: config, metrics, names.
 
 pub mod badge;
 pub mod board;

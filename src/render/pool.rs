@@ -84,7 +84,10 @@ impl RenderPool {
     pub async fn run<T: Send + 'static>(&self, render: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
         let slot = match tokio::time::timeout(self.queue_wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
-            _ => return Err(Busy),
+            _ => {
+                crate::metrics::metrics().render_pool_busy.inc();
+                return Err(Busy);
+            }
         };
         self.run_in(slot, render).await
     }
@@ -102,9 +105,13 @@ impl RenderPool {
         slot: tokio::sync::OwnedSemaphorePermit,
         render: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
+        let in_use = &crate::metrics::metrics().render_pool_in_use;
+        in_use.inc();
         let task = self.tracker.spawn_blocking(move || {
             let _slot = slot;
-            render()
+            let out = render();
+            crate::metrics::metrics().render_pool_in_use.dec();
+            out
         });
         match task.await {
             Ok(out) => Ok(out),

@@ -46,6 +46,7 @@ pub fn start(app: &Arc<App>, acme: &AcmeConfig) -> Result<(Arc<dyn ResolvesServe
     let challenge = state.challenge_rustls_config_with_provider(super::tls::provider());
     let shutdown = app.shutdown.clone();
     let domains = acme.domains.join(", ");
+    let cache_dir = acme.cache_dir.clone();
     app.tracker.spawn(async move {
         // The state machine does the work as it is polled: loading the
         // cache, ordering, answering, renewing; it retries errors itself.
@@ -55,7 +56,10 @@ pub fn start(app: &Arc<App>, acme: &AcmeConfig) -> Result<(Arc<dyn ResolvesServe
                 event = state.next() => event,
             };
             match event {
-                Some(Ok(event)) => tracing::info!(domains, ?event, "ACME"),
+                Some(Ok(event)) => {
+                    tracing::info!(domains, ?event, "ACME");
+                    record_cached_expiry(&cache_dir);
+                }
                 Some(Err(error)) => {
                     tracing::error!(domains, %error, "ACME: no certificate yet or renewal failed (retrying)")
                 }
@@ -64,4 +68,22 @@ pub fn start(app: &Arc<App>, acme: &AcmeConfig) -> Result<(Arc<dyn ResolvesServe
         }
     });
     Ok((resolver, challenge))
+}
+
+/// The certificate rustls-acme deployed is the one it stored in its cache
+/// (`cached_cert_*`, key and chain in PEM): the latest-expiring leaf there
+/// is the one served, for the expiry metric.
+fn record_cached_expiry(cache_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else { return };
+    let leaves = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cached_cert_"))
+        .filter_map(|e| CertificateDer::pem_file_iter(e.path()).ok()?.next()?.ok());
+    let expiry = |leaf: &CertificateDer<'_>| {
+        use x509_parser::prelude::FromDer;
+        x509_parser::certificate::X509Certificate::from_der(leaf.as_ref()).ok().map(|(_, c)| c.validity().not_after)
+    };
+    if let Some(leaf) = leaves.max_by_key(|leaf| expiry(leaf).map(|t| t.timestamp())) {
+        super::tls::record_expiry("acme", &leaf);
+    }
 }

@@ -149,11 +149,23 @@ fn read_pair(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, String> 
         .key_provider
         .load_private_key(key)
         .map_err(|e| format!("tls.key_file {}: {e}", key_path.display()))?;
+    let leaf = certs[0].clone();
     let pair = CertifiedKey::new(certs, key);
     pair.keys_match().map_err(|e| {
         format!("tls: the key in {} does not belong to {}: {e}", key_path.display(), cert_path.display())
     })?;
+    record_expiry("files", &leaf);
     Ok(pair)
+}
+
+/// `framecast_tls_certificate_expiry_timestamp_seconds{source}`: when the
+/// leaf certificate now served stops being valid (alerts warn 14 days ahead).
+pub(super) fn record_expiry(source: &'static str, leaf: &CertificateDer<'_>) {
+    use x509_parser::prelude::FromDer;
+    if let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(leaf.as_ref()) {
+        let label = crate::metrics::CertSource { source };
+        metrics().tls_certificate_expiry.get_or_create(&label).set(cert.validity().not_after.timestamp());
+    }
 }
 
 /// Reloads on SIGHUP, and when either file's time or size changes.

@@ -63,10 +63,18 @@ impl WriterQueue {
     }
 
     async fn submit(&self, op: Op) -> Result<Done, WriteError> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs.try_send(Job { op, reply }).map_err(|_| WriteError::Unavailable)?;
-        // The writer answers every job it took; no answer means it stopped.
-        answer.await.map_err(|_| WriteError::Unavailable)?
+        let done = async {
+            let (reply, answer) = oneshot::channel();
+            self.jobs.try_send(Job { op, reply }).map_err(|_| WriteError::Unavailable)?;
+            // The writer answers every job it took; no answer means it stopped.
+            answer.await.map_err(|_| WriteError::Unavailable)?
+        };
+        let result = done.await;
+        if let Err(e) = &result {
+            let reason = crate::metrics::Reason { reason: e.reason() };
+            crate::metrics::metrics().store_write_failures.get_or_create(&reason).inc();
+        }
+        result
     }
 }
 

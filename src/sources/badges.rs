@@ -70,6 +70,19 @@ pub enum WriteError {
     Panicked,
 }
 
+impl WriteError {
+    /// For `framecast_store_write_failures_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WriteError::TooManyBadges | WriteError::Storage(StoreError::Full) => "full",
+            WriteError::Storage(StoreError::Failed(_)) | WriteError::Panicked => "failed",
+            WriteError::Unavailable | WriteError::Storage(StoreError::Unavailable | StoreError::Conflict(_)) => {
+                "unavailable"
+            }
+        }
+    }
+}
+
 /// What a viewer asked to see: a template fixed by the URL, or the badge's own.
 #[derive(Debug, Clone)]
 pub struct Look {
@@ -274,6 +287,43 @@ impl Badges {
         out(&self.template_for(name, look, state), &view)
     }
 
+    /// Badge `name` in shields.io's endpoint schema (`schemaVersion: 1`,
+    /// with only that schema's keys), as its own look shows it now, for
+    /// shields' `endpoint` badge (`/api/v1/badges/NAME/shields`). `None`:
+    /// no such badge.
+    pub fn shields(&self, name: &str) -> Option<serde_json::Value> {
+        use crate::render::format::{NumberFormat, expand};
+        let state = self.get(name);
+        if state.is_none() && !self.defs.load().declared.contains_key(name) {
+            return None;
+        }
+        let out = |_: &Template, v: &dyn crate::render::format::Values| {
+            let mut json = serde_json::json!({
+                "schemaVersion": 1,
+                "label": v.text("label").unwrap_or_default(),
+                "message": expand("{message}", v, NumberFormat::Plain),
+                "color": v.text("color").unwrap_or_else(|| "lightgrey".into()),
+                "isError": state.as_ref().is_some_and(|s| s.is_error),
+                // shields caches at least this long anyway.
+                "cacheSeconds": 300,
+            });
+            let map = json.as_object_mut().expect("an object");
+            let s = state.as_deref();
+            let mut put = |key: &str, value: Option<String>| {
+                if let Some(value) = value {
+                    map.insert(key.into(), value.into());
+                }
+            };
+            put("labelColor", v.text("label_color"));
+            put("namedLogo", s.and_then(|s| s.named_logo.clone()));
+            put("logoSvg", s.and_then(|s| s.logo_svg.as_deref()).and_then(svg_text));
+            put("logoColor", s.and_then(|s| s.logo_color.clone()));
+            put("style", s.and_then(|s| s.style.clone()));
+            json
+        };
+        Some(self.render_with(name, &Look::default(), state.as_deref(), 0, out))
+    }
+
     /// The badge as it is now, as SVG (`/badge/NAME.svg`).
     pub fn snapshot_svg(&self, name: &str, look: &Look) -> Result<String, TooLarge> {
         self.interest.asked(name);
@@ -466,4 +516,13 @@ impl Producer {
             }
         }
     }
+}
+
+/// A stored custom logo (base64, optionally as a `data:` URI) as the SVG
+/// text shields' `logoSvg` carries.
+fn svg_text(stored: &str) -> Option<String> {
+    use base64::Engine;
+    let b64 = stored.trim().strip_prefix("data:image/svg+xml;base64,").unwrap_or(stored.trim());
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    String::from_utf8(bytes).ok()
 }

@@ -8,6 +8,7 @@
 pub mod device;
 pub mod ffmpeg;
 pub mod file;
+pub mod gauges;
 pub mod pattern;
 mod producer;
 pub mod relay;
