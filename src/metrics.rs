@@ -96,7 +96,8 @@ pub struct Metrics {
     /// From a new frame's publish until its part is handed to a viewer's
     /// connection (resends and first parts not counted).
     pub fanout_delay_seconds: Histogram,
-    /// Badge writes the store refused, by reason (`full`, `failed`, `unavailable`).
+    /// Badge writes refused, by reason (`full`, `failed`, `unavailable`:
+    /// the store; `max_badges`: a client reached the quota).
     pub store_write_failures: Family<Reason, Counter>,
     /// Cluster mode: whether each part's last Redis call answered (1) or not (0).
     pub cluster_redis_up: Family<ClusterPart, Gauge>,
@@ -148,7 +149,7 @@ impl Metrics {
             registry: Registry::default(),
         };
         // Each reason from the start, at 0: an alert on its rate has a series.
-        for reason in ["full", "failed", "unavailable"] {
+        for reason in ["full", "failed", "unavailable", "max_badges"] {
             let _ = m.store_write_failures.get_or_create(&Reason { reason });
         }
         for reason in ["connection_cap", "per_ip_cap", "refusals_full"] {

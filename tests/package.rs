@@ -83,7 +83,8 @@ async fn the_debian_package_installs_what_it_says_and_serves() {
     let code: Vec<&str> = postinst.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
     assert!(code.iter().any(|l| l.contains("deb-systemd-helper enable")), "{postinst}");
     assert!(!code.iter().any(|l| l.contains("systemctl start") || l.contains("invoke start")), "{postinst}");
-    assert!(postinst.contains("--signal=USR2"));
+    assert!(code.iter().any(|l| l.contains("kill -USR2")), "{postinst}");
+    assert!(code.iter().any(|l| l.contains("deb-systemd-helper unmask")), "a reinstall after a removal unmasks");
 
     // lintian: no errors; each warning is one docs/deployment.md justifies.
     let out = Command::new("lintian")

@@ -120,7 +120,7 @@ pub fn start(
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         scripts: Arc::new(Scripts {
             renew: Script::new(scripts::RENEW),
-            set_count: Script::new(scripts::SET_COUNT),
+            set_count: Script::new(&scripts::set_count()),
             reap: Script::new(&scripts::reap()),
         }),
     };

@@ -35,16 +35,22 @@ end
 return 0
 ";
 
-/// Sets an instance's absolute count in a channel: idempotent, refused
-/// (`LEASE`) once its lease expired. KEYS: leases, room hash, instance's
-/// room set; ARGV: instance, channel, count. Returns {version, total}.
-pub const SET_COUNT: &str = r"
+/// The start of every call that writes an instance's part: Redis's own
+/// time in `now`, and a refusal (`LEASE`) once the instance's lease
+/// expired. KEYS[1]: leases; ARGV[1]: the instance.
+const LEASE_HELD: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not lease or tonumber(lease) < now then
   return redis.error_reply('LEASE expired')
 end
+";
+
+/// Sets an instance's absolute count in a channel: idempotent, refused
+/// (`LEASE`) once its lease expired. KEYS: leases, room hash, instance's
+/// room set; ARGV: instance, channel, count. Returns {version, total}.
+const SET_COUNT_BODY: &str = r"
 local count = tonumber(ARGV[3])
 local old = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if count == old then
@@ -141,12 +147,6 @@ end
 /// (hidden) or `g` (a guest), empty for gone, the name). Returns {version,
 /// members, guests, hidden, names version}.
 const PEOPLE_BODY: &str = r"
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not lease or tonumber(lease) < now then
-  return redis.error_reply('LEASE expired')
-end
 local inst, room = ARGV[1], ARGV[2]
 local seq_key = 'fc:pseq:' .. room .. ':' .. inst
 if tonumber(ARGV[3]) <= tonumber(redis.call('GET', seq_key) or '0') then
@@ -196,8 +196,12 @@ end
 return out
 ";
 
+pub fn set_count() -> String {
+    format!("{LEASE_HELD}{SET_COUNT_BODY}")
+}
+
 pub fn people() -> String {
-    format!("{PEOPLE_LIB}{PEOPLE_BODY}")
+    format!("{PEOPLE_LIB}{LEASE_HELD}{PEOPLE_BODY}")
 }
 
 pub fn people_counts() -> String {

@@ -102,8 +102,10 @@ pub fn shields(app: &App, name: &str, req: &Request<RequestBody>) -> HttpRespons
     if !valid_name(name) {
         return errors::json(&BadRequest(invalid_name("badge")));
     }
-    let visible = may_see(app, req, &format!("badge/{name}"));
-    match app.badges.shields(name).filter(|_| visible) {
+    // Nothing is looked up for a badge the caller may not see: a private
+    // one costs what a missing one does.
+    let found = may_see(app, req, &format!("badge/{name}")).then(|| app.badges.shields(name)).flatten();
+    match found {
         Some(json) => response::json(StatusCode::OK, &json),
         // Still the schema: shields draws "not found" instead of an error.
         None => response::json(

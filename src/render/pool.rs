@@ -105,13 +105,10 @@ impl RenderPool {
         slot: tokio::sync::OwnedSemaphorePermit,
         render: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        let in_use = &crate::metrics::metrics().render_pool_in_use;
-        in_use.inc();
         let task = self.tracker.spawn_blocking(move || {
             let _slot = slot;
-            let out = render();
-            crate::metrics::metrics().render_pool_in_use.dec();
-            out
+            let _in_use = InUse::new();
+            render()
         });
         match task.await {
             Ok(out) => Ok(out),
@@ -119,6 +116,23 @@ impl RenderPool {
             // Blocking tasks are only cancelled when the runtime shuts down.
             Err(_) => Err(Busy),
         }
+    }
+}
+
+/// `framecast_render_pool_in_use` for as long as a render runs, a panic
+/// included (the gauge goes down as the guard drops).
+struct InUse;
+
+impl InUse {
+    fn new() -> InUse {
+        crate::metrics::metrics().render_pool_in_use.inc();
+        InUse
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        crate::metrics::metrics().render_pool_in_use.dec();
     }
 }
 

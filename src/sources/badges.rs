@@ -74,7 +74,9 @@ impl WriteError {
     /// For `framecast_store_write_failures_total{reason}`.
     pub fn reason(&self) -> &'static str {
         match self {
-            WriteError::TooManyBadges | WriteError::Storage(StoreError::Full) => "full",
+            // A quota a client reached, not a store in trouble.
+            WriteError::TooManyBadges => "max_badges",
+            WriteError::Storage(StoreError::Full) => "full",
             WriteError::Storage(StoreError::Failed(_)) | WriteError::Panicked => "failed",
             WriteError::Unavailable | WriteError::Storage(StoreError::Unavailable | StoreError::Conflict(_)) => {
                 "unavailable"
@@ -288,11 +290,13 @@ impl Badges {
     }
 
     /// Badge `name` in shields.io's endpoint schema (`schemaVersion: 1`,
-    /// with only that schema's keys), as its own look shows it now, for
-    /// shields' `endpoint` badge (`/api/v1/badges/NAME/shields`). `None`:
-    /// no such badge.
+    /// with only that schema's keys): its label, its message (a value in
+    /// plain digits), colours and logo now, for shields' `endpoint` badge
+    /// (`/api/v1/badges/NAME/shields`). `None`: no such badge. Asking keeps
+    /// a polled source polling, as a viewer does.
     pub fn shields(&self, name: &str) -> Option<serde_json::Value> {
         use crate::render::format::{NumberFormat, expand};
+        self.interest.asked(name);
         let state = self.get(name);
         if state.is_none() && !self.defs.load().declared.contains_key(name) {
             return None;
