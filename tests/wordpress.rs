@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::chromium::start_chromium;
 use common::watched::poll_until;
-use common::{Server, api_with_token, expected_people};
+use common::{Server, api_with_token, expected_people, run};
 use fantoccini::{Client, Locator};
 
 const KEY: &str = "wordpress-test-signing-key-0123456789";
@@ -34,17 +34,6 @@ impl Drop for Killed {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn run(command: &mut Command) -> String {
-    let out = command.output().unwrap_or_else(|e| panic!("{command:?} (tests/run.sh installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {

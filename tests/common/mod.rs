@@ -530,6 +530,19 @@ impl Viewer {
 }
 
 /// RGBA pixels of a PNG; panics if it does not decode.
+/// Runs a tool the test command installs; its stdout, or a panic with
+/// everything it printed when it fails.
+pub fn run(command: &mut Command) -> String {
+    let out = command.output().unwrap_or_else(|e| panic!("{command:?} (tests/run.sh installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     let decoder = png::Decoder::new(Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("valid PNG header");
