@@ -1,12 +1,16 @@
 //! `cargo bench --bench tls`: what serving over TLS costs, in one run, side
-//! by side: plain HTTP/1.1, framecast's own TLS with HTTP/1.1 and with
-//! HTTP/2 (100 streams per connection), and nginx terminating TLS with
-//! HTTP/2 in front of framecast (plain HTTP/1.1 upstream). Per mode, a
-//! fresh server: RSS per badge viewer (framecast plus nginx), the time one
-//! badge write takes to reach every viewer (p50/p99 over 20 writes), and
-//! CPU-seconds (framecast plus nginx) per GiB of camera stream delivered.
-//! Bounded: BENCH_VIEWERS (default 1000) badge viewers, 50 camera viewers
-//! for 5 s, loopback only.
+//! by side, each as a ratio to plain HTTP/1.1: framecast's own TLS with
+//! HTTP/1.1 and with HTTP/2 (100 streams per connection), and nginx
+//! terminating TLS (HTTP/1.1 and HTTP/2) in front of framecast (plain
+//! HTTP/1.1 upstream). Per mode, a fresh server: RSS per held badge viewer
+//! (framecast plus every nginx process), the time one badge write takes to
+//! reach every viewer (p50/p99 over 20 writes, each sent once the last one
+//! arrived everywhere), and CPU-seconds (framecast plus nginx) per GiB of a
+//! 1280x720 30 fps camera delivered to CAMERA viewers; then the cost of a
+//! new connection: full TLS handshakes, resumed ones, plain accepts.
+//! Bounded: BENCH_VIEWERS (default 1000; 19000 for the documented run)
+//! badge viewers, BENCH_CAMERA_VIEWERS (default 1000) for 10 s, 2,000 new
+//! connections per kind, loopback only.
 
 #[path = "support/server.rs"]
 mod server;
@@ -33,15 +37,19 @@ use tokio::time::Instant;
 
 const TOKEN: &str = "bench-token-0123456789";
 const WRITES: usize = 20;
-const CAMERA_VIEWERS: usize = 50;
-const CAMERA_SECONDS: u64 = 5;
+const CAMERA_SECONDS: u64 = 10;
 const STREAMS_PER_CONNECTION: usize = 100;
+/// Connections or streams being opened at once.
+const OPENING: usize = 200;
+/// New connections per kind for the handshake figures.
+const HANDSHAKES: usize = 2000;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Plain,
     TlsH1,
     TlsH2,
+    NginxH1,
     NginxH2,
 }
 
@@ -51,6 +59,7 @@ impl Mode {
             Mode::Plain => "plain HTTP/1.1",
             Mode::TlsH1 => "framecast TLS, HTTP/1.1",
             Mode::TlsH2 => "framecast TLS, HTTP/2",
+            Mode::NginxH1 => "nginx TLS HTTP/1.1 -> framecast",
             Mode::NginxH2 => "nginx TLS HTTP/2 -> framecast",
         }
     }
@@ -61,23 +70,47 @@ impl Mode {
 
 struct Nginx(Child);
 
+impl Nginx {
+    /// The master and its workers.
+    fn pids(&self) -> Vec<u32> {
+        let master = self.0.id();
+        let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).unwrap_or_default();
+        std::iter::once(master).chain(children.split_whitespace().filter_map(|p| p.parse().ok())).collect()
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SIGTERM lets the master stop its workers; SIGKILL if it lingers.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// nginx (one process) with TLS and HTTP/2 in front of `upstream`, from
-/// the documented deploy/nginx.conf.
-fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path) -> (Nginx, SocketAddr) {
+/// nginx with TLS (and HTTP/2 when `h2`) in front of `upstream`, from the
+/// documented deploy/nginx.conf. Three workers: each process may hold
+/// 20,000 descriptors here, and 19,000 HTTP/1.1 viewers through nginx are
+/// 38,000 sockets (one to the viewer, one to framecast). Each connection to
+/// framecast leaves from its viewer's loopback address (`proxy_bind`): from
+/// 127.0.0.1 alone, 19,000 of them (and the earlier modes' TIME_WAIT) ran
+/// out of ephemeral ports.
+fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path, h2: bool) -> (Nginx, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
     let site = documented.replace("server 127.0.0.1:8080;", &format!("server {upstream};")).replace(
         "listen 80;",
         &format!(
-            "listen {listen} ssl http2;\n    http2_max_concurrent_streams 256;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+            "listen {listen} ssl{} reuseport;\n    http2_max_concurrent_streams 256;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    proxy_bind $remote_addr;",
+            if h2 { " http2" } else { "" },
             cert.display(),
             key.display()
         ),
@@ -85,8 +118,8 @@ fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path) -> (Ng
     std::fs::write(dir.join("framecast.conf"), site).unwrap();
     let d = dir.display();
     let main = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-         worker_rlimit_nofile 20000;\nevents {{ worker_connections 8192; }}\n\
+        "daemon off;\nmaster_process on;\nworker_processes 3;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         worker_rlimit_nofile 20000;\nevents {{ worker_connections 19500; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
          include {d}/framecast.conf;\n}}\n"
@@ -111,6 +144,7 @@ fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path) -> (Ng
 }
 
 /// The client side of one mode: where to connect and how.
+#[derive(Clone)]
 struct Client {
     mode: Mode,
     target: SocketAddr,
@@ -119,20 +153,31 @@ struct Client {
 
 type Sender = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
 
+/// A client trusting `ca`, offering `alpn`; each connection a full
+/// handshake unless `resume` (then one shared session store).
+fn tls_connector(ca: &Path, alpn: &[u8], resume: bool) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
+    // Suites in the order Chrome and Firefox offer them on CPUs with AES
+    // instructions (AES-128-GCM first); the server takes the client's order.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
 impl Client {
     fn new(mode: Mode, target: SocketAddr, ca: &Path) -> Client {
-        let tls = (mode != Mode::Plain).then(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
-            let mut config =
-                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-            config.alpn_protocols = vec![if mode.h2() { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
-            tokio_rustls::TlsConnector::from(Arc::new(config))
-        });
+        let alpn: &[u8] = if mode.h2() { b"h2" } else { b"http/1.1" };
+        let tls = (mode != Mode::Plain).then(|| tls_connector(ca, alpn, false));
         Client { mode, target, tls }
     }
 
@@ -173,34 +218,36 @@ impl Client {
         }
     }
 
-    /// Opens `n` live images of `path`; each task reads its stream and
-    /// calls `on_part(viewer, bytes)` per part.
+    /// Opens `n` live images of `path`, `OPENING` at a time; each task
+    /// reads its stream and calls `on_part(viewer, bytes)` per part.
     async fn viewers<F>(&self, n: usize, path: &str, on_part: F) -> Vec<tokio::task::JoinHandle<()>>
     where
         F: Fn(usize, usize) + Send + Sync + 'static,
     {
         let on_part = Arc::new(on_part);
+        let opening = Arc::new(tokio::sync::Semaphore::new(OPENING));
         let mut tasks = Vec::new();
         let mut h2: Option<Sender> = None;
         for i in 0..n {
-            let response = if self.mode.h2() {
-                if i % STREAMS_PER_CONNECTION == 0 {
-                    h2 = Some(self.h2(i / STREAMS_PER_CONNECTION).await);
-                }
-                let sender = h2.as_mut().unwrap();
-                sender.ready().await.unwrap();
-                let uri = format!("https://localhost{path}");
-                let req = hyper::Request::get(uri).body(Empty::<Bytes>::new()).unwrap();
-                sender.send_request(req).await.unwrap()
-            } else {
-                self.h1(i, path).await
-            };
-            assert_eq!(response.status(), 200);
-            let ct = response.headers()["content-type"].to_str().unwrap().to_string();
-            let mut reader = PartReader::new(&boundary_from_content_type(&ct).unwrap(), 16 << 20);
-            let mut body = response.into_body();
-            let on_part = on_part.clone();
+            if self.mode.h2() && i % STREAMS_PER_CONNECTION == 0 {
+                h2 = Some(self.h2(i / STREAMS_PER_CONNECTION).await);
+            }
+            let permit = opening.clone().acquire_owned().await.unwrap();
+            let (client, path, on_part, h2) = (self.clone(), path.to_string(), on_part.clone(), h2.clone());
             tasks.push(tokio::spawn(async move {
+                let response = match h2 {
+                    Some(mut sender) => {
+                        sender.ready().await.unwrap();
+                        let req = hyper::Request::get(format!("https://localhost{path}")).body(Empty::<Bytes>::new());
+                        sender.send_request(req.unwrap()).await.unwrap()
+                    }
+                    None => client.h1(i, &path).await,
+                };
+                drop(permit);
+                assert_eq!(response.status(), 200, "viewer {i}");
+                let ct = response.headers()["content-type"].to_str().unwrap().to_string();
+                let mut reader = PartReader::new(&boundary_from_content_type(&ct).unwrap(), 16 << 20);
+                let mut body = response.into_body();
                 while let Some(Ok(frame)) = body.frame().await {
                     let Ok(data) = frame.into_data() else { continue };
                     reader.push(&data);
@@ -230,8 +277,32 @@ fn usage(pids: &[u32]) -> (u64, f64) {
     pids.iter().filter_map(|&pid| process_usage(pid)).fold((0, 0.0), |(r, c), (rss, cpu)| (r + rss, c + cpu))
 }
 
+/// RSS (summed over `pids`) once it stops falling: what is held, not what
+/// the allocator is about to return (10 s at most).
+async fn settled_rss(pids: &[u32]) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = usage(pids).0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = usage(pids).0;
+        if now >= last || Instant::now() > deadline {
+            return now.min(last);
+        }
+        last = now;
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Waits until `done()` holds, for `limit` at most.
+async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 struct Row {
@@ -239,9 +310,12 @@ struct Row {
     p50: Duration,
     p99: Duration,
     cpu_per_gib: f64,
+    /// Framecast's CPU-s per GiB beyond what the camera costs with one viewer.
+    delivery_cpu_per_gib: f64,
+    gib_per_s: f64,
 }
 
-async fn run(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> Row {
+async fn run(mode: Mode, n: usize, camera_viewers: usize, dir: &Path, cert: &Path, key: &Path) -> Row {
     let tls = format!(
         r#", "tls": {{"listen": "127.0.0.1:0", "cert_file": {:?}, "key_file": {:?}}}"#,
         cert.display().to_string(),
@@ -249,8 +323,9 @@ async fn run(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> Row {
     );
     let json = format!(
         r#"{{"api_tokens": ["{TOKEN}"], "resend_interval_ms": 600000, "min_frame_interval_ms": 1,
-            "max_connections_per_ip": 0, "database": null, "state_file": null,
-            "cameras": {{"cam": {{"source": {{"kind": "pattern", "width": 640, "height": 360, "fps": 10}}}}}}
+            "max_connections_per_ip": 0, "max_connections": 19900, "max_streams_per_connection": 256,
+            "database": null, "state_file": null,
+            "cameras": {{"cam": {{"source": {{"kind": "pattern", "width": 1280, "height": 720, "fps": 30}}}}}}
             {}}}"#,
         if mode == Mode::TlsH1 || mode == Mode::TlsH2 { tls.as_str() } else { "" }
     );
@@ -258,53 +333,45 @@ async fn run(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> Row {
     let (nginx, target) = match mode {
         Mode::Plain => (None, server.addr),
         Mode::TlsH1 | Mode::TlsH2 => (None, server.https.unwrap()),
-        Mode::NginxH2 => {
-            let (nginx, addr) = start_nginx(dir, server.addr, cert, key);
+        Mode::NginxH1 | Mode::NginxH2 => {
+            let (nginx, addr) = start_nginx(dir, server.addr, cert, key, mode.h2());
             (Some(nginx), addr)
         }
     };
-    let mut pids = vec![server.pid()];
-    if let Some(nginx) = &nginx {
-        pids.push(nginx.0.id());
-    }
+    let pids = || {
+        let mut pids = vec![server.pid()];
+        if let Some(nginx) = &nginx {
+            pids.extend(nginx.pids());
+        }
+        pids
+    };
     let client = Client::new(mode, target, cert);
     put(server.addr, r#"{"label": "bench", "value": 0}"#).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (rss_before, _) = usage(&pids);
+    let rss_before = settled_rss(&pids()).await;
 
     // Badge viewers: arrivals per viewer, timed.
     let arrivals: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); n]));
-    let first = Arc::new(AtomicUsize::new(0));
-    let (a, f) = (arrivals.clone(), first.clone());
+    let got = Arc::new(AtomicUsize::new(0));
+    let (a, g) = (arrivals.clone(), got.clone());
     let tasks = client
         .viewers(n, "/badge/bench.png", move |i, _| {
             let now = Instant::now();
-            let mut all = a.lock().unwrap();
-            if all[i].is_empty() {
-                f.fetch_add(1, Relaxed);
-            }
-            all[i].push(now);
+            a.lock().unwrap()[i].push(now);
+            g.fetch_add(1, Relaxed);
         })
         .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while first.load(Relaxed) < n {
-        assert!(Instant::now() < deadline, "{}: viewers never got their first frame", mode.label());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss_after, _) = usage(&pids);
+    let what = format!("{}: viewers never got their first frame", mode.label());
+    wait_until(&what, Duration::from_secs(120), || got.load(Relaxed) >= n).await;
+    let rss_after = settled_rss(&pids()).await;
     let kib_per_viewer = (rss_after.saturating_sub(rss_before)) as f64 / 1024.0 / n as f64;
 
+    // Each write once the last one reached everyone: none is skipped.
     let mut writes = Vec::new();
     for i in 1..=WRITES {
-        tokio::time::sleep(Duration::from_millis(150)).await;
         writes.push(Instant::now());
         put(server.addr, &format!(r#"{{"value": {i}}}"#)).await;
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while arrivals.lock().unwrap().iter().any(|t| t.len() <= WRITES) {
-        assert!(Instant::now() < deadline, "{}: not every write reached every viewer", mode.label());
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let what = format!("{}: write {i} did not reach every viewer", mode.label());
+        wait_until(&what, Duration::from_secs(60), || got.load(Relaxed) >= n * (i + 1)).await;
     }
     let mut latencies = Vec::with_capacity(n * WRITES);
     for times in arrivals.lock().unwrap().iter() {
@@ -317,35 +384,109 @@ async fn run(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> Row {
         task.abort();
     }
 
-    // Camera: CPU per GiB delivered.
+    // Camera: CPU per GiB delivered; first what it costs with one viewer.
     let bytes = Arc::new(AtomicU64::new(0));
     let b = bytes.clone();
-    let tasks = client.viewers(CAMERA_VIEWERS, "/camera/cam.mjpg", move |_, len| {
+    let one = client.viewers(1, "/camera/cam.mjpg", move |_, _| {}).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, cpu_start) = usage(&pids());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let camera_alone = (usage(&pids()).1 - cpu_start) / 2.0;
+    let tasks = client.viewers(camera_viewers, "/camera/cam.mjpg", move |_, len| {
         b.fetch_add(len as u64, Relaxed);
     });
     let tasks = tasks.await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (_, cpu_start) = usage(&pids);
+    let (_, cpu_start) = usage(&pids());
     let bytes_start = bytes.load(Relaxed);
     tokio::time::sleep(Duration::from_secs(CAMERA_SECONDS)).await;
-    let (_, cpu_end) = usage(&pids);
+    let (_, cpu_end) = usage(&pids());
     let gib = (bytes.load(Relaxed) - bytes_start) as f64 / (1u64 << 30) as f64;
-    for task in tasks {
+    for task in tasks.into_iter().chain(one) {
         task.abort();
     }
+    let cpu = cpu_end - cpu_start;
     drop(nginx);
     drop(server);
     Row {
         kib_per_viewer,
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
-        cpu_per_gib: (cpu_end - cpu_start) / gib,
+        cpu_per_gib: cpu / gib,
+        delivery_cpu_per_gib: (cpu - camera_alone * CAMERA_SECONDS as f64) / gib,
+        gib_per_s: gib / CAMERA_SECONDS as f64,
     }
+}
+
+/// Server CPU-ms per new connection (`GET /healthz`, closed): plain, TLS
+/// with a full handshake each, TLS resumed (the client keeps its tickets).
+async fn handshakes(cert: &Path, key: &Path) -> [(&'static str, f64, usize); 3] {
+    let json = format!(
+        r#"{{"max_connections_per_ip": 0, "database": null, "state_file": null,
+            "tls": {{"listen": "127.0.0.1:0", "cert_file": {:?}, "key_file": {:?}}}}}"#,
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let server = ServerProcess::start(&json);
+    let https = server.https.unwrap();
+    let mut out =
+        [("plain accept + request", 0.0, 0), ("TLS 1.3, full handshake", 0.0, 0), ("TLS 1.3, resumed", 0.0, 0)];
+    for (k, row) in out.iter_mut().enumerate() {
+        let connector = (k > 0).then(|| tls_connector(cert, b"http/1.1", k == 2));
+        if let Some(connector) = &connector {
+            // Take a ticket first, so the resumed run resumes from the start.
+            one_request(https, Some(connector)).await;
+        }
+        let (_, start) = usage(&[server.pid()]);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut resumed_early = 0;
+        for _ in 0..HANDSHAKES {
+            if tasks.len() >= 50 {
+                resumed_early += usize::from(tasks.join_next().await.unwrap().unwrap());
+            }
+            let (target, connector) = if k == 0 { (server.addr, None) } else { (https, connector.clone()) };
+            tasks.spawn(async move { one_request(target, connector.as_ref()).await });
+        }
+        let mut resumed = resumed_early;
+        while let Some(done) = tasks.join_next().await {
+            resumed += usize::from(done.unwrap());
+        }
+        let (_, end) = usage(&[server.pid()]);
+        row.1 = (end - start) * 1000.0 / HANDSHAKES as f64;
+        row.2 = resumed;
+    }
+    out
+}
+
+/// One request on a new connection; whether its TLS session was resumed.
+async fn one_request(target: SocketAddr, tls: Option<&tokio_rustls::TlsConnector>) -> bool {
+    let tcp = TcpStream::connect(target).await.unwrap();
+    let req = b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+    let mut out = Vec::new();
+    let resumed = match tls {
+        None => {
+            let mut s = tcp;
+            s.write_all(req).await.unwrap();
+            s.read_to_end(&mut out).await.unwrap();
+            false
+        }
+        Some(tls) => {
+            let mut s = tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+            s.write_all(req).await.unwrap();
+            // The server may close without close_notify after its answer.
+            let _ = s.read_to_end(&mut out).await;
+            s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        }
+    };
+    assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
+    resumed
 }
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("BENCH_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let n = env("BENCH_VIEWERS", 1000).min(19_000);
+    let camera_viewers = env("BENCH_CAMERA_VIEWERS", 1000).min(n);
     rlimit::increase_nofile_limit(20_000).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
@@ -353,18 +494,96 @@ async fn main() {
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     println!(
-        "TLS cost, {n} badge viewers (HTTP/2: {STREAMS_PER_CONNECTION} streams per connection), {WRITES} writes; camera 640x360 at 10 fps to {CAMERA_VIEWERS} viewers for {CAMERA_SECONDS} s"
+        "TLS cost, {n} badge viewers (HTTP/2: {STREAMS_PER_CONNECTION} streams per connection), {WRITES} writes; camera 1280x720 at 30 fps to {camera_viewers} viewers for {CAMERA_SECONDS} s"
     );
-    println!("{:<32} {:>14} {:>10} {:>10} {:>14}", "mode", "KiB/viewer", "p50", "p99", "CPU-s/GiB");
-    for mode in [Mode::Plain, Mode::TlsH1, Mode::TlsH2, Mode::NginxH2] {
-        let row = run(mode, n, dir.path(), &cert, &key).await;
+    println!("cipher: TLS 1.3 AES-128-GCM (browsers' order), ring's AES-GCM for {}", ring_aes_path());
+    println!(
+        "{:<34} {:>10} {:>8} {:>8} {:>10} {:>10} {:>8}",
+        "mode", "KiB/viewer", "p50", "p99", "CPU-s/GiB", "send/GiB", "GiB/s"
+    );
+    let mut rows = Vec::new();
+    for mode in [Mode::Plain, Mode::TlsH1, Mode::TlsH2, Mode::NginxH1, Mode::NginxH2] {
+        let row = run(mode, n, camera_viewers, dir.path(), &cert, &key).await;
         println!(
-            "{:<32} {:>14.1} {:>10.2?} {:>10.2?} {:>14.2}",
+            "{:<34} {:>10.2} {:>8.1?} {:>8.1?} {:>10.2} {:>10.2} {:>8.2}",
             mode.label(),
             row.kib_per_viewer,
             row.p50,
             row.p99,
-            row.cpu_per_gib
+            row.cpu_per_gib,
+            row.delivery_cpu_per_gib,
+            row.gib_per_s
+        );
+        rows.push((mode, row));
+    }
+    let plain = &rows[0].1;
+    println!("\nratios to plain HTTP/1.1 (KiB per viewer, p99, CPU-s per GiB, send CPU-s per GiB):");
+    for (mode, row) in &rows[1..] {
+        println!(
+            "{:<34} {:>6.2}x {:>6.2}x {:>6.2}x {:>6.2}x",
+            mode.label(),
+            row.kib_per_viewer / plain.kib_per_viewer,
+            row.p99.as_secs_f64() / plain.p99.as_secs_f64(),
+            row.cpu_per_gib / plain.cpu_per_gib,
+            row.delivery_cpu_per_gib / plain.delivery_cpu_per_gib
         );
     }
+    println!("\nnginx in front, against framecast's own TLS (same protocol; above 1 = nginx costs more):");
+    for (nginx, own) in [(Mode::NginxH1, Mode::TlsH1), (Mode::NginxH2, Mode::TlsH2)] {
+        let (a, b) = (&rows.iter().find(|r| r.0 == nginx).unwrap().1, &rows.iter().find(|r| r.0 == own).unwrap().1);
+        println!(
+            "{:<34} {:>6.2}x {:>6.2}x {:>6.2}x {:>6.2}x",
+            nginx.label(),
+            a.kib_per_viewer / b.kib_per_viewer,
+            a.p99.as_secs_f64() / b.p99.as_secs_f64(),
+            a.cpu_per_gib / b.cpu_per_gib,
+            a.delivery_cpu_per_gib / b.delivery_cpu_per_gib
+        );
+    }
+    println!("\nthe machine's floor for a TLS GiB: plain's CPU-s per GiB plus this (one core, no I/O):");
+    println!("{:<34} {:>8.3} CPU-s per GiB", "16 KiB records: copy + AES-128-GCM", seal_seconds_per_gib());
+    println!("\nnew connections ({HANDSHAKES} each, 50 at a time), framecast CPU per connection:");
+    for (what, ms, resumed) in handshakes(&cert, &key).await {
+        println!("{what:<34} {ms:>8.3} ms  ({:>6.0} per core-second; {resumed} resumed)", 1000.0 / ms);
+    }
+}
+
+/// Which AES-GCM code ring runs on this CPU (ring picks it at run time
+/// from these features: VAES+VPCLMULQDQ+AVX2, else AES-NI+PCLMULQDQ(+AVX),
+/// else a constant-time fallback).
+#[cfg(target_arch = "x86_64")]
+fn ring_aes_path() -> &'static str {
+    if is_x86_feature_detected!("vaes") && is_x86_feature_detected!("vpclmulqdq") && is_x86_feature_detected!("avx2") {
+        "VAES + VPCLMULQDQ, AVX2"
+    } else if is_x86_feature_detected!("aes") && is_x86_feature_detected!("pclmulqdq") {
+        "AES-NI + PCLMULQDQ"
+    } else {
+        "no AES instructions: constant-time fallback"
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn ring_aes_path() -> &'static str {
+    "see ring's cpu detection for this architecture"
+}
+
+/// What rustls does per record beyond plain's work, timed alone: copy 16 KiB
+/// of the shared part into a record buffer and seal it with AES-128-GCM
+/// (ring). A TLS byte cannot cost less than a plain byte plus this.
+fn seal_seconds_per_gib() -> f64 {
+    use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7u8; 16]).unwrap());
+    let part = vec![0x5au8; 16 * 1024];
+    let records = 65_536; // 1 GiB
+    let start = std::time::Instant::now();
+    for seq in 0..records as u64 {
+        let mut record = Vec::with_capacity(part.len() + 22);
+        record.extend_from_slice(&part);
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&seq.to_be_bytes());
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from([23u8, 3, 3, 64, 17]), &mut record)
+            .unwrap();
+        std::hint::black_box(&record);
+    }
+    start.elapsed().as_secs_f64()
 }

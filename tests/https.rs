@@ -177,3 +177,100 @@ fn a_bad_certificate_pair_stops_startup_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not belong to"), "{err}");
 }
+
+/// A TLS viewer of `room` held after its response head.
+async fn tls_viewer(
+    https: SocketAddr,
+    pair: &Pair,
+    room: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut stream = connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
+    stream.write_all(format!("GET /online/{room}.png HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
+    let head = framecast_load::read_head(&mut stream).await.expect("a response head");
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    stream
+}
+
+/// The server reads a TLS connection only when its socket has bytes
+/// (src/server/tls_reads.rs) and keeps no receive buffer between them: a
+/// viewer that leaves, by close_notify or by a bare FIN, must still be seen
+/// at once, and a connection's requests must still all be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_viewers_that_leave_are_uncounted_at_once_and_pipelined_requests_are_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::new(dir.path(), "a");
+    let server = Server::start(&tls_config(&pair, ""));
+    let https = server.https.unwrap();
+    // close_notify, then FIN (tokio-rustls' shutdown).
+    let mut polite = tls_viewer(https, &pair, "leave").await;
+    common::wait_for_viewers(server.addr, "leave", 1, Duration::from_secs(5)).await;
+    polite.shutdown().await.unwrap();
+    let took = common::wait_for_viewers(server.addr, "leave", 0, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(1), "a close_notify took {took:?} to uncount");
+    // A bare FIN, no close_notify (a client that just closes its socket).
+    let abrupt = tls_viewer(https, &pair, "leave").await;
+    common::wait_for_viewers(server.addr, "leave", 1, Duration::from_secs(5)).await;
+    let (mut tcp, _) = abrupt.into_inner();
+    tcp.shutdown().await.unwrap();
+    let took = common::wait_for_viewers(server.addr, "leave", 0, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(1), "a FIN took {took:?} to uncount");
+
+    // Two requests in one write, then a third after the answers: all answered.
+    let mut stream = connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let count = |got: &[u8]| got.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
+    while count(&got) < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed after {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await.unwrap().ok();
+    assert_eq!(count(&rest), 1, "{}", String::from_utf8_lossy(&rest));
+}
+
+/// Session tickets: a viewer that comes back resumes (no certificate, no
+/// signature), including after many other clients came and went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_tls_client_resumes_its_session() {
+    use rustls::HandshakeKind;
+    use rustls_pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::new(dir.path(), "a");
+    let server = Server::start(&tls_config(&pair, ""));
+    let https = server.https.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls_pki_types::CertificateDer::from_pem_file(&pair.cert).unwrap()).unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let returning = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut kinds = Vec::new();
+    for round in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+        let mut stream = returning.connect(name.clone(), tcp).await.unwrap();
+        // Tickets arrive after the handshake: read the answer to take them.
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        kinds.push(stream.get_ref().1.handshake_kind());
+        if round == 0 {
+            // 300 other clients in between: more than a session cache of 256 would keep.
+            for _ in 0..300 {
+                drop(connect(https, &pair.cert, &[b"http/1.1"]).await.unwrap());
+            }
+        }
+    }
+    assert_eq!(kinds, [Some(HandshakeKind::Full), Some(HandshakeKind::Resumed)]);
+}

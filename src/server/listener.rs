@@ -2,6 +2,8 @@
 //! address), and a quick 503 beyond them instead of an unbounded pile of
 //! sockets.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use super::connection::Protocol;
 use super::gate::Gate;
 use super::stall::StallGuard;
 use super::tls::Tls;
+use super::tls_reads::TlsReads;
 use super::{connection, redirect, socket};
 use crate::app::App;
 use crate::metrics::{Reason, metrics};
@@ -104,54 +107,71 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let (app, gate, kind) = (app.clone(), gate.clone(), kind.clone());
+        let (app, gate) = (app.clone(), gate.clone());
         // Moved into the task: a panic drops them all the same.
         let held = (OpenGauge::open(), place);
-        tokio::spawn(async move {
-            let header_timeout = Duration::from_millis(app.config().header_read_timeout_ms);
-            let io = StallGuard::new(stream, app.config().write_stall_timeout());
-            let served = async move {
-                match kind {
-                    Kind::Plain => {
-                        // The first-byte deadline: nothing within it, and the connection closes.
-                        let Some(protocol) = connection::sniff(io.get_ref(), header_timeout).await else { return };
-                        // A plain HTTP/1.1 stream can be handed to a new process.
-                        if protocol == Protocol::Http1 {
-                            let handover = Arc::new(Handover::default());
-                            let fd = std::os::fd::AsRawFd::as_raw_fd(io.get_ref());
-                            let io = io.with_handover(handover.clone());
-                            connection::serve_plain(io, fd, handover, peer.ip(), app, gate).await
-                        } else {
-                            connection::serve(io, protocol, peer.ip(), app, gate).await
-                        }
-                    }
-                    // Boxed: a task's future is as large as its largest branch,
-                    // and moving it in touches every byte, so an inline TLS
-                    // branch (rustls state, its own connection future) would
-                    // cost every plain connection its size too.
-                    Kind::Tls(tls) => {
-                        Box::pin(async move {
-                            if let Some(tls_stream) = tls.accept(io).await {
-                                let protocol = match tls_stream.get_ref().1.alpn_protocol() {
-                                    Some(b"h2") => Protocol::Http2,
-                                    Some(_) => Protocol::Http1,
-                                    None => Protocol::Detect,
-                                };
-                                // The header timeout also covers silence after the handshake.
-                                let io = StallGuard::new(tls_stream, app.config().write_stall_timeout())
-                                    .first_byte_within(header_timeout);
-                                connection::serve(io, protocol, peer.ip(), app, gate).await
-                            }
-                        })
-                        .await
-                    }
-                    Kind::Redirect { https_port } => redirect::serve(io, app, https_port).await,
-                }
-            };
-            let _ = panics::catch("connection", peer, served).await;
-            drop(held);
-        });
+        let io = StallGuard::new(stream, app.config().write_stall_timeout());
+        // A task per kind of listener: a task's future is as large as its
+        // largest state and moving it in touches every byte, so a plain
+        // viewer must not pay for TLS state, nor a TLS viewer for a plain
+        // branch it never takes.
+        match &kind {
+            Kind::Plain => spawn_connection(peer, held, serve_plain(io, peer, app, gate)),
+            Kind::Tls(tls) => spawn_connection(peer, held, serve_tls(io, tls.clone(), peer, app, gate)),
+            Kind::Redirect { https_port } => spawn_connection(peer, held, redirect::serve(io, app, *https_port)),
+        }
     }
+}
+
+/// Runs one connection in its own task; `held` (its place and gauge) is
+/// released when it ends, panics included.
+fn spawn_connection<F>(peer: SocketAddr, held: impl Send + 'static, served: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Boxed here, written once: captured inline, the task would hold a
+    // second copy of the connection's future beside `catch`'s (~1.4 KiB
+    // more per held viewer, tests/memory.rs).
+    let served = Box::pin(served);
+    tokio::spawn(async move {
+        let _ = panics::catch("connection", peer, served).await;
+        drop(held);
+    });
+}
+
+async fn serve_plain(io: StallGuard<TcpStream>, peer: SocketAddr, app: Arc<App>, gate: Gate) {
+    let header_timeout = Duration::from_millis(app.config().header_read_timeout_ms);
+    // The first-byte deadline: nothing within it, and the connection closes.
+    let Some(protocol) = connection::sniff(io.get_ref(), header_timeout).await else { return };
+    // A plain HTTP/1.1 stream can be handed to a new process.
+    if protocol == Protocol::Http1 {
+        let handover = Arc::new(Handover::default());
+        let fd = std::os::fd::AsRawFd::as_raw_fd(io.get_ref());
+        let io = io.with_handover(handover.clone());
+        connection::serve_plain(io, fd, handover, peer.ip(), app, gate).await
+    } else {
+        connection::serve(io, protocol, peer.ip(), app, gate).await
+    }
+}
+
+async fn serve_tls(io: StallGuard<TcpStream>, tls: Arc<Tls>, peer: SocketAddr, app: Arc<App>, gate: Gate) {
+    let header_timeout = Duration::from_millis(app.config().header_read_timeout_ms);
+    // The handshake in a box of its own, freed when it ends: rustls'
+    // acceptor state (~2.7 KiB) is not kept for the connection's life.
+    let Some(tls_stream) = Box::pin(tls.accept(io)).await else { return };
+    drop(tls);
+    let protocol = match tls_stream.get_ref().1.alpn_protocol() {
+        Some(b"h2") => Protocol::Http2,
+        Some(_) => Protocol::Http1,
+        None => Protocol::Detect,
+    };
+    // rustls' own send limit (64 KiB of records) stays: at 16 KiB, a part
+    // of a camera took a write per record, and a GiB 20 % more CPU (the TLS
+    // bench); a slow viewer still skips frames once the socket is full.
+    // The header timeout also covers silence after the handshake.
+    let io = StallGuard::new(TlsReads::new(tls_stream), app.config().write_stall_timeout())
+        .first_byte_within(header_timeout);
+    connection::serve(io, protocol, peer.ip(), app, gate).await
 }
 
 /// Answers 503 in a task of its own, or, with `MAX_REFUSING` answers under

@@ -16,6 +16,8 @@ pub mod socket;
 pub mod stall;
 pub mod streams;
 pub mod tls;
+pub mod tls_reads;
+
 pub mod upgrade;
 
 use std::io;

@@ -56,6 +56,11 @@ impl Tls {
             .with_no_client_auth()
             .with_cert_resolver(resolver);
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // Stateless TLS 1.3 tickets (keys in memory, rotated every 6 h): any
+        // viewer that reconnects resumes without the certificate and its
+        // signature, not only the last few hundred the default session
+        // cache would remember, and the server keeps nothing per ticket.
+        server.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| format!("tls: session tickets: {e}"))?;
         Ok(Tls {
             config: Arc::new(server),
             challenge,
@@ -65,7 +70,7 @@ impl Tls {
 
     /// The handshake, bounded in time. `None`: it failed, timed out, or was
     /// an ACME validation (answered and done).
-    pub async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(&self, io: IO) -> Option<TlsStream<IO>> {
+    pub async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(&self, io: IO) -> Option<Box<TlsStream<IO>>> {
         let handshake = async {
             let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
             if let Some(challenge) = &self.challenge
@@ -75,7 +80,9 @@ impl Tls {
                 let _ = start.into_stream(challenge.clone()).await;
                 return Ok(None);
             }
-            start.into_stream(self.config.clone()).await.map(Some)
+            // Boxed here: the caller's future then holds a pointer, not
+            // rustls' state (1.2 KiB) in a slot that outlives the move.
+            start.into_stream(self.config.clone()).await.map(|stream| Some(Box::new(stream)))
         };
         match tokio::time::timeout(self.handshake_timeout, handshake).await {
             Ok(Ok(stream)) => stream,

@@ -46,6 +46,13 @@ impl Pair {
 /// A TLS connection to `addr` as `localhost` that trusts only `trusted`'s
 /// certificate, offering `alpn`.
 pub async fn connect(addr: SocketAddr, trusted: &Path, alpn: &[&[u8]]) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    connector(trusted, alpn).connect(ServerName::try_from("localhost").unwrap(), tcp).await
+}
+
+/// A TLS client that trusts only `trusted`'s certificate, offering `alpn`.
+/// Every connection is a full handshake, as from a new browser.
+pub fn connector(trusted: &Path, alpn: &[&[u8]]) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(trusted).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -56,8 +63,8 @@ pub async fn connect(addr: SocketAddr, trusted: &Path, alpn: &[&[u8]]) -> std::i
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await?;
-    TlsConnector::from(Arc::new(config)).connect(ServerName::try_from("localhost").unwrap(), tcp).await
+    config.resumption = rustls::client::Resumption::disabled();
+    TlsConnector::from(Arc::new(config))
 }
 
 /// The certificate the server at `addr` presents now (DER), trusting anything.

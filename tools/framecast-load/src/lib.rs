@@ -160,7 +160,7 @@ pub fn percentiles(samples: &mut [Duration]) -> Option<(Duration, Duration, Dura
 /// An HTTP/1.1 message head read off `stream` through its blank line (with
 /// whatever arrived after it in the same reads); `None` if the peer closed or
 /// failed first. For the small servers and raw clients of benches and tests.
-pub async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
     let mut head = Vec::new();
     let mut chunk = [0u8; 4096];

@@ -650,7 +650,11 @@ where
             Ok(encoder) => {
                 debug_assert!(self.state.cached_headers.is_none());
                 debug_assert!(head.headers.is_empty());
-                self.state.cached_headers = Some(head.headers);
+                // framecast: not kept for the next request's parse. A live
+                // image's connection never parses another, and the map (12
+                // slots for a streaming response's headers) is 1.2 KiB held
+                // per viewer; a keep-alive request costs one map instead.
+                drop(head.headers);
 
                 #[cfg(feature = "client")]
                 {

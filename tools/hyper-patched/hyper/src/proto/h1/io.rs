@@ -261,6 +261,13 @@ where
             }
             Poll::Pending => {
                 self.read_blocked = true;
+                // framecast: nothing buffered and nothing came: hold no read
+                // buffer while waiting. A streaming response's connection
+                // waits here for its whole life (hyper polls it for EOF), and
+                // the request head left one touched page of 8 KiB in it.
+                if self.read_buf.is_empty() {
+                    self.read_buf = BytesMut::new();
+                }
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
