@@ -519,26 +519,12 @@ async fn main() {
     let plain = &rows[0].1;
     println!("\nratios to plain HTTP/1.1 (KiB per viewer, p99, CPU-s per GiB, send CPU-s per GiB):");
     for (mode, row) in &rows[1..] {
-        println!(
-            "{:<34} {:>6.2}x {:>6.2}x {:>6.2}x {:>6.2}x",
-            mode.label(),
-            row.kib_per_viewer / plain.kib_per_viewer,
-            row.p99.as_secs_f64() / plain.p99.as_secs_f64(),
-            row.cpu_per_gib / plain.cpu_per_gib,
-            row.delivery_cpu_per_gib / plain.delivery_cpu_per_gib
-        );
+        print_ratios(mode.label(), row, plain);
     }
     println!("\nnginx in front, against framecast's own TLS (same protocol; above 1 = nginx costs more):");
     for (nginx, own) in [(Mode::NginxH1, Mode::TlsH1), (Mode::NginxH2, Mode::TlsH2)] {
-        let (a, b) = (&rows.iter().find(|r| r.0 == nginx).unwrap().1, &rows.iter().find(|r| r.0 == own).unwrap().1);
-        println!(
-            "{:<34} {:>6.2}x {:>6.2}x {:>6.2}x {:>6.2}x",
-            nginx.label(),
-            a.kib_per_viewer / b.kib_per_viewer,
-            a.p99.as_secs_f64() / b.p99.as_secs_f64(),
-            a.cpu_per_gib / b.cpu_per_gib,
-            a.delivery_cpu_per_gib / b.delivery_cpu_per_gib
-        );
+        let row = |mode| &rows.iter().find(|r| r.0 == mode).unwrap().1;
+        print_ratios(nginx.label(), row(nginx), row(own));
     }
     println!("\nthe machine's floor for a TLS GiB: plain's CPU-s per GiB plus this (one core, no I/O):");
     println!("{:<34} {:>8.3} CPU-s per GiB", "16 KiB records: copy + AES-128-GCM", seal_seconds_per_gib());
@@ -546,6 +532,18 @@ async fn main() {
     for (what, ms, resumed) in handshakes(&cert, &key).await {
         println!("{what:<34} {ms:>8.3} ms  ({:>6.0} per core-second; {resumed} resumed)", 1000.0 / ms);
     }
+}
+
+/// One line of ratios, `row` over `to`.
+fn print_ratios(label: &str, row: &Row, to: &Row) {
+    println!(
+        "{:<34} {:>6.2}x {:>6.2}x {:>6.2}x {:>6.2}x",
+        label,
+        row.kib_per_viewer / to.kib_per_viewer,
+        row.p99.as_secs_f64() / to.p99.as_secs_f64(),
+        row.cpu_per_gib / to.cpu_per_gib,
+        row.delivery_cpu_per_gib / to.delivery_cpu_per_gib
+    );
 }
 
 /// Which AES-GCM code ring runs on this CPU (ring picks it at run time

@@ -56,7 +56,7 @@ impl Tls {
             .with_no_client_auth()
             .with_cert_resolver(resolver);
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        // Stateless TLS 1.3 tickets (keys in memory, rotated every 6 h): any
+        // Stateless tickets (keys in memory, rotated every 6 h): any
         // viewer that reconnects resumes without the certificate and its
         // signature, not only the last few hundred the default session
         // cache would remember, and the server keeps nothing per ticket.

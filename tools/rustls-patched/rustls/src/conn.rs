@@ -793,9 +793,15 @@ impl<Data> ConnectionCommon<Data> {
             return Ok(0);
         }
 
+        // framecast: the 64 KiB allowance for a large handshake message only
+        // during the handshake. After it a client may send only KeyUpdate
+        // (a few bytes); a fragment announcing more would otherwise pin up
+        // to 64 KiB on a held connection for as long as it stays open.
+        let joining_handshake =
+            self.core.hs_deframer.is_active() && self.core.common_state.is_handshaking();
         let res = self
             .deframer_buffer
-            .read(rd, self.core.hs_deframer.is_active());
+            .read(rd, joining_handshake);
         if let Ok(0) = res {
             self.has_seen_eof = true;
         }
