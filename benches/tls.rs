@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framecast::multipart::{PartReader, boundary_from_content_type};
-use framecast_load::process_usage;
+use framecast_load::{process_usage, settled_rss};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -275,21 +275,6 @@ async fn put(addr: SocketAddr, body: &str) {
 
 fn usage(pids: &[u32]) -> (u64, f64) {
     pids.iter().filter_map(|&pid| process_usage(pid)).fold((0, 0.0), |(r, c), (rss, cpu)| (r + rss, c + cpu))
-}
-
-/// RSS (summed over `pids`) once it stops falling: what is held, not what
-/// the allocator is about to return (10 s at most).
-async fn settled_rss(pids: &[u32]) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = usage(pids).0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = usage(pids).0;
-        if now >= last || Instant::now() > deadline {
-            return now.min(last);
-        }
-        last = now;
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

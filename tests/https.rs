@@ -240,20 +240,11 @@ async fn tls_viewers_that_leave_are_uncounted_at_once_and_pipelined_requests_are
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returning_tls_client_resumes_its_session() {
     use rustls::HandshakeKind;
-    use rustls_pki_types::pem::PemObject;
     let dir = tempfile::tempdir().unwrap();
     let pair = Pair::new(dir.path(), "a");
     let server = Server::start(&tls_config(&pair, ""));
     let https = server.https.unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls_pki_types::CertificateDer::from_pem_file(&pair.cert).unwrap()).unwrap();
-    let config =
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let returning = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let returning = common::tls::connector(&pair.cert, &[b"http/1.1"], true);
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let mut kinds = Vec::new();
     for round in 0..2 {

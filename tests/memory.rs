@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Server, allow_open_files, wait_for_viewers};
-use framecast_load::process_usage;
+use framecast_load::settled_rss;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -76,23 +76,6 @@ async fn hold_many(
     }
 }
 
-/// The server's RSS once it stops falling: what the held viewers keep, not
-/// the handshakes' freed memory that the allocator returns within about a
-/// second (main.rs: `dirty_decay_ms`). Sampled every 250 ms until a sample is
-/// no lower than the one before, for 10 s at most.
-async fn settled_rss(pid: u32) -> u64 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut last = process_usage(pid).unwrap().0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = process_usage(pid).unwrap().0;
-        if now >= last || tokio::time::Instant::now() > deadline {
-            return now.min(last);
-        }
-        last = now;
-    }
-}
-
 /// Server memory per held viewer, over the warm-up set's level; TLS viewers
 /// (HTTP/1.1 by ALPN, TLS 1.3, default suites) when `tls` is set.
 async fn bytes_per_held_viewer(tls: bool) -> u64 {
@@ -109,15 +92,15 @@ async fn bytes_per_held_viewer(tls: bool) -> u64 {
         if tls { listener.as_str() } else { "" }
     ));
     let (addr, target) = (server.addr, if tls { server.https.unwrap() } else { server.addr });
-    let connector = tls.then(|| common::tls::connector(&pair.cert, &[b"http/1.1"]));
+    let connector = tls.then(|| common::tls::connector(&pair.cert, &[b"http/1.1"], false));
     let mut held = Vec::new();
     // Warm-up: one-time growth (slabs, caches, the first render) is not per viewer.
     hold_many(target, WARM, 0, connector.as_ref(), &mut held).await;
     wait_for_viewers(addr, "mem", WARM as u64, Duration::from_secs(30)).await;
-    let before = settled_rss(server.pid()).await;
+    let before = settled_rss(&[server.pid()]).await;
     hold_many(target, VIEWERS, WARM, connector.as_ref(), &mut held).await;
     wait_for_viewers(addr, "mem", (WARM + VIEWERS) as u64, Duration::from_secs(30)).await;
-    let after = settled_rss(server.pid()).await;
+    let after = settled_rss(&[server.pid()]).await;
     let per_viewer = after.saturating_sub(before) / VIEWERS as u64;
     let kind = if tls { "TLS" } else { "plain" };
     eprintln!(

@@ -47,12 +47,13 @@ impl Pair {
 /// certificate, offering `alpn`.
 pub async fn connect(addr: SocketAddr, trusted: &Path, alpn: &[&[u8]]) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    connector(trusted, alpn).connect(ServerName::try_from("localhost").unwrap(), tcp).await
+    connector(trusted, alpn, false).connect(ServerName::try_from("localhost").unwrap(), tcp).await
 }
 
 /// A TLS client that trusts only `trusted`'s certificate, offering `alpn`.
-/// Every connection is a full handshake, as from a new browser.
-pub fn connector(trusted: &Path, alpn: &[&[u8]]) -> TlsConnector {
+/// Unless `resume`, every connection is a full handshake, as from a new
+/// browser; with it, the client keeps its tickets, as a returning one.
+pub fn connector(trusted: &Path, alpn: &[&[u8]], resume: bool) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(trusted).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -63,7 +64,9 @@ pub fn connector(trusted: &Path, alpn: &[&[u8]]) -> TlsConnector {
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    config.resumption = rustls::client::Resumption::disabled();
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
     TlsConnector::from(Arc::new(config))
 }
 

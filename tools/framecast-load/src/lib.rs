@@ -173,6 +173,24 @@ pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Optio
     Some(head)
 }
 
+/// The summed RSS of `pids` once it stops falling: what is held, not freed
+/// memory the allocator is about to return (framecast's jemalloc purges
+/// within about a second). Sampled every 250 ms until a sample is no lower
+/// than the one before, for 10 s at most; the lower of the last two.
+pub async fn settled_rss(pids: &[u32]) -> u64 {
+    let rss = || pids.iter().filter_map(|&pid| process_usage(pid)).map(|(rss, _)| rss).sum::<u64>();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut last = rss();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = rss();
+        if now >= last || tokio::time::Instant::now() > deadline {
+            return now.min(last);
+        }
+        last = now;
+    }
+}
+
 /// Resident memory and CPU seconds (user + system) of process `pid`, from /proc.
 pub fn process_usage(pid: u32) -> Option<(u64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
