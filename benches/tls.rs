@@ -1,16 +1,21 @@
 //! `cargo bench --bench tls`: what serving over TLS costs, in one run, side
-//! by side, each as a ratio to plain HTTP/1.1: framecast's own TLS with
-//! HTTP/1.1 and with HTTP/2 (100 streams per connection), and nginx
-//! terminating TLS (HTTP/1.1 and HTTP/2) in front of framecast (plain
-//! HTTP/1.1 upstream). Per mode, a fresh server: RSS per held badge viewer
-//! (framecast plus every nginx process), the time one badge write takes to
-//! reach every viewer (p50/p99 over 20 writes, each sent once the last one
-//! arrived everywhere), and CPU-seconds (framecast plus nginx) per GiB of a
-//! 1280x720 30 fps camera delivered to CAMERA viewers; then the cost of a
-//! new connection: full TLS handshakes, resumed ones, plain accepts.
+//! by side, each as a ratio to plain HTTP/1.1: h2c (HTTP/2 without TLS),
+//! framecast's own TLS with HTTP/1.1 and with HTTP/2 (100 streams per
+//! connection), and nginx terminating TLS (HTTP/1.1 and HTTP/2) in front of
+//! framecast (plain HTTP/1.1 upstream). Per mode, a fresh server: RSS per
+//! held badge viewer (framecast plus every nginx process), the time one badge
+//! write takes to reach every viewer (p50/p99 over 20 writes, each sent once
+//! the last one arrived everywhere). The servers then stay up, and a
+//! 1280x720 30 fps camera goes to CAMERA viewers of each in turns (the modes
+//! in rotation, so the machine's drift weighs on all alike): CPU-seconds
+//! (framecast plus nginx) per GiB delivered, the share of the offered bytes
+//! delivered, and the load generator's own CPU per GiB. Then the cost of a
+//! new connection: full TLS handshakes, resumed ones, plain accepts; and the
+//! machine's floor for a TLS GiB (copy and seal, timed alone).
 //! Bounded: BENCH_VIEWERS (default 1000; 19000 for the documented run)
-//! badge viewers, BENCH_CAMERA_VIEWERS (default 1000) for 10 s, 2,000 new
-//! connections per kind, loopback only.
+//! badge viewers, BENCH_CAMERA_VIEWERS (default 1000) for 12 s per mode,
+//! 2,000 new connections per kind, loopback only. BENCH_MODES (e.g.
+//! `tls-h1,h2c`) runs only those modes beside plain.
 
 #[path = "support/server.rs"]
 mod server;
@@ -31,13 +36,19 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use server::ServerProcess;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 const TOKEN: &str = "bench-token-0123456789";
 const WRITES: usize = 20;
-const CAMERA_SECONDS: u64 = 10;
+/// Camera seconds measured per mode, in CAMERA_TURNS turns taken in
+/// rotation across the modes, so that a machine growing slower or faster
+/// during the run weighs on every mode alike.
+const CAMERA_SECONDS: u64 = 12;
+const CAMERA_TURNS: usize = 4;
+/// How long the camera's cost with one viewer is measured in each turn.
+const CAMERA_ALONE: Duration = Duration::from_millis(1500);
 const STREAMS_PER_CONNECTION: usize = 100;
 /// Connections or streams being opened at once.
 const OPENING: usize = 200;
@@ -47,6 +58,7 @@ const HANDSHAKES: usize = 2000;
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Plain,
+    H2c,
     TlsH1,
     TlsH2,
     NginxH1,
@@ -57,6 +69,7 @@ impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::Plain => "plain HTTP/1.1",
+            Mode::H2c => "plain HTTP/2 (h2c)",
             Mode::TlsH1 => "framecast TLS, HTTP/1.1",
             Mode::TlsH2 => "framecast TLS, HTTP/2",
             Mode::NginxH1 => "nginx TLS HTTP/1.1 -> framecast",
@@ -64,8 +77,20 @@ impl Mode {
         }
     }
     fn h2(self) -> bool {
-        matches!(self, Mode::TlsH2 | Mode::NginxH2)
+        matches!(self, Mode::H2c | Mode::TlsH2 | Mode::NginxH2)
     }
+    /// The name `BENCH_MODES` selects it by.
+    fn key(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::H2c => "h2c",
+            Mode::TlsH1 => "tls-h1",
+            Mode::TlsH2 => "tls-h2",
+            Mode::NginxH1 => "nginx-h1",
+            Mode::NginxH2 => "nginx-h2",
+        }
+    }
+    const ALL: [Mode; 6] = [Mode::Plain, Mode::H2c, Mode::TlsH1, Mode::TlsH2, Mode::NginxH1, Mode::NginxH2];
 }
 
 struct Nginx(Child);
@@ -153,6 +178,17 @@ struct Client {
 
 type Sender = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
 
+/// rustls reads at most 4 KiB past what it holds, so a TLS client reading
+/// a camera at 1 GiB/s would make some 270,000 reads a second on the cores
+/// it shares with the server, and fall behind where plain (hyper's reads
+/// grow to hundreds of KiB) keeps up. The load generator's camera viewers
+/// and HTTP/2 connections read their sockets 64 KiB at a time instead.
+const BIG_READS: usize = 64 << 10;
+
+fn localhost() -> ServerName<'static> {
+    ServerName::try_from("localhost").unwrap()
+}
+
 /// A client trusting `ca`, offering `alpn`; each connection a full
 /// handshake unless `resume` (then one shared session store).
 fn tls_connector(ca: &Path, alpn: &[u8], resume: bool) -> tokio_rustls::TlsConnector {
@@ -177,7 +213,7 @@ fn tls_connector(ca: &Path, alpn: &[u8], resume: bool) -> tokio_rustls::TlsConne
 impl Client {
     fn new(mode: Mode, target: SocketAddr, ca: &Path) -> Client {
         let alpn: &[u8] = if mode.h2() { b"h2" } else { b"http/1.1" };
-        let tls = (mode != Mode::Plain).then(|| tls_connector(ca, alpn, false));
+        let tls = (!matches!(mode, Mode::Plain | Mode::H2c)).then(|| tls_connector(ca, alpn, false));
         Client { mode, target, tls }
     }
 
@@ -188,21 +224,27 @@ impl Client {
         socket.connect(self.target).await.unwrap()
     }
 
-    /// An HTTP/2 connection (TLS) for many streams.
+    /// An HTTP/2 connection (TLS, or h2c with prior knowledge) for many streams.
     async fn h2(&self, i: usize) -> Sender {
-        let tls = self.tls.as_ref().unwrap().connect(ServerName::try_from("localhost").unwrap(), self.tcp(i).await);
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .initial_stream_window_size(6 << 20)
-            .initial_connection_window_size(15 << 20)
-            .handshake(TokioIo::new(tls.await.unwrap()))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        sender
+        let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        builder.initial_stream_window_size(6 << 20).initial_connection_window_size(15 << 20);
+        let tcp = self.tcp(i).await;
+        macro_rules! handshake {
+            ($io:expr) => {{
+                let (sender, conn) = builder.handshake(TokioIo::new($io)).await.unwrap();
+                tokio::spawn(conn);
+                sender
+            }};
+        }
+        match &self.tls {
+            None => handshake!(tcp),
+            Some(tls) => handshake!(tls.connect(localhost(), BufReader::with_capacity(BIG_READS, tcp)).await.unwrap()),
+        }
     }
 
-    /// One HTTP/1.1 request on its own connection; the response.
-    async fn h1(&self, i: usize, path: &str) -> hyper::Response<Incoming> {
+    /// One HTTP/1.1 request on its own connection; the response. With
+    /// `big_reads`, TLS reads the socket through a BIG_READS buffer.
+    async fn h1(&self, i: usize, path: &str, big_reads: bool) -> hyper::Response<Incoming> {
         let tcp = self.tcp(i).await;
         let req = hyper::Request::get(path).header("host", "localhost").body(Empty::<Bytes>::new()).unwrap();
         macro_rules! send {
@@ -214,13 +256,19 @@ impl Client {
         }
         match &self.tls {
             None => send!(tcp),
-            Some(tls) => send!(tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap()),
+            Some(tls) if big_reads => {
+                send!(tls.connect(localhost(), BufReader::with_capacity(BIG_READS, tcp)).await.unwrap())
+            }
+            Some(tls) => send!(tls.connect(localhost(), tcp).await.unwrap()),
         }
     }
 
     /// Opens `n` live images of `path`, `OPENING` at a time; each task
-    /// reads its stream and calls `on_part(viewer, bytes)` per part.
-    async fn viewers<F>(&self, n: usize, path: &str, on_part: F) -> Vec<tokio::task::JoinHandle<()>>
+    /// reads its stream and calls `on_part(viewer, bytes)` per part, or,
+    /// unless `parts`, per body chunk as it arrives: the camera phase counts
+    /// bytes without splitting parts, whose copies and searches would take
+    /// the cores this load generator shares with the server.
+    async fn viewers<F>(&self, n: usize, path: &str, parts: bool, on_part: F) -> Vec<tokio::task::JoinHandle<()>>
     where
         F: Fn(usize, usize) + Send + Sync + 'static,
     {
@@ -238,10 +286,12 @@ impl Client {
                 let response = match h2 {
                     Some(mut sender) => {
                         sender.ready().await.unwrap();
-                        let req = hyper::Request::get(format!("https://localhost{path}")).body(Empty::<Bytes>::new());
+                        let scheme = if client.tls.is_some() { "https" } else { "http" };
+                        let req =
+                            hyper::Request::get(format!("{scheme}://localhost{path}")).body(Empty::<Bytes>::new());
                         sender.send_request(req.unwrap()).await.unwrap()
                     }
-                    None => client.h1(i, &path).await,
+                    None => client.h1(i, &path, !parts).await,
                 };
                 drop(permit);
                 assert_eq!(response.status(), 200, "viewer {i}");
@@ -250,6 +300,10 @@ impl Client {
                 let mut body = response.into_body();
                 while let Some(Ok(frame)) = body.frame().await {
                     let Ok(data) = frame.into_data() else { continue };
+                    if !parts {
+                        on_part(i, data.len());
+                        continue;
+                    }
                     reader.push(&data);
                     while let Some(part) = reader.next_part() {
                         on_part(i, part.body.len());
@@ -298,9 +352,89 @@ struct Row {
     /// Framecast's CPU-s per GiB beyond what the camera costs with one viewer.
     delivery_cpu_per_gib: f64,
     gib_per_s: f64,
+    /// The camera's bytes delivered over those it offered.
+    delivered: f64,
+    /// The load generator's CPU-s per GiB.
+    client_cpu_per_gib: f64,
 }
 
-async fn run(mode: Mode, n: usize, camera_viewers: usize, dir: &Path, cert: &Path, key: &Path) -> Row {
+/// One mode's server (and nginx), kept up after its badge phase so the
+/// camera phase can take turns between modes.
+struct Live {
+    mode: Mode,
+    client: Client,
+    nginx: Option<Nginx>,
+    server: ServerProcess,
+}
+
+impl Live {
+    fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.server.pid()];
+        if let Some(nginx) = &self.nginx {
+            pids.extend(nginx.pids());
+        }
+        pids
+    }
+}
+
+/// The camera phase's sums for one mode over its turns.
+#[derive(Default)]
+struct Camera {
+    seconds: f64,
+    cpu: f64,
+    bytes: u64,
+    /// CPU-s the camera took with one viewer, over the same seconds.
+    alone_cpu: f64,
+    /// What the camera offered: one viewer's bytes per second times the
+    /// viewers, over the same seconds.
+    offered: f64,
+    /// The load generator's own CPU-s over the same seconds.
+    client_cpu: f64,
+}
+
+impl Camera {
+    /// One turn: what the camera costs with one viewer (CAMERA_ALONE),
+    /// then with `viewers` for `seconds`.
+    async fn turn(&mut self, live: &Live, viewers: usize, seconds: f64) {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let b = bytes.clone();
+        let one_bytes = Arc::new(AtomicU64::new(0));
+        let o = one_bytes.clone();
+        let one = live.client.viewers(1, "/camera/cam.mjpg", false, move |_, len| {
+            o.fetch_add(len as u64, Relaxed);
+        });
+        let one = one.await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (_, cpu_start) = usage(&live.pids());
+        let one_start = one_bytes.load(Relaxed);
+        tokio::time::sleep(CAMERA_ALONE).await;
+        let alone_per_second = (usage(&live.pids()).1 - cpu_start) / CAMERA_ALONE.as_secs_f64();
+        let one_per_second = (one_bytes.load(Relaxed) - one_start) as f64 / CAMERA_ALONE.as_secs_f64();
+        let tasks = live.client.viewers(viewers, "/camera/cam.mjpg", false, move |_, len| {
+            b.fetch_add(len as u64, Relaxed);
+        });
+        let tasks = tasks.await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (_, cpu_start) = usage(&live.pids());
+        let (_, client_start) = usage(&[std::process::id()]);
+        let bytes_start = bytes.load(Relaxed);
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        let (_, cpu_end) = usage(&live.pids());
+        self.client_cpu += usage(&[std::process::id()]).1 - client_start;
+        self.bytes += bytes.load(Relaxed) - bytes_start;
+        for task in tasks.into_iter().chain(one) {
+            task.abort();
+        }
+        self.seconds += seconds;
+        self.cpu += cpu_end - cpu_start;
+        self.alone_cpu += alone_per_second * seconds;
+        self.offered += one_per_second * viewers as f64 * seconds;
+    }
+}
+
+/// A fresh server for `mode` (and nginx in front, in `dir`), its badge
+/// figures: RSS per held viewer and the latency of each write.
+async fn badges(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> (Live, Row) {
     let tls = format!(
         r#", "tls": {{"listen": "127.0.0.1:0", "cert_file": {:?}, "key_file": {:?}}}"#,
         cert.display().to_string(),
@@ -316,22 +450,19 @@ async fn run(mode: Mode, n: usize, camera_viewers: usize, dir: &Path, cert: &Pat
     );
     let server = ServerProcess::start(&json);
     let (nginx, target) = match mode {
-        Mode::Plain => (None, server.addr),
+        Mode::Plain | Mode::H2c => (None, server.addr),
         Mode::TlsH1 | Mode::TlsH2 => (None, server.https.unwrap()),
         Mode::NginxH1 | Mode::NginxH2 => {
-            let (nginx, addr) = start_nginx(dir, server.addr, cert, key, mode.h2());
+            let dir = dir.join(mode.key());
+            std::fs::create_dir_all(&dir).unwrap();
+            let (nginx, addr) = start_nginx(&dir, server.addr, cert, key, mode.h2());
             (Some(nginx), addr)
         }
     };
-    let pids = || {
-        let mut pids = vec![server.pid()];
-        if let Some(nginx) = &nginx {
-            pids.extend(nginx.pids());
-        }
-        pids
-    };
-    let client = Client::new(mode, target, cert);
-    put(server.addr, r#"{"label": "bench", "value": 0}"#).await;
+    let live = Live { mode, client: Client::new(mode, target, cert), nginx, server };
+    let pids = || live.pids();
+    let client = &live.client;
+    put(live.server.addr, r#"{"label": "bench", "value": 0}"#).await;
     let rss_before = settled_rss(&pids()).await;
 
     // Badge viewers: arrivals per viewer, timed.
@@ -339,7 +470,7 @@ async fn run(mode: Mode, n: usize, camera_viewers: usize, dir: &Path, cert: &Pat
     let got = Arc::new(AtomicUsize::new(0));
     let (a, g) = (arrivals.clone(), got.clone());
     let tasks = client
-        .viewers(n, "/badge/bench.png", move |i, _| {
+        .viewers(n, "/badge/bench.png", true, move |i, _| {
             let now = Instant::now();
             a.lock().unwrap()[i].push(now);
             g.fetch_add(1, Relaxed);
@@ -354,7 +485,7 @@ async fn run(mode: Mode, n: usize, camera_viewers: usize, dir: &Path, cert: &Pat
     let mut writes = Vec::new();
     for i in 1..=WRITES {
         writes.push(Instant::now());
-        put(server.addr, &format!(r#"{{"value": {i}}}"#)).await;
+        put(live.server.addr, &format!(r#"{{"value": {i}}}"#)).await;
         let what = format!("{}: write {i} did not reach every viewer", mode.label());
         wait_until(&what, Duration::from_secs(60), || got.load(Relaxed) >= n * (i + 1)).await;
     }
@@ -369,38 +500,17 @@ async fn run(mode: Mode, n: usize, camera_viewers: usize, dir: &Path, cert: &Pat
         task.abort();
     }
 
-    // Camera: CPU per GiB delivered; first what it costs with one viewer.
-    let bytes = Arc::new(AtomicU64::new(0));
-    let b = bytes.clone();
-    let one = client.viewers(1, "/camera/cam.mjpg", move |_, _| {}).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (_, cpu_start) = usage(&pids());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let camera_alone = (usage(&pids()).1 - cpu_start) / 2.0;
-    let tasks = client.viewers(camera_viewers, "/camera/cam.mjpg", move |_, len| {
-        b.fetch_add(len as u64, Relaxed);
-    });
-    let tasks = tasks.await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (_, cpu_start) = usage(&pids());
-    let bytes_start = bytes.load(Relaxed);
-    tokio::time::sleep(Duration::from_secs(CAMERA_SECONDS)).await;
-    let (_, cpu_end) = usage(&pids());
-    let gib = (bytes.load(Relaxed) - bytes_start) as f64 / (1u64 << 30) as f64;
-    for task in tasks.into_iter().chain(one) {
-        task.abort();
-    }
-    let cpu = cpu_end - cpu_start;
-    drop(nginx);
-    drop(server);
-    Row {
+    let row = Row {
         kib_per_viewer,
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
-        cpu_per_gib: cpu / gib,
-        delivery_cpu_per_gib: (cpu - camera_alone * CAMERA_SECONDS as f64) / gib,
-        gib_per_s: gib / CAMERA_SECONDS as f64,
-    }
+        cpu_per_gib: 0.0,
+        delivery_cpu_per_gib: 0.0,
+        gib_per_s: 0.0,
+        delivered: 0.0,
+        client_cpu_per_gib: 0.0,
+    };
+    (live, row)
 }
 
 /// Server CPU-ms per new connection (`GET /healthz`, closed): plain, TLS
@@ -456,7 +566,7 @@ async fn one_request(target: SocketAddr, tls: Option<&tokio_rustls::TlsConnector
             false
         }
         Some(tls) => {
-            let mut s = tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+            let mut s = tls.connect(localhost(), tcp).await.unwrap();
             s.write_all(req).await.unwrap();
             // The server may close without close_notify after its answer.
             let _ = s.read_to_end(&mut out).await;
@@ -479,28 +589,56 @@ async fn main() {
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     println!(
-        "TLS cost, {n} badge viewers (HTTP/2: {STREAMS_PER_CONNECTION} streams per connection), {WRITES} writes; camera 1280x720 at 30 fps to {camera_viewers} viewers for {CAMERA_SECONDS} s"
+        "TLS cost, {n} badge viewers (HTTP/2: {STREAMS_PER_CONNECTION} streams per connection), {WRITES} writes; camera 1280x720 at 30 fps to {camera_viewers} viewers for {CAMERA_SECONDS} s per mode, in {CAMERA_TURNS} turns"
     );
     println!("cipher: TLS 1.3 AES-128-GCM (browsers' order), ring's AES-GCM for {}", ring_aes_path());
     println!(
-        "{:<34} {:>10} {:>8} {:>8} {:>10} {:>10} {:>8}",
-        "mode", "KiB/viewer", "p50", "p99", "CPU-s/GiB", "send/GiB", "GiB/s"
+        "{:<34} {:>10} {:>8} {:>8} {:>10} {:>10} {:>8} {:>10} {:>9}",
+        "mode", "KiB/viewer", "p50", "p99", "CPU-s/GiB", "send/GiB", "GiB/s", "delivered", "load gen"
     );
     let mut rows = Vec::new();
-    for mode in [Mode::Plain, Mode::TlsH1, Mode::TlsH2, Mode::NginxH1, Mode::NginxH2] {
-        let row = run(mode, n, camera_viewers, dir.path(), &cert, &key).await;
+    // BENCH_MODES=plain,tls-h1 runs only those (plain always: the ratios' base).
+    let chosen = std::env::var("BENCH_MODES").unwrap_or_default();
+    let modes = Mode::ALL
+        .into_iter()
+        .filter(|m| *m == Mode::Plain || chosen.is_empty() || chosen.split(',').any(|k| k.trim() == m.key()));
+    let mut lives = Vec::new();
+    for mode in modes {
+        let (live, row) = badges(mode, n, dir.path(), &cert, &key).await;
+        lives.push(live);
+        rows.push((mode, row));
+    }
+    // The camera, in turns: every mode once per round, the order rotated.
+    let mut cameras: Vec<Camera> = lives.iter().map(|_| Camera::default()).collect();
+    let per_turn = CAMERA_SECONDS as f64 / CAMERA_TURNS as f64;
+    for round in 0..CAMERA_TURNS {
+        for k in 0..lives.len() {
+            let i = (k + round) % lives.len();
+            cameras[i].turn(&lives[i], camera_viewers, per_turn).await;
+        }
+    }
+    for ((mode, row), camera) in rows.iter_mut().zip(&cameras) {
+        let gib = camera.bytes as f64 / (1u64 << 30) as f64;
+        row.cpu_per_gib = camera.cpu / gib;
+        row.delivery_cpu_per_gib = (camera.cpu - camera.alone_cpu) / gib;
+        row.gib_per_s = gib / camera.seconds;
+        row.delivered = camera.bytes as f64 / camera.offered;
+        row.client_cpu_per_gib = camera.client_cpu / gib;
         println!(
-            "{:<34} {:>10.2} {:>8.1?} {:>8.1?} {:>10.2} {:>10.2} {:>8.2}",
+            "{:<34} {:>10.2} {:>8.1?} {:>8.1?} {:>10.2} {:>10.2} {:>8.2} {:>9.0}% {:>9.2}",
             mode.label(),
             row.kib_per_viewer,
             row.p50,
             row.p99,
             row.cpu_per_gib,
             row.delivery_cpu_per_gib,
-            row.gib_per_s
+            row.gib_per_s,
+            100.0 * row.delivered,
+            row.client_cpu_per_gib
         );
-        rows.push((mode, row));
     }
+    assert!(lives.iter().zip(&rows).all(|(live, (mode, _))| live.mode == *mode));
+    drop(lives);
     let plain = &rows[0].1;
     println!("\nratios to plain HTTP/1.1 (KiB per viewer, p99, CPU-s per GiB, send CPU-s per GiB):");
     for (mode, row) in &rows[1..] {
@@ -508,11 +646,37 @@ async fn main() {
     }
     println!("\nnginx in front, against framecast's own TLS (same protocol; above 1 = nginx costs more):");
     for (nginx, own) in [(Mode::NginxH1, Mode::TlsH1), (Mode::NginxH2, Mode::TlsH2)] {
-        let row = |mode| &rows.iter().find(|r| r.0 == mode).unwrap().1;
-        print_ratios(nginx.label(), row(nginx), row(own));
+        let row = |mode| rows.iter().find(|r| r.0 == mode).map(|r| &r.1);
+        if let (Some(nginx_row), Some(own_row)) = (row(nginx), row(own)) {
+            print_ratios(nginx.label(), nginx_row, own_row);
+        }
+    }
+    if let (Some((_, tls_h2)), Some((_, h2c))) =
+        (rows.iter().find(|r| r.0 == Mode::TlsH2), rows.iter().find(|r| r.0 == Mode::H2c))
+    {
+        println!("\nTLS alone, HTTP/2 over TLS against h2c (the same framing without TLS):");
+        print_ratios(Mode::TlsH2.label(), tls_h2, h2c);
     }
     println!("\nthe machine's floor for a TLS GiB: plain's CPU-s per GiB plus this (one core, no I/O):");
-    println!("{:<34} {:>8.3} CPU-s per GiB", "16 KiB records: copy + AES-128-GCM", seal_seconds_per_gib());
+    let seal = seal_seconds_per_gib();
+    println!("{:<34} {:>8.3} CPU-s per GiB", "16 KiB records: copy + AES-128-GCM", seal);
+    // What no TLS server can beat on this machine, as ratios to plain, and
+    // each TLS row against it (CPU-s per GiB; send CPU-s per GiB).
+    let floor = |cpu: f64| (cpu + seal) / cpu;
+    println!(
+        "{:<34} {:>6.2}x {:>6.2}x   (plain plus the floor, over plain)",
+        "floor as a ratio to plain",
+        floor(plain.cpu_per_gib),
+        floor(plain.delivery_cpu_per_gib)
+    );
+    for (mode, row) in rows.iter().filter(|(m, _)| matches!(m, Mode::TlsH1 | Mode::TlsH2)) {
+        println!(
+            "{:<34} {:>6.2}x {:>6.2}x   (over plain plus the floor)",
+            mode.label(),
+            row.cpu_per_gib / (plain.cpu_per_gib + seal),
+            row.delivery_cpu_per_gib / (plain.delivery_cpu_per_gib + seal),
+        );
+    }
     println!("\nnew connections ({HANDSHAKES} each, 50 at a time), framecast CPU per connection:");
     for (what, ms, resumed) in handshakes(&cert, &key).await {
         println!("{what:<34} {ms:>8.3} ms  ({:>6.0} per core-second; {resumed} resumed)", 1000.0 / ms);
