@@ -21,6 +21,7 @@
 mod server;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -106,8 +107,10 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGTERM lets the master stop its workers; SIGKILL if it lingers.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        // SIGTERM to the whole group lets the master stop its workers;
+        // SIGKILL to the group if any lingers.
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -115,7 +118,7 @@ impl Drop for Nginx {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.0.kill();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -131,6 +134,14 @@ fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path, h2: bo
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
+    // Loopback only: the documented file must have exactly the one listen
+    // and upstream lines replaced below, so nothing else is bound or reached.
+    let lines =
+        |what: &str| documented.lines().map(str::trim).filter(|l| l.starts_with(what) && l.ends_with(';')).count();
+    assert_eq!(lines("listen "), 1, "deploy/nginx.conf: expected one `listen` line");
+    assert_eq!(documented.matches("listen 80;").count(), 1, "deploy/nginx.conf: expected `listen 80;`");
+    assert_eq!(lines("server "), 1, "deploy/nginx.conf: expected one upstream `server` line");
+    assert_eq!(documented.matches("server 127.0.0.1:8080;").count(), 1, "deploy/nginx.conf: expected the upstream");
     let site = documented.replace("server 127.0.0.1:8080;", &format!("server {upstream};")).replace(
         "listen 80;",
         &format!(
@@ -150,22 +161,19 @@ fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path, h2: bo
          include {d}/framecast.conf;\n}}\n"
     );
     std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("nginx");
+    let mut command = Command::new("nginx");
+    command.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf")).arg("-e").arg(dir.join("error.log"));
+    // Its own process group, so Drop can stop the workers too; the master
+    // stops them when this bench ends any other way.
+    command.stdout(Stdio::null()).process_group(0);
+    server::die_with_parent(&mut command, libc::SIGTERM);
+    let nginx = Nginx(command.spawn().expect("nginx"));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(listen).is_err() {
         assert!(std::time::Instant::now() < deadline, "nginx did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (Nginx(child), listen)
+    (nginx, listen)
 }
 
 /// The client side of one mode: where to connect and how.
@@ -443,6 +451,7 @@ async fn badges(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> (L
     let json = format!(
         r#"{{"api_tokens": ["{TOKEN}"], "resend_interval_ms": 600000, "min_frame_interval_ms": 1,
             "max_connections_per_ip": 0, "max_connections": 19900, "max_streams_per_connection": 256,
+            "camera_idle_stop_ms": 0,
             "database": null, "state_file": null,
             "cameras": {{"cam": {{"source": {{"kind": "pattern", "width": 1280, "height": 720, "fps": 30}}}}}}
             {}}}"#,
@@ -577,12 +586,24 @@ async fn one_request(target: SocketAddr, tls: Option<&tokio_rustls::TlsConnector
     resumed
 }
 
+/// Longer than any run takes (19,000 viewers: about 7 minutes); past it the
+/// bench's future is dropped, which stops every server and nginx, and fails.
+const DEADLINE: Duration = Duration::from_secs(40 * 60);
+
 #[tokio::main]
 async fn main() {
+    tokio::time::timeout(DEADLINE, bench()).await.expect("the bench took longer than its deadline");
+}
+
+async fn bench() {
     let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let n = env("BENCH_VIEWERS", 1000).min(19_000);
     let camera_viewers = env("BENCH_CAMERA_VIEWERS", 1000).min(n);
-    rlimit::increase_nofile_limit(20_000).unwrap();
+    // rlimit stops at the hard limit without an error: say so now rather
+    // than fail mid-run out of descriptors (nginx over HTTP/1.1 needs a
+    // socket per viewer in the bench and two in nginx, over 3 workers).
+    let files = rlimit::increase_nofile_limit(20_000).unwrap();
+    assert!(files >= n as u64 + 500, "{files} open files allowed (ulimit -Hn): {n} viewers need {} or more", n + 500);
     let dir = tempfile::tempdir().unwrap();
     let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -599,6 +620,10 @@ async fn main() {
     let mut rows = Vec::new();
     // BENCH_MODES=plain,tls-h1 runs only those (plain always: the ratios' base).
     let chosen = std::env::var("BENCH_MODES").unwrap_or_default();
+    for key in chosen.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        let keys: Vec<&str> = Mode::ALL.iter().map(|m| m.key()).collect();
+        assert!(keys.contains(&key), "BENCH_MODES: no mode {key:?}; the modes are {}", keys.join(", "));
+    }
     let modes = Mode::ALL
         .into_iter()
         .filter(|m| *m == Mode::Plain || chosen.is_empty() || chosen.split(',').any(|k| k.trim() == m.key()));
@@ -619,6 +644,7 @@ async fn main() {
     }
     for ((mode, row), camera) in rows.iter_mut().zip(&cameras) {
         let gib = camera.bytes as f64 / (1u64 << 30) as f64;
+        assert!(camera.bytes > 0 && camera.offered > 0.0, "{}: no camera bytes arrived", mode.label());
         row.cpu_per_gib = camera.cpu / gib;
         row.delivery_cpu_per_gib = (camera.cpu - camera.alone_cpu) / gib;
         row.gib_per_s = gib / camera.seconds;

@@ -24,12 +24,10 @@ impl ServerProcess {
             map.entry("database").or_insert_with(|| dir.path().join("framecast.db").to_string_lossy().into());
         }
         std::fs::write(&path, json.to_string()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
-            .args(["--listen", "127.0.0.1:0", "--config"])
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_framecast"));
+        command.args(["--listen", "127.0.0.1:0", "--config"]).arg(&path).stdout(Stdio::piped());
+        die_with_parent(&mut command, libc::SIGKILL);
+        let mut child = command.spawn().unwrap();
         let mut line = String::new();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         stdout.read_line(&mut line).unwrap();
@@ -45,6 +43,18 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// The child gets `signal` when this bench ends, however it ends (a
+/// panic, a timeout, SIGKILL): Drop alone does not run then.
+pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        });
     }
 }
 
