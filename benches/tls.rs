@@ -16,6 +16,8 @@
 //! badge viewers, BENCH_CAMERA_VIEWERS (default 1000) for 12 s per mode,
 //! 2,000 new connections per kind, loopback only. BENCH_MODES (e.g.
 //! `tls-h1,h2c`) runs only those modes beside plain.
+//! BENCH_PIN=1 keeps the load generator on the last CPU and the servers
+//! on the others.
 
 #[path = "support/server.rs"]
 mod server;
@@ -167,6 +169,7 @@ fn start_nginx(dir: &Path, upstream: SocketAddr, cert: &Path, key: &Path, h2: bo
     // stops them when this bench ends any other way.
     command.stdout(Stdio::null()).process_group(0);
     server::die_with_parent(&mut command, libc::SIGTERM);
+    pin_server(&mut command);
     let nginx = Nginx(command.spawn().expect("nginx"));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(listen).is_err() {
@@ -457,7 +460,7 @@ async fn badges(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> (L
             {}}}"#,
         if mode == Mode::TlsH1 || mode == Mode::TlsH2 { tls.as_str() } else { "" }
     );
-    let server = ServerProcess::start(&json);
+    let server = ServerProcess::start_with(&json, pin_server);
     let (nginx, target) = match mode {
         Mode::Plain | Mode::H2c => (None, server.addr),
         Mode::TlsH1 | Mode::TlsH2 => (None, server.https.unwrap()),
@@ -531,7 +534,7 @@ async fn handshakes(cert: &Path, key: &Path) -> [(&'static str, f64, usize); 3] 
         cert.display().to_string(),
         key.display().to_string()
     );
-    let server = ServerProcess::start(&json);
+    let server = ServerProcess::start_with(&json, pin_server);
     let https = server.https.unwrap();
     let mut out =
         [("plain accept + request", 0.0, 0), ("TLS 1.3, full handshake", 0.0, 0), ("TLS 1.3, resumed", 0.0, 0)];
@@ -590,9 +593,38 @@ async fn one_request(target: SocketAddr, tls: Option<&tokio_rustls::TlsConnector
 /// bench's future is dropped, which stops every server and nginx, and fails.
 const DEADLINE: Duration = Duration::from_secs(40 * 60);
 
-#[tokio::main]
-async fn main() {
-    tokio::time::timeout(DEADLINE, bench()).await.expect("the bench took longer than its deadline");
+/// BENCH_PIN=1: the load generator on the last CPU, framecast and nginx on
+/// the others, so neither side's load slows the other's CPU figures.
+/// Read once, in `main` before the bench pins itself (after that the
+/// process sees one CPU).
+fn pinning() -> Option<(Vec<usize>, usize)> {
+    static SPLIT: std::sync::OnceLock<Option<(Vec<usize>, usize)>> = std::sync::OnceLock::new();
+    SPLIT
+        .get_or_init(|| {
+            std::env::var_os("BENCH_PIN")?;
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            assert!(cpus >= 2, "BENCH_PIN needs two CPUs or more");
+            Some(((0..cpus - 1).collect(), cpus - 1))
+        })
+        .clone()
+}
+
+fn main() {
+    if let Some((_, load)) = pinning() {
+        // Before the runtime starts: its threads inherit the main thread's CPUs.
+        server::pin_self(&[load]).unwrap();
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(DEADLINE, bench()).await.expect("the bench took longer than its deadline");
+    });
+}
+
+/// Applies BENCH_PIN's server CPUs to a server or nginx command.
+fn pin_server(command: &mut Command) {
+    if let Some((servers, _)) = pinning() {
+        server::pin_to(command, servers);
+    }
 }
 
 async fn bench() {

@@ -16,6 +16,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(config_json: &str) -> ServerProcess {
+        Self::start_with(config_json, |_| {})
+    }
+
+    /// As `start`, with `setup` applied to the command first (CPU pinning).
+    pub fn start_with(config_json: &str, setup: impl FnOnce(&mut Command)) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         // Unless the bench names one, the database lives in this temp dir.
@@ -27,6 +32,7 @@ impl ServerProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_framecast"));
         command.args(["--listen", "127.0.0.1:0", "--config"]).arg(&path).stdout(Stdio::piped());
         die_with_parent(&mut command, libc::SIGKILL);
+        setup(&mut command);
         let mut child = command.spawn().unwrap();
         let mut line = String::new();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -55,6 +61,31 @@ pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, signal) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
         });
+    }
+}
+
+/// Runs the child (and every thread it starts) on `cpus` only.
+pub fn pin_to(command: &mut Command, cpus: Vec<usize>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: sched_setaffinity is a plain system call on a stack value.
+    unsafe {
+        command.pre_exec(move || pin_self(&cpus));
+    }
+}
+
+/// Pins the calling thread (and the threads it starts later) to `cpus`.
+pub fn pin_self(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     }
 }
 
