@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framecast::multipart::{PartReader, boundary_from_content_type};
-use framecast_load::{process_usage, settled_rss};
+use framecast_load::{percentiles, process_usage, settled_rss};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -342,10 +342,6 @@ fn usage(pids: &[u32]) -> (u64, f64) {
     pids.iter().filter_map(|&pid| process_usage(pid)).fold((0, 0.0), |(r, c), (rss, cpu)| (r + rss, c + cpu))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 /// Waits until `done()` holds, for `limit` at most.
 async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
@@ -372,7 +368,6 @@ struct Row {
 /// One mode's server (and nginx), kept up after its badge phase so the
 /// camera phase can take turns between modes.
 struct Live {
-    mode: Mode,
     client: Client,
     nginx: Option<Nginx>,
     server: ServerProcess,
@@ -471,7 +466,7 @@ async fn badges(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> (L
             (Some(nginx), addr)
         }
     };
-    let live = Live { mode, client: Client::new(mode, target, cert), nginx, server };
+    let live = Live { client: Client::new(mode, target, cert), nginx, server };
     let pids = || live.pids();
     let client = &live.client;
     put(live.server.addr, r#"{"label": "bench", "value": 0}"#).await;
@@ -507,15 +502,15 @@ async fn badges(mode: Mode, n: usize, dir: &Path, cert: &Path, key: &Path) -> (L
             latencies.push(times[k + 1].saturating_duration_since(*write));
         }
     }
-    latencies.sort();
+    let (p50, p99, _) = percentiles(&mut latencies).expect("latencies");
     for task in tasks {
         task.abort();
     }
 
     let row = Row {
         kib_per_viewer,
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
+        p50,
+        p99,
         cpu_per_gib: 0.0,
         delivery_cpu_per_gib: 0.0,
         gib_per_s: 0.0,
@@ -695,7 +690,6 @@ async fn bench() {
             row.client_cpu_per_gib
         );
     }
-    assert!(lives.iter().zip(&rows).all(|(live, (mode, _))| live.mode == *mode));
     drop(lives);
     let plain = &rows[0].1;
     println!("\nratios to plain HTTP/1.1 (KiB per viewer, p99, CPU-s per GiB, send CPU-s per GiB):");
